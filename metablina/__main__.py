@@ -1,0 +1,3 @@
+from metablina.cli import main
+
+main()

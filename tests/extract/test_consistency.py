@@ -1,0 +1,93 @@
+"""GRIM-style counts, numbers in quotes and quotes in sources."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from metablina.extract.consistency import (
+    closest_count,
+    consistent_counts,
+    decimals_of,
+    number_in_quotes,
+    quote_in_source,
+)
+
+
+# METHODS.md §4.1, reference table of reported percentages and the counts consistent with them.
+@pytest.mark.parametrize(
+    ("percent", "total", "count"),
+    [
+        ("96.0", 202, 194),
+        ("95.2", 21, 20),
+        ("4.5", 202, 9),
+        ("63.6", 11, 7),
+        ("97", 100, 97),
+        ("0.5", 202, 1),
+    ],
+)
+def test_counts_from_reported_percentages(percent: str, total: int, count: int) -> None:
+    assert closest_count(percent, total) == (count, [count])
+
+
+def test_inconsistent_percentage_has_no_count() -> None:
+    # 95.3% of 21 fits no count under half-up, half-even or truncation (ceiling would accept 20).
+    assert consistent_counts("95.3", 21) == []
+    assert closest_count("95.3", 21) == (None, [])
+
+
+def test_several_counts_fit_only_beyond_the_precision() -> None:
+    count, candidates = closest_count("50", 1001)
+    assert len(candidates) > 1
+    assert count == 500 and count in candidates
+
+
+def test_truncation_and_half_even_are_accepted() -> None:
+    assert 2 in consistent_counts("66.6", 3)  # 66.666… truncated
+    assert 1 in consistent_counts("12", 8)  # 12.5 rounded half to even
+    assert 1 in consistent_counts("13", 8)  # 12.5 rounded half up
+
+
+@given(st.integers(1, 2000), st.data(), st.integers(0, 2))
+def test_every_honestly_rounded_percentage_recovers_its_count(
+    total: int, data: st.DataObject, d: int
+) -> None:
+    x = data.draw(st.integers(0, total))
+    printed = str((Decimal(100 * x) / Decimal(total)).quantize(Decimal(1).scaleb(-d), rounding=ROUND_HALF_UP))
+    assert x in consistent_counts(printed, total)
+
+
+def test_decimals_as_printed() -> None:
+    assert [decimals_of(t) for t in ("95.0", "97", "4.55", "100")] == [1, 0, 2, 0]
+
+
+@pytest.mark.parametrize(
+    ("value", "quote", "expected"),
+    [
+        (192, "MRD negativity was achieved in 95.0% (192/202) by MFC", True),
+        (95.0, "MRD negativity was achieved in 95.0% (192/202) by MFC", True),
+        (95.1, "MRD negativity was achieved in 95.0% (192/202) by MFC", False),
+        (15.7, "(median age: 5.8 years; range: 1.1–15.7; 51.5% female)", True),
+        (0, "with no severe CRS events", True),
+        (2, "the other 2 patients", True),
+        (4, "respiratory infections (4 patients)", True),
+        (1, "BCR::ABL1 fusion", False),  # digits inside a gene name are not numbers
+        (2.2, "97.8% ± 2.2%", True),
+    ],
+)
+def test_number_in_quote(value: float, quote: str, expected: bool) -> None:
+    assert number_in_quotes(value, [quote]) is expected
+
+
+def test_all_stands_for_events_equal_to_total() -> None:
+    assert number_in_quotes(11, ["All patients achieved bone marrow complete remission"], equals_total=True)
+    assert not number_in_quotes(11, ["All patients achieved bone marrow complete remission"])
+
+
+def test_quote_matches_source_up_to_white_space_and_dashes() -> None:
+    source = "median age: 5.8 years;\n range: 1.1\u201315.7; 51.5% female"
+    assert quote_in_source("median age: 5.8 years; range: 1.1-15.7", source)
+    assert not quote_in_source("median age: 5.9 years", source)
