@@ -127,9 +127,11 @@ def numbers_in(text: str) -> set[Fraction]:
     """All numbers written in ``text``, in digits or as simple words ("no", "two", "all" excluded)."""
     found = {Fraction(Decimal(m.group())) for m in _NUMBER.finditer(normalise_text(text))}
     for word in _WORD.findall(text):
-        for part in word.lower().split("-"):
-            if part in NUMBER_WORDS:
-                found.add(Fraction(NUMBER_WORDS[part]))
+        parts = word.lower().split("-")
+        if len(parts) == 2 and NUMBER_WORDS.get(parts[0], 0) >= 20 and 0 < NUMBER_WORDS.get(parts[1], 0) < 10:
+            found.add(Fraction(NUMBER_WORDS[parts[0]] + NUMBER_WORDS[parts[1]]))  # "Forty-nine" is 49 only
+            continue
+        found.update(Fraction(NUMBER_WORDS[p]) for p in parts if p in NUMBER_WORDS)
     return found
 
 

@@ -25,6 +25,8 @@ OUTCOMES = (
     "icans",
     "neurological_event",
     "infection",
+    "respiratory_infection",
+    "bloodstream_infection",
     "sepsis",
     "hepatotoxicity",
     "pancreatitis",
@@ -143,7 +145,7 @@ class SubPopulation(Provenance):
 
     id: Slug
     label: str
-    n: PositiveCount
+    n: PositiveCount | None = Field(description="its size; null when the source does not report it")
     partition: str = Field(
         description="what divides the cohort, e.g. 'risk group'; parts of one partition add up"
     )
@@ -227,6 +229,9 @@ class KaplanMeier(Strict):
     """A Kaplan-Meier rate at a landmark, with its SE (the ± value) or a confidence interval."""
 
     landmark_months: float = Field(gt=0)
+    kind: Literal["survival", "cumulative incidence"] = Field(
+        "survival", description="a Kaplan-Meier survival rate, or a competing-risks cumulative incidence"
+    )
     percent: Percent
     se: float | None = Field(None, ge=0, description="the ± value, in percentage points")
     plus_minus: Literal["se", "ci95-halfwidth"] = "se"

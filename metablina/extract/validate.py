@@ -94,11 +94,16 @@ def parse_study(doc: Located) -> tuple[Study | None, list[Problem]]:
     try:
         return Study.model_validate(doc.data), []
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = tuple(p for p in err["loc"] if isinstance(p, int) or not _TYPE_PARTS.match(str(p)))
-            problems.append(doc.problem(key, _message(err)))
-        return None, _dedupe(problems)
+        return None, parse_errors(doc, exc)
+
+
+def parse_errors(doc: Located, exc: ValidationError) -> list[Problem]:
+    """pydantic's errors for a document as located, de-duplicated problems."""
+    problems = []
+    for err in exc.errors():
+        key = tuple(p for p in err["loc"] if isinstance(p, int) or not _TYPE_PARTS.match(str(p)))
+        problems.append(doc.problem(key, _message(err)))
+    return _dedupe(problems)
 
 
 def _message(err: dict[str, Any]) -> str:
@@ -201,7 +206,7 @@ def check_study(loaded: LoadedStudy, sources: Path) -> list[Problem]:
 
     for i, rec in enumerate(study.outcomes):
         base: Key = ("outcomes", i)
-        if rec.arm is None and len(arms) > 1:
+        if rec.arm is None and len(arms) > 1 and rec.hazard_ratio is None:
             out.append(
                 doc.problem((*base, "arm"), f"the study has {len(arms)} arms; say which ({', '.join(arms)})")
             )
@@ -233,7 +238,7 @@ def _check_subpopulations(study: Study, doc: Located, subs: dict) -> list[Proble
                 out.append(doc.problem((*base, i, "parent"), f"no other sub-population {sub.parent!r}"))
                 continue
             parent_n = subs[sub.parent].n
-        if sub.n > parent_n:
+        if sub.n is not None and parent_n is not None and sub.n > parent_n:
             out.append(doc.problem((*base, i, "n"), f"n = {sub.n} exceeds the n of its parent ({parent_n})"))
     parts: dict[tuple[str, str | None], list[int]] = defaultdict(list)
     for i, sub in enumerate(study.population.subpopulations):
@@ -248,7 +253,12 @@ def _check_subpopulations(study: Study, doc: Located, subs: dict) -> list[Proble
             )
         for parent, idx in groups:
             whole = study.population.n if parent is None else subs[parent].n if parent in subs else None
-            total = sum(study.population.subpopulations[i].n for i in idx)
+            sizes = [study.population.subpopulations[i].n for i in idx]
+            if None in sizes:
+                message = f"partition {name!r} is complete, so every part needs its n"
+                out.append(doc.problem((*base, idx[0], "n"), message))
+                continue
+            total = sum(sizes)
             if whole is not None and total != whole:
                 names = " + ".join(
                     f"{study.population.subpopulations[i].id} {study.population.subpopulations[i].n}"
@@ -265,7 +275,7 @@ def _check_binary(rec: Any, base: Key, doc: Located, study: Study, arms: dict, s
     b = rec.binary
     if rec.unit == "patients":
         group, group_n = "the cohort", study.population.n
-        if rec.subpopulation in subs:
+        if rec.subpopulation in subs and subs[rec.subpopulation].n is not None:
             group, group_n = f"sub-population {rec.subpopulation}", subs[rec.subpopulation].n
         elif rec.arm in arms and len(arms) > 1:
             group, group_n = f"arm {rec.arm}", arms[rec.arm].n
@@ -323,7 +333,7 @@ def _check_provenance(
 
 
 def check_across(studies: list[LoadedStudy]) -> list[Problem]:
-    """Problems between studies: duplicated ids, and overlap keys naming unknown studies."""
+    """Problems between studies: duplicated ids, and overlaps naming unknown studies or declared one way."""
     out = []
     by_id: dict[str, LoadedStudy] = {}
     for s in studies:
@@ -334,10 +344,15 @@ def check_across(studies: list[LoadedStudy]) -> list[Problem]:
             by_id[s.study.id] = s
     for s in studies:
         for i, ov in enumerate(s.study.overlap):
+            key = ("overlap", i, "study")
             if ov.study == s.study.id:
-                out.append(s.doc.problem(("overlap", i, "study"), "a study cannot overlap itself"))
+                out.append(s.doc.problem(key, "a study cannot overlap itself"))
             elif ov.study not in by_id:
+                out.append(s.doc.problem(key, f"no study with id {ov.study!r} in this folder"))
+            elif s.study.id not in {o.study for o in by_id[ov.study].study.overlap}:
                 out.append(
-                    s.doc.problem(("overlap", i, "study"), f"no study with id {ov.study!r} in this folder")
+                    s.doc.problem(
+                        key, f"{ov.study} does not declare the overlap back; declare it on both sides"
+                    )
                 )
     return out

@@ -73,6 +73,8 @@ def test_decimals_as_printed() -> None:
         (15.7, "(median age: 5.8 years; range: 1.1–15.7; 51.5% female)", True),
         (0, "with no severe CRS events", True),
         (2, "the other 2 patients", True),
+        (49, "Forty-nine (86%) patients randomized", True),
+        (40, "Forty-nine (86%) patients randomized", False),
         (4, "respiratory infections (4 patients)", True),
         (1, "BCR::ABL1 fusion", False),  # digits inside a gene name are not numbers
         (2.2, "97.8% ± 2.2%", True),

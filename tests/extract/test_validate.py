@@ -182,3 +182,26 @@ def test_studies_lists_outcome_counts(review: Path) -> None:
     result = CliRunner().invoke(main, ["studies", str(review), "--format", "csv"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == ["outcome,demo", "crs,2"]
+
+
+def test_overlap_must_be_declared_on_both_sides(review: Path) -> None:
+    other = (review / "demo.yaml").read_text().replace("id: demo\n", "id: twin\n")
+    (review / "twin.yaml").write_text(
+        other.replace("arms:\n", "overlap: [{study: demo, reason: same centre}]\narms:\n", 1)
+    )
+    problems = [str(p) for p in load_review(review).problems]
+    assert any(
+        "twin.yaml:19: overlap[0].study: demo does not declare the overlap back" in p for p in problems
+    ), problems
+    _break(review, "arms:\n", "overlap: [{study: twin, reason: same centre}]\narms:\n")
+    assert load_review(review).ok
+
+
+def test_a_complete_partition_needs_every_size(review: Path) -> None:
+    _break(review, "{id: hr, label: high risk, n: 8,", "{id: hr, label: high risk, n: null,")
+    problems = [str(p) for p in load_review(review).problems]
+    assert any("partition 'risk group' is complete, so every part needs its n" in p for p in problems), (
+        problems
+    )
+    _break(review, "  complete_partitions: [risk group]\n", "")
+    assert load_review(review).ok
