@@ -17,7 +17,7 @@ report: $(VENV)/.installed
 	$(BIN)/metablina report --studies studies --out outputs
 
 test: $(VENV)/.installed
-	$(BIN)/ruff check metablina tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 clean:
