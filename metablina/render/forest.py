@@ -1,0 +1,878 @@
+"""Forest plots for publication, drawn on matplotlib directly from plain data objects.
+
+Why not the ``forestplot`` package (0.4.1, evaluated with a rendered example): it draws every estimate
+with one scatter marker of fixed size (no squares sized by weight), has no diamond and no prediction-interval
+glyph, aligns its text columns by padding strings with spaces (straight only in a monospaced font) and draws
+through pyplot. Here every glyph is a matplotlib artist in data coordinates and every text column is measured
+with the Agg renderer, so the layout holds for 1 or 300 rows and for any label.
+
+Layout: one Axes is the plot panel; it spans all rows vertically (row centres are data y values, y grows
+downwards) and only its bottom spine is shown as the x axis. Text columns are ``ax.text`` artists whose x is
+in inches from the figure's left edge and whose y is in the Axes' data units, so text and glyphs of a row
+share one y. Column widths, row count and notes fix the figure size when ``ax`` is None; when an ``ax`` is
+given, the table is fitted into that Axes' box and the Axes is shrunk to the plot panel.
+
+Glyphs (metafor ``forest()`` / meta ``forest.meta()`` conventions): a square per study with area
+proportional to its weight (uniform when there are no weights, e.g. GLMM or Bayesian models), its CI as a
+line ending in an arrow where it leaves the axis; a filled diamond per frequentist pooled estimate, an open
+diamond for a Bayesian posterior (median/mean and credible interval), a grey bar for a prediction interval.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from matplotlib import transforms
+from matplotlib.axes import Axes
+from matplotlib.font_manager import FontProperties
+from matplotlib.lines import Line2D
+from matplotlib.markers import MarkerStyle
+from matplotlib.patches import Polygon, Rectangle
+from matplotlib.path import Path as MplPath
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+
+from metablina.render.figures import TextMeasure, font, font_family, new_figure
+
+Scale = Literal["proportion", "ratio", "difference"]
+_SCALES = ("proportion", "ratio", "difference")
+_KINDS = ("frequentist", "bayes")
+
+
+# --------------------------------------------------------------------------------------------- data objects
+
+
+def _float(value: object, what: str) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: {value!r} is not a number") from None
+
+
+def _check_interval(what: str, estimate: float, low: float, high: float, name: str = "CI") -> None:
+    if math.isnan(estimate) or math.isnan(low) or math.isnan(high):
+        return
+    tol = 1e-9 * max(1.0, abs(estimate))
+    if not (low <= estimate + tol and estimate <= high + tol):
+        raise ValueError(f"{what}: {name} [{low:g}, {high:g}] does not contain the estimate {estimate:g}")
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    """One study: ``detail`` is shown as given ("9/202", "97.8 ± 2.2"); values on the display scale
+    (proportions in [0, 1], ratios as ratios); ``weight`` in percent, None when the model has none.
+    A NaN estimate is printed as NA with no square (a study that is not estimable)."""
+
+    label: str
+    detail: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    weight: float | None = None
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("estimate", "ci_low", "ci_high"):
+            object.__setattr__(self, name, _float(getattr(self, name), f"{self.label}: {name}"))
+        if self.weight is not None:
+            weight = _float(self.weight, f"{self.label}: weight")
+            if not (math.isfinite(weight) and weight >= 0):
+                raise ValueError(f"{self.label}: weight {weight!r} must be a finite percentage >= 0")
+            object.__setattr__(self, "weight", weight)
+        _check_interval(self.label, self.estimate, self.ci_low, self.ci_high)
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """A pooled estimate, drawn as a diamond: filled for ``kind="frequentist"``, open for ``"bayes"``
+    (posterior summary and credible interval); ``pi_low``/``pi_high`` add a prediction-interval bar
+    beneath."""
+
+    label: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    pi_low: float | None = None
+    pi_high: float | None = None
+    kind: Literal["frequentist", "bayes"] = "frequentist"
+    weight: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("estimate", "ci_low", "ci_high"):
+            object.__setattr__(self, name, _float(getattr(self, name), f"{self.label}: {name}"))
+        if not math.isfinite(self.estimate):
+            raise ValueError(f"{self.label}: a pooled estimate must be finite, got {self.estimate!r}")
+        if self.kind not in _KINDS:
+            raise ValueError(f"{self.label}: kind {self.kind!r} is not one of {', '.join(_KINDS)}")
+        if (self.pi_low is None) != (self.pi_high is None):
+            raise ValueError(f"{self.label}: give both pi_low and pi_high or neither")
+        if self.pi_low is not None:
+            object.__setattr__(self, "pi_low", _float(self.pi_low, f"{self.label}: pi_low"))
+            object.__setattr__(self, "pi_high", _float(self.pi_high, f"{self.label}: pi_high"))
+            _check_interval(self.label, self.estimate, self.pi_low, self.pi_high, "prediction interval")  # type: ignore[arg-type]
+        if self.weight is not None:
+            object.__setattr__(self, "weight", _float(self.weight, f"{self.label}: weight"))
+        _check_interval(self.label, self.estimate, self.ci_low, self.ci_high)
+
+    @property
+    def has_pi(self) -> bool:
+        return self.pi_low is not None
+
+
+@dataclass(frozen=True)
+class Group:
+    """A subgroup (header, studies, subtotal diamonds, heterogeneity line) or, with ``refusal``, a stratum
+    that is shown without a diamond and with the reason it was not pooled. ``label`` None or "": no header."""
+
+    label: str | None
+    rows: Sequence[StudyRow] = ()
+    subtotals: Sequence[Pooled] = ()
+    heterogeneity: str | None = None
+    refusal: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rows", tuple(self.rows))
+        object.__setattr__(self, "subtotals", tuple(self.subtotals))
+        if self.refusal and self.subtotals:
+            raise ValueError(f"group {self.label!r}: a refused stratum has no subtotal diamond")
+
+
+@dataclass(frozen=True)
+class ForestData:
+    """Everything a forest plot shows.
+
+    ``scale``: "proportion" (values in [0, 1], shown in percent on a linear axis), "ratio" (log axis) or
+    "difference" (linear). ``null_value`` None means the scale's default: 1 for ratios, 0 for differences,
+    no line for proportions. ``heterogeneity``, ``model`` and ``subgroup_test`` are printed as lines under
+    the overall estimate, ``notes`` under the x axis. ``digits``: decimals (default 1 for percentages, 2
+    otherwise).
+    """
+
+    title: str
+    measure_label: str
+    scale: Scale
+    groups: Sequence[Group]
+    overall: Sequence[Pooled] = ()
+    heterogeneity: str | None = None
+    model: str = ""
+    subgroup_test: str | None = None
+    notes: Sequence[str] = ()
+    null_value: float | None = None
+    xlim: tuple[float, float] | None = None
+    detail_label: str = ""
+    study_label: str = "Study"
+    estimate_header: str = "Estimate [95% CI]"
+    favours: tuple[str, str] | None = None
+    digits: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.scale not in _SCALES:
+            raise ValueError(f"scale: {self.scale!r} is not one of {', '.join(_SCALES)}")
+        for name in ("groups", "overall", "notes"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if not any(g.rows or g.subtotals or g.refusal for g in self.groups) and not self.overall:
+            raise ValueError("groups: nothing to draw (no study, subtotal, refusal or overall estimate)")
+        values = [(r.label, (r.estimate, r.ci_low, r.ci_high)) for g in self.groups for r in g.rows]
+        values += [(p.label, (p.estimate, p.ci_low, p.ci_high, p.pi_low, p.pi_high)) for p in self.pooled]
+        for label, vals in values:
+            for v in vals:
+                if v is None or math.isnan(v):
+                    continue
+                if self.scale == "proportion" and not 0.0 <= v <= 1.0:
+                    raise ValueError(f"{label}: {v:g} is outside [0, 1] (proportions are given as fractions)")
+                if self.scale == "ratio" and v < 0:
+                    raise ValueError(f"{label}: ratio {v:g} is negative")
+        for label, vals in values:
+            if self.scale == "ratio" and not vals[0] > 0 and not math.isnan(vals[0]):
+                raise ValueError(f"{label}: ratio estimate {vals[0]:g} must be > 0")
+        if self.xlim is not None:
+            lo, hi = (_float(v, "xlim") for v in self.xlim)
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise ValueError(f"xlim: {self.xlim!r} must be two finite numbers, low < high")
+            if self.scale == "ratio" and lo <= 0:
+                raise ValueError(f"xlim: {self.xlim!r} must be positive on a ratio (log) axis")
+            object.__setattr__(self, "xlim", (lo, hi))
+        if self.favours is not None and len(self.favours) != 2:
+            raise ValueError("favours: give two labels (left of the null, right of the null)")
+
+    @property
+    def pooled(self) -> tuple[Pooled, ...]:
+        return tuple(p for g in self.groups for p in g.subtotals) + tuple(self.overall)
+
+    @property
+    def null(self) -> float | None:
+        if self.null_value is not None:
+            return float(self.null_value)
+        return {"ratio": 1.0, "difference": 0.0}.get(self.scale)
+
+
+@dataclass(frozen=True)
+class ForestStyle:
+    """Typography and proportions. Sizes in points except ``plot_width`` (inches); ``row_height`` is a
+    multiple of ``fontsize``. ``font`` None: the first installed of figures.PREFERRED_FONTS."""
+
+    fontsize: float = 8.0
+    font: tuple[str, ...] | None = None
+    plot_width: float = 2.4
+    row_height: float = 1.5
+    ink: str = "black"
+    square_color: str = "#3a3a3a"
+    stat_color: str = "#262626"
+    note_color: str = "#4d4d4d"
+    pi_color: str = "#8a8a8a"
+    reference_color: str = "#7a7a7a"
+    dpi: float = 100.0
+
+
+# ------------------------------------------------------------------------------------------------- numbers
+
+
+def _fmt(x: float, scale: str, digits: int) -> str:
+    """A number as printed in the table: fixed decimals so that right-aligned columns align on the decimal
+    point (0/11 prints 0.0% [0.0, 28.5]), two significant digits below the last decimal, a true minus."""
+    if math.isnan(x):
+        return "NA"
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    v = 100.0 * x if scale == "proportion" else x
+    s = f"{v:.2g}" if v != 0 and abs(v) < 0.5 * 10.0**-digits else f"{v:.{digits}f}"
+    if float(s) == 0:
+        s = s.lstrip("-")
+    return s.replace("-", "−")
+
+
+def _tick_label(x: float, scale: str) -> str:
+    if scale == "proportion":
+        return f"{round(100 * x, 6):g}%"
+    return f"{round(x, 10):g}".replace("-", "−")
+
+
+# Ratio-axis ticks by priority: powers of ten, then 2- and 4-fold steps near 1 and 2-, 5-fold steps in
+# other decades, then 0.75 and 1.5 for narrow (at most 4-fold) ranges. The finest set that fits is used.
+_RATIO_TICKS = (
+    (0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0),
+    (0.002, 0.005, 0.02, 0.05, 0.25, 0.5, 2.0, 4.0, 20.0, 50.0, 200.0, 500.0),
+    (0.75, 1.5),
+)
+
+
+def _ticks_fit(
+    ticks: Sequence[float],
+    lim: tuple[float, float],
+    scale: str,
+    width_pt: float,
+    measure: TextMeasure,
+    prop: FontProperties,
+) -> bool:
+    """True when the tick labels leave at least 0.6 em between neighbours inside the plot width."""
+    if len(ticks) < 2 or len(ticks) > 8:
+        return False
+    if scale == "ratio":
+        pos = [math.log(t / lim[0]) / math.log(lim[1] / lim[0]) * width_pt for t in ticks]
+    else:
+        pos = [(t - lim[0]) / (lim[1] - lim[0]) * width_pt for t in ticks]
+    widths = [measure.width(_tick_label(t, scale), prop) for t in ticks]
+    gap = 0.6 * prop.get_size_in_points()
+    return all(pos[i + 1] - pos[i] >= (widths[i] + widths[i + 1]) / 2 + gap for i in range(len(ticks) - 1))
+
+
+def ratio_ticks(
+    lo: float, hi: float, snap: bool, width_pt: float, measure: TextMeasure, prop: FontProperties
+) -> tuple[tuple[float, float], list[float]]:
+    """Ticks for a log (ratio) axis: the finest of the tick sets whose labels fit ``width_pt`` points;
+    with ``snap`` the limits move outward to the nearest ticks of that set."""
+    for level in (2, 1, 0):
+        cands = sorted(t for lv in _RATIO_TICKS[: level + 1] for t in lv)
+        if snap:
+            lo_s = max((t for t in cands if t <= lo * (1 + 1e-9)), default=cands[0])
+            hi_s = min((t for t in cands if t >= hi * (1 - 1e-9)), default=cands[-1])
+        else:
+            lo_s, hi_s = lo, hi
+        ticks = [t for t in cands if lo_s * (1 - 1e-9) <= t <= hi_s * (1 + 1e-9)]
+        if level == 2 and hi_s / lo_s > 4.01:
+            continue  # 0.75 and 1.5 only on narrow axes, never between 0.25 and 4
+        if _ticks_fit(ticks, (lo_s, hi_s), "ratio", width_pt, measure, prop):
+            break
+    return (lo_s, hi_s), ticks
+
+
+def _axis(
+    data: ForestData, width_pt: float, measure: TextMeasure, prop: FontProperties
+) -> tuple[tuple[float, float], list[float]]:
+    """x limits and ticks: the given xlim, or one covering every interval (ratio axes capped at 0.01-100,
+    beyond which CIs end in arrows), snapped outward to tick values."""
+    vals = [v for g in data.groups for r in g.rows for v in (r.estimate, r.ci_low, r.ci_high)]
+    vals += [
+        v
+        for p in data.pooled
+        for v in (p.estimate, p.ci_low, p.ci_high, p.pi_low, p.pi_high)
+        if v is not None
+    ]
+    arr = np.array([v for v in vals if math.isfinite(v)], dtype=float)
+    null = data.null
+    if data.scale == "ratio":
+        arr = arr[arr > 0]
+        lo = float(np.min(arr, initial=null or 1.0))
+        hi = float(np.max(arr, initial=null or 1.0))
+        if null is not None:
+            lo, hi = min(lo, null), max(hi, null)
+        lo, hi = max(lo, 0.01), min(hi, 100.0)
+        if hi < lo * 1.5:  # a single value (or none): a 4-fold window around it
+            lo, hi = lo / 2, hi * 2
+        if data.xlim is not None:
+            lo, hi = data.xlim
+        return ratio_ticks(lo, hi, data.xlim is None, width_pt, measure, prop)
+    if data.scale == "proportion":
+        lo, hi = 0.0, float(np.max(arr, initial=0.0))
+        hi = 1.0 if hi > 0.6 else max(hi, 0.01)
+    else:
+        lo = float(np.min(arr, initial=null or 0.0))
+        hi = float(np.max(arr, initial=null or 0.0))
+        if null is not None:
+            lo, hi = min(lo, null), max(hi, null)
+        if hi - lo < 1e-12:
+            lo, hi = lo - 1.0, hi + 1.0
+    if data.xlim is not None:
+        lo, hi = data.xlim
+    for nbins in (8, 6, 5, 4, 3, 2, 1):
+        locator = MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10])
+        raw = [float(t) for t in locator.tick_values(lo, hi)]
+        lim = (min(raw[0], lo), max(raw[-1], hi)) if data.xlim is None else (lo, hi)
+        ticks = [t for t in raw if lim[0] - 1e-12 <= t <= lim[1] + 1e-12]
+        if _ticks_fit(ticks, lim, data.scale, width_pt, measure, prop):
+            return lim, ticks
+    return lim, ticks
+
+
+# --------------------------------------------------------------------------------------------- row model
+
+
+@dataclass
+class _Row:
+    kind: str  # title, header, group, study, pooled, pi, text, gap
+    height: float = 1.0
+    label: str = ""
+    font: str = "body"
+    indent: bool = False
+    detail: str = ""
+    cells: tuple[str, str, str] = ("", "", "")
+    weight: str = ""
+    note: str = ""
+    item: StudyRow | Pooled | None = None
+    color: str | None = None
+    top: float = 0.0
+
+    @property
+    def centre(self) -> float:
+        return self.top + self.height / 2
+
+    @property
+    def spanning(self) -> bool:
+        return self.kind in ("title", "text", "group")
+
+
+def _rows(data: ForestData, digits: int) -> list[_Row]:
+    def f(x: float) -> str:
+        return _fmt(x, data.scale, digits)
+
+    pct = "%" if data.scale == "proportion" else ""
+
+    def cells(est: float, lo: float, hi: float) -> tuple[str, str, str]:
+        if math.isnan(est):
+            return "NA", "", ""
+        if math.isnan(lo) or math.isnan(hi):
+            return f(est) + pct, "", ""
+        return f(est) + pct, f"[{f(lo)},", f"{f(hi)}]"
+
+    def pooled(p: Pooled, indent: bool, overall: bool) -> list[_Row]:
+        out = [
+            _Row(
+                "pooled",
+                label=p.label,
+                font="bold" if overall else "body",
+                indent=indent,
+                cells=cells(p.estimate, p.ci_low, p.ci_high),
+                item=p,
+                weight="" if p.weight is None else f"{p.weight:.1f}%",
+            )
+        ]
+        if p.has_pi:
+            out.append(
+                _Row(
+                    "pi",
+                    label="Prediction interval",
+                    indent=indent,
+                    item=p,
+                    cells=("", f"[{f(p.pi_low)},", f"{f(p.pi_high)}]"),
+                )
+            )  # type: ignore[arg-type]
+        return out
+
+    rows: list[_Row] = []
+    if data.title:
+        rows.append(_Row("title", label=data.title, font="title", height=1.35))
+        rows.append(_Row("gap", height=0.3))
+    rows.append(_Row("header", height=1.2))
+    rows.append(_Row("gap", height=0.35))
+    indent = any(g.label for g in data.groups)
+    for i, g in enumerate(data.groups):
+        if i > 0:
+            rows.append(_Row("gap", height=0.6))
+        if g.label:
+            rows.append(_Row("group", label=g.label, font="bold"))
+        for r in g.rows:
+            rows.append(
+                _Row(
+                    "study",
+                    label=r.label,
+                    indent=indent,
+                    detail=r.detail,
+                    item=r,
+                    cells=cells(r.estimate, r.ci_low, r.ci_high),
+                    note=r.note or "",
+                    weight="" if r.weight is None else f"{r.weight:.1f}%",
+                )
+            )
+        for p in g.subtotals:
+            rows += pooled(p, indent, overall=False)
+        if g.refusal:
+            rows.append(
+                _Row("text", label=f"Not pooled: {g.refusal}", font="italic", indent=indent, height=0.95)
+            )
+        if g.heterogeneity:
+            rows.append(_Row("text", label=g.heterogeneity, font="stat", indent=indent, height=0.95))
+    tail = [t for t in (data.heterogeneity, data.model, data.subgroup_test) if t]
+    if data.overall or tail:
+        rows.append(_Row("gap", height=0.6))
+        for p in data.overall:
+            rows += pooled(p, indent=False, overall=True)
+        rows += [_Row("text", label=t, font="stat", height=0.95) for t in tail]
+    rows.append(_Row("gap", height=0.3))  # air between the last line of text and the x axis
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ drawing
+
+
+def _arrow(direction: int) -> MarkerStyle:
+    """A filled triangle whose tip is at the marker's origin, pointing right (+1) or left (-1)."""
+    verts = [(0.0, 0.0), (-direction * 1.0, 0.55), (-direction * 1.0, -0.55), (0.0, 0.0)]
+    codes = [MplPath.MOVETO, MplPath.LINETO, MplPath.LINETO, MplPath.CLOSEPOLY]
+    return MarkerStyle(MplPath(verts, codes))
+
+
+def draw_forest(data: ForestData, ax: Axes | None = None, *, style: ForestStyle | None = None) -> Axes:
+    """Draw ``data`` as a forest plot and return the plot-panel Axes (its figure is ``ax.figure``).
+
+    With ``ax`` None a figure is created, sized to the measured text columns and the number of rows.
+    With an ``ax``, the table is laid out inside that Axes' box, which is shrunk to the plot panel.
+    """
+    return _render(data, ax, style or ForestStyle())
+
+
+def _render(
+    data: ForestData,
+    ax: Axes | None,
+    style: ForestStyle,
+    *,
+    reference: float | None = None,
+    marker: Literal["square", "point"] = "square",
+) -> Axes:
+    fs = style.fontsize
+    family = style.font or font_family()
+    fonts = {
+        "body": font(family, fs),
+        "bold": font(family, fs, weight="bold"),
+        "title": font(family, fs + 1.5, weight="bold"),
+        "stat": font(family, fs - 0.5),
+        "italic": font(family, fs - 0.5, style="italic"),
+        "note": font(family, fs - 1),
+        "tick": font(family, fs - 0.5),
+    }
+    measure = TextMeasure(dpi=ax.figure.dpi if ax is not None else style.dpi)
+
+    def wd(text: str, key: str) -> float:
+        return measure.width(text, fonts[key])
+
+    digits = data.digits if data.digits is not None else (1 if data.scale == "proportion" else 2)
+    rows = _rows(data, digits)
+    has_weight = any(r.weight is not None for g in data.groups for r in g.rows)
+
+    # ---- columns (points from the left edge of the drawing region)
+    margin, gap, plot_gap = 6.0, fs * 1.1, fs * 1.2
+    indent = fs
+    space = wd("0 0", "body") - wd("00", "body")
+
+    def colmax(items: Iterable[tuple[str, str, float]]) -> float:
+        """The widest of (text, font key, x offset) items, measured per font and offset."""
+        by: dict[tuple[str, float], list[str]] = {}
+        for text, key, offset in items:
+            by.setdefault((key, offset), []).append(text)
+        return max((off + measure.max_width(t, fonts[key]) for (key, off), t in by.items()), default=0.0)
+
+    def lead(r: _Row) -> float:
+        return indent if r.indent else 0.0
+
+    studies = [r for r in rows if r.kind == "study"]
+    study_w = max(
+        colmax(
+            [(data.study_label, "bold", 0.0)] + [(r.label, r.font, lead(r)) for r in studies if not r.note]
+        ),
+        max(
+            (lead(r) + wd(r.label, r.font) + space + wd(r.note, "note") for r in studies if r.note),
+            default=0.0,
+        ),
+    )
+    details = [r.detail for r in studies]
+    detail_w = (
+        colmax([(d, "body", 0.0) for d in details] + [(data.detail_label, "bold", 0.0)])
+        if any(details)
+        else 0.0
+    )
+    pooled_w = colmax((r.label, r.font, lead(r)) for r in rows if r.kind in ("pooled", "pi"))
+    label_w = max(study_w, pooled_w - (gap + detail_w if detail_w else 0.0))
+    cell_w = [colmax((r.cells[i], r.font, 0.0) for r in rows) for i in range(3)]
+    est_header_w = wd(data.estimate_header, "bold")
+    est_total = cell_w[0] + cell_w[1] + cell_w[2] + 2 * space
+    if est_header_w > est_total:
+        cell_w[0] += est_header_w - est_total
+    weight_w = (
+        colmax([("Weight", "bold", 0.0)] + [(r.weight, r.font, 0.0) for r in rows]) if has_weight else 0.0
+    )
+
+    x_label = margin
+    x_detail = x_label + label_w + (gap + detail_w if detail_w else 0.0)  # right edge of details
+    x_plot0 = x_detail + plot_gap
+    table_right = (
+        plot_gap + cell_w[0] + cell_w[1] + cell_w[2] + 2 * space + (gap + weight_w if has_weight else 0)
+    )
+    if ax is None:
+        fig = None
+        plot_w = style.plot_width * 72.0
+        region = (0.0, 0.0, x_plot0 + plot_w + table_right + margin, 0.0)
+    else:
+        fig = ax.figure
+        fw, fh = fig.get_size_inches() * 72.0
+        box = ax.get_position()
+        region = (box.x0 * fw, box.y0 * fh, box.width * fw, box.height * fh)
+        plot_w = region[2] - x_plot0 - table_right - margin
+        if plot_w < 72.0:
+            raise ValueError(
+                f"ax: {region[2] / 72:.2f} in wide; the table needs "
+                f"{(x_plot0 + table_right + margin) / 72:.2f} in plus at least 1 in for the plot"
+            )
+    x_plot1 = x_plot0 + plot_w
+    x_e = [x_plot1 + plot_gap + cell_w[0]]
+    x_e += [x_e[0] + space + cell_w[1], x_e[0] + 2 * space + cell_w[1] + cell_w[2]]
+    x_weight = x_e[2] + gap + weight_w
+    width = region[2]
+
+    # ---- wrap spanning rows to the drawing width, then stack the rows
+    laid: list[_Row] = []
+    for r in rows:
+        if r.spanning:
+            avail = width - 2 * margin - (indent if r.indent else 0)
+            for line in measure.wrap(r.label, fonts[r.font], avail):
+                laid.append(_Row(r.kind, height=r.height, label=line, font=r.font, indent=r.indent))
+        else:
+            laid.append(r)
+    top = 0.0
+    for r in laid:
+        r.top = top
+        top += r.height
+    total = top
+
+    # ---- vertical budget (points): top margin, rows, then x axis, favours, axis label and notes
+    tick_h = measure.extent("0123456789%", fonts["tick"])[1]
+    line_h = measure.extent("Ag", fonts["body"])[1]
+    tick_len, tick_pad = 3.0, 2.5
+    y_fav = tick_len + tick_pad + tick_h + 5.0
+    y_label = y_fav + (line_h + 2.0 if data.favours else 0.0) + 1.5
+    notes = [line for n in data.notes for line in measure.wrap(n, fonts["note"], width - 2 * margin)]
+    note_h = 1.3 * (fs - 1)
+    y_notes = y_label + (line_h if data.measure_label else 0.0) + 7.0
+    bottom = (y_notes + note_h * len(notes) if notes else y_label + line_h) + margin
+    top_margin = margin
+    if ax is None:
+        unit = style.row_height * fs
+        height = top_margin + total * unit + bottom
+        fig = new_figure(width / 72.0, height / 72.0, dpi=style.dpi)
+        region = (0.0, 0.0, width, height)
+        ax = fig.add_axes((0, 0, 1, 1))
+    else:
+        unit = (region[3] - top_margin - bottom) / total
+        if unit < 1.15 * fs:
+            warnings.warn(
+                f"ax: {region[3] / 72:.2f} in is too short for {len(laid)} rows; text will overlap",
+                stacklevel=3,
+            )
+    assert fig is not None
+    fw, fh = fig.get_size_inches() * 72.0
+    ax.set_position(((region[0] + x_plot0) / fw, (region[1] + bottom) / fh, plot_w / fw, total * unit / fh))
+    ax.set_facecolor("none")
+
+    # ---- axis
+    lim, ticks = _axis(data, plot_w, measure, fonts["tick"])
+    if data.scale == "ratio":
+        ax.set_xscale("log")
+    ax.set_xlim(*lim)
+    ax.set_ylim(total, 0.0)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: _tick_label(x, data.scale)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_yticks([])
+    for side in ("top", "left", "right"):
+        ax.spines[side].set_visible(False)
+    ax.spines["bottom"].set_linewidth(0.6)
+    ax.spines["bottom"].set_color(style.ink)
+    ax.tick_params(
+        axis="x",
+        direction="out",
+        length=tick_len,
+        width=0.6,
+        pad=tick_pad,
+        labelsize=fs - 0.5,
+        labelfontfamily=family[0],
+        colors=style.ink,
+    )
+
+    # ---- text
+    to_in = transforms.blended_transform_factory(fig.dpi_scale_trans, ax.transData)
+
+    def put(x_pt: float, y: float, text: str, key: str, ha: str = "left", color: str | None = None) -> None:
+        if text:
+            ax.text(
+                (region[0] + x_pt) / 72.0,
+                y,
+                text,
+                transform=to_in,
+                ha=ha,
+                va="center_baseline",
+                fontproperties=fonts[key],
+                color=color or style.ink,
+                parse_math=False,
+                clip_on=False,
+            )
+
+    spans: list[tuple[_Row, float, float]] = []  # spanning text rows and their x extent (points)
+    for r in laid:
+        y = r.centre
+        x0 = x_label + (indent if r.indent else 0.0)
+        if r.kind == "header":
+            put(x_label, y, data.study_label, "bold")
+            if detail_w:
+                put(x_detail, y, data.detail_label, "bold", "right")
+            put(x_e[2], y, data.estimate_header, "bold", "right")
+            if has_weight:
+                put(x_weight, y, "Weight", "bold", "right")
+            rule_y = r.top + r.height + 0.1
+            ax.add_line(
+                Line2D(
+                    [(region[0] + x_label) / 72, (region[0] + width - margin) / 72],
+                    [rule_y] * 2,
+                    transform=to_in,
+                    color=style.ink,
+                    lw=0.6,
+                    clip_on=False,
+                    gid="header-rule",
+                )
+            )
+            continue
+        colour = {"stat": style.stat_color, "italic": style.stat_color}.get(r.font)
+        put(x0, y, r.label, r.font, color=colour)
+        if r.spanning:
+            spans.append((r, x0, x0 + wd(r.label, r.font)))
+        if r.note:
+            put(x0 + wd(r.label, r.font) + space, y, r.note, "note", color=style.note_color)
+        put(x_detail, y, r.detail, "body", "right")
+        for i in range(3):
+            put(x_e[i], y, r.cells[i], r.font, "right")
+        put(x_weight, y, r.weight, r.font, "right")
+
+    # ---- glyphs
+    lo_x, hi_x = lim
+    pt_per_unit = unit
+
+    def arrows(y: float, lo: float, hi: float) -> None:
+        """Arrow heads at the axis limits for an interval that leaves the axis."""
+        for beyond, x, direction, side in ((lo < lo_x, lo_x, -1, "left"), (hi > hi_x, hi_x, 1, "right")):
+            if beyond:
+                ax.add_line(
+                    Line2D(
+                        [x],
+                        [y],
+                        marker=_arrow(direction),
+                        markersize=9,
+                        color=style.ink,
+                        lw=0,
+                        gid=f"ci-arrow-{side}",
+                        zorder=2,
+                        clip_on=False,
+                    )
+                )
+
+    def ci_line(y: float, lo: float, hi: float) -> None:
+        if math.isnan(lo) or math.isnan(hi):
+            return
+        a, b = max(lo, lo_x), min(hi, hi_x)
+        if a < b:
+            ax.add_line(
+                Line2D([a, b], [y, y], color=style.ink, lw=0.8, solid_capstyle="butt", gid="ci", zorder=2)
+            )
+        arrows(y, lo, hi)
+
+    studies = [r for r in laid if r.kind == "study"]
+    weights = [r.item.weight for r in studies]  # type: ignore[union-attr]
+    w_max = max((w for w in weights if w is not None), default=0.0)
+    side_max = 0.78 * pt_per_unit
+    xs, ys, sizes = [], [], []
+    for r in studies:
+        s: StudyRow = r.item  # type: ignore[assignment]
+        ci_line(r.centre, s.ci_low, s.ci_high)
+        if not lo_x <= s.estimate <= hi_x:  # NaN (not estimable) or off the axis: no square
+            continue
+        if marker == "point":
+            size = (0.42 * pt_per_unit) ** 2
+        elif w_max > 0 and s.weight is not None:
+            size = side_max**2 * s.weight / w_max
+        else:
+            size = (0.5 * pt_per_unit) ** 2
+        xs.append(s.estimate)
+        ys.append(r.centre)
+        sizes.append(size)
+    if xs:
+        ax.scatter(
+            xs,
+            ys,
+            s=sizes,
+            marker="s" if marker == "square" else "o",
+            color=style.square_color,
+            linewidths=0,
+            zorder=3,
+            gid="study-squares",
+            clip_on=False,
+        )  # whole squares at 0% / 100%
+    half = 0.32
+    for r in laid:
+        if r.kind not in ("pooled", "pi"):
+            continue
+        p: Pooled = r.item  # type: ignore[assignment]
+        y = r.centre
+        if r.kind == "pooled":
+            bayes = p.kind == "bayes"
+            ax.add_patch(
+                Polygon(
+                    [(p.ci_low, y), (p.estimate, y - half), (p.ci_high, y), (p.estimate, y + half)],
+                    closed=True,
+                    facecolor="white" if bayes else style.ink,
+                    edgecolor=style.ink,
+                    lw=0.8 if bayes else 0.5,
+                    joinstyle="miter",
+                    zorder=3,
+                    gid=f"diamond-{p.kind}",
+                    label=p.label,
+                )
+            )
+            arrows(y, p.ci_low, p.ci_high)
+        else:
+            a, b = max(p.pi_low, lo_x), min(p.pi_high, hi_x)  # type: ignore[type-var]
+            ax.add_patch(
+                Rectangle(
+                    (a, y - 0.11),
+                    b - a,
+                    0.22,
+                    facecolor=style.pi_color,
+                    edgecolor="none",
+                    zorder=3,
+                    gid="prediction-interval",
+                    label=p.label,
+                )
+            )
+            arrows(y, p.pi_low, p.pi_high)  # type: ignore[arg-type]
+
+    # ---- null and reference lines, broken where a line of text crosses them
+    glyph_rows = [r for r in laid if r.kind in ("study", "pooled", "pi")]
+    first = min((r.top for r in glyph_rows), default=0.0)
+    last = max((r.top + r.height for r in glyph_rows), default=0.0)
+
+    def x_pt_of(x: float) -> float:
+        """Points from the region's left edge of the data value ``x``."""
+        if data.scale == "ratio":
+            frac = math.log(x / lo_x) / math.log(hi_x / lo_x)
+        else:
+            frac = (x - lo_x) / (hi_x - lo_x)
+        return x_plot0 + frac * plot_w
+
+    def vline(x: float, gid: str, **kw: object) -> None:
+        if not lo_x <= x <= hi_x:
+            return
+        x_pt = x_pt_of(x)
+        blocked = {id(row) for row, a, b in spans if a - 3 < x_pt < b + 3}
+        segments, start = [], None
+        for r in laid:
+            if not first <= r.top < last:
+                continue
+            if id(r) in blocked:
+                if start is not None:
+                    segments.append((start, r.top))
+                start = None
+            elif start is None:
+                start = r.top
+        if start is not None:
+            segments.append((start, last))
+        for a, b in segments:
+            ax.add_line(Line2D([x, x], [a, b], zorder=1, gid=gid, **kw))  # type: ignore[arg-type]
+
+    if data.null is not None:
+        vline(data.null, "null-line", color=style.ink, lw=0.6)
+    if reference is not None:
+        vline(reference, "reference-line", color=style.reference_color, lw=0.7, ls=(0, (3, 2)))
+
+    # ---- below the axis: favours labels, axis label, notes
+    to_below = transforms.blended_transform_factory(fig.dpi_scale_trans, ax.transAxes)
+    if data.favours:
+        # Either side of the null (or of the middle); kept inside the figure when a label is long.
+        null = data.null
+        mid = x_pt_of(null) if null is not None and lo_x < null < hi_x else x_plot0 + plot_w / 2
+        left, right = data.favours
+        w_left, w_right = wd(left, "stat"), wd(right, "stat")
+        at_left = (mid - 4, "right") if mid - 4 - w_left >= margin else (margin, "left")
+        at_right = (mid + 4, "left") if mid + 4 + w_right <= width - margin else (width - margin, "right")
+        for text, (x_pt, ha) in ((left, at_left), (right, at_right)):
+            ax.annotate(
+                text,
+                xy=((region[0] + x_pt) / 72.0, 0),
+                xycoords=to_below,
+                xytext=(0, -y_fav),
+                textcoords="offset points",
+                ha=ha,
+                va="top",
+                fontproperties=fonts["stat"],
+                color=style.stat_color,
+                annotation_clip=False,
+            )
+    if data.measure_label:
+        ax.set_xlabel(
+            data.measure_label,
+            fontproperties=fonts["body"],
+            color=style.ink,
+            labelpad=y_label - (tick_len + tick_pad + tick_h),
+        )
+    for i, line in enumerate(notes):
+        ax.annotate(
+            line,
+            xy=((region[0] + margin) / 72.0, 0),
+            xycoords=to_below,
+            xytext=(0, -(y_notes + i * note_h)),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            fontproperties=fonts["note"],
+            color=style.note_color,
+            annotation_clip=False,
+        )
+    return ax
