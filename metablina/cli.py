@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from metablina.options import CI_METHODS, FORMATS, MEASURES, METHODS
+
 
 @click.group()
 @click.version_option(package_name="metablina")
@@ -79,3 +81,84 @@ def studies(folder: Path, fmt: str) -> None:
     click.echo()
     click.echo("Records per outcome (rows) and study (columns):")
     click.echo(outcome_table.to_string())
+
+
+@main.command()
+@click.argument("analysis", required=False)
+@click.option(
+    "--table", type=click.Path(path_type=Path, dir_okay=False), help="CSV with metafor's column names."
+)
+@click.option(
+    "--measure", type=click.Choice(MEASURES, case_sensitive=False), help="Effect measure (table mode)."
+)
+@click.option(
+    "--method", type=click.Choice(METHODS, case_sensitive=False), help="Model / tau^2 estimator [REML]."
+)
+@click.option(
+    "--ci", type=click.Choice(CI_METHODS), help="Interval: z, hksj, hksj-adhoc [hksj-adhoc for RE]."
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--studies", "folder", default="studies", show_default=True, type=click.Path(path_type=Path))
+def pool(
+    analysis: str | None,
+    table: Path | None,
+    measure: str | None,
+    method: str | None,
+    ci: str | None,
+    fmt: str,
+    folder: Path,
+) -> None:
+    """Pool a CSV table (--table FILE --measure M) or the plan's ANALYSIS from the extracts."""
+    if (analysis is None) == (table is None):
+        raise click.UsageError("give either an ANALYSIS of the plan or --table FILE")
+    from metablina.render import text
+
+    if table is not None:
+        if measure is None:
+            raise click.UsageError("--table needs --measure")
+        result = _pool_table(table, measure.upper(), (method or "REML").upper(), ci)
+        for line in result.warnings:
+            click.echo(f"warning: {line}", err=True)
+        render = {"json": text.pool_json, "csv": text.pool_csv, "table": text.pool_text}[fmt]
+    else:
+        result = _pool_plan(folder, analysis, method and method.upper(), ci)
+        render = {"json": text.analysis_json, "csv": text.analysis_csv, "table": text.analysis_text}[fmt]
+    click.echo(render(result), nl=False)
+
+
+def _pool_table(table: Path, measure: str, method: str, ci: str | None):
+    from metablina.analyze import pool as pool_arrays
+    from metablina.stats.errors import InputError
+    from metablina.tableio import TableError, check_counts, read_table
+
+    try:
+        data = read_table(table, measure)
+        check_counts(data)
+        return pool_arrays(measure, method, ci, data.columns, data.labels)
+    except TableError as exc:
+        _fail([f"error: {exc}"])
+    except InputError as exc:
+        _fail([f"error: {table}: {exc}"])
+
+
+def _pool_plan(folder: Path, analysis: str, method: str | None, ci: str | None):
+    from metablina.run import AnalysisNotFound, run_one
+
+    try:
+        return run_one(folder, analysis, method=method, ci=ci)
+    except AnalysisNotFound as exc:
+        _fail([f"error: {exc}"])
+
+
+@main.command()
+@click.option("--studies", "folder", default="studies", show_default=True, type=click.Path(path_type=Path))
+def analyses(folder: Path) -> None:
+    """List the analyses of the plan (FOLDER/analyses.yaml)."""
+    from metablina.plan import load_plan, plan_path
+
+    plan, problems = load_plan(plan_path(folder))
+    if plan is None or problems:
+        _fail([str(p) for p in problems])
+    width = max(len(a.id) for a in plan.analyses)
+    for a in plan.analyses:
+        click.echo(f"{a.id:<{width}}  {a.measure:<3}  {a.model:<5}  {a.title}")

@@ -1,0 +1,212 @@
+"""One pooled analysis from arrays: effect sizes, the model, the interval, back-transformation.
+
+This is the single place where a measure and a method are turned into calls of :mod:`metablina.stats`,
+so that ``metablina pool --table`` and the analyses of a plan give the same numbers and the same JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from metablina.options import CI_METHODS, IV_METHODS, MEASURES, METHODS
+from metablina.stats.errors import InputError
+
+# Generic estimates pooled by inverse variance with their own back-transformation.
+GENERIC_LOG = {"KM": "landmark survival rates on log(-log S)", "HR": "log hazard ratios"}
+TEST_OF_CI = {"z": "z", "hksj": "knha", "hksj-adhoc": "adhoc"}
+PROPORTIONS = ("PLO", "PFT", "PAS", "PR")
+JSON_KEYS = (
+    "k",
+    "measure",
+    "method",
+    "ci_method",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "tau2",
+    "tau2_ci_low",
+    "tau2_ci_high",
+    "i2",
+    "h2",
+    "q",
+    "q_df",
+    "q_p",
+    "pi_low",
+    "pi_high",
+    "pi_hts_low",
+    "pi_hts_high",
+    "yi",
+    "vi",
+)
+METHOD_NAMES = {
+    "FE": "common-effect (inverse variance)",
+    "DL": "DerSimonian-Laird",
+    "HE": "Hedges",
+    "HS": "Hunter-Schmidt",
+    "SJ": "Sidik-Jonkman",
+    "ML": "maximum likelihood",
+    "REML": "restricted maximum likelihood",
+    "PM": "Paule-Mandel",
+    "EB": "empirical Bayes",
+    "GLMM": "binomial-normal GLMM (ML, adaptive Gauss-Hermite, 7 nodes)",
+    "MH": "Mantel-Haenszel",
+    "PETO": "Peto",
+}
+CI_NAMES = {
+    "z": "Wald-type (normal quantile)",
+    "hksj": "Hartung-Knapp-Sidik-Jonkman (t, k-1 df)",
+    "hksj-adhoc": "Hartung-Knapp-Sidik-Jonkman with the ad hoc correction q* = max(1, q) (t, k-1 df)",
+    "t": "t quantile with k-1 df",
+}
+
+
+def default_ci(method: str) -> str:
+    """Few-study default: the ad hoc Knapp-Hartung interval for random effects, Wald otherwise."""
+    return "hksj-adhoc" if (method in IV_METHODS and method != "FE") or method == "GLMM" else "z"
+
+
+@dataclass(frozen=True)
+class PoolResult:
+    """A pooled estimate as the CLI prints it, with the fit object for anything further."""
+
+    measure: str
+    method: str
+    ci_method: str
+    labels: tuple[str, ...]
+    fit: Any
+    yi: np.ndarray
+    vi: np.ndarray
+    ni: np.ndarray | None
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def k(self) -> int:
+        return int(self.fit.k)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Exactly the documented keys that apply to this model, on the analysis scale, plus ``back``."""
+        fit = self.fit.to_dict()
+        out: dict[str, Any] = {
+            "k": self.k,
+            "measure": self.measure,
+            "method": self.method,
+            "ci_method": self.ci_method,
+        }
+        for key in JSON_KEYS[4:-2]:
+            value = fit.get(key)
+            if key == "q" and value is None:
+                value = fit.get("q_wald")
+            if key == "q_p" and value is None:
+                value = fit.get("q_wald_p")
+            if value is not None:
+                out[key] = value
+        out["yi"] = [_num(v) for v in self.yi]
+        out["vi"] = [_num(v) for v in self.vi]
+        out["back"] = self.back()
+        return out
+
+    def back(self) -> dict[str, float | None]:
+        """Estimate, CI and PI on the natural scale (exp, inverse logit, sin², inverse Freeman-Tukey,
+        exp(−exp(y)) for landmark survival, whose decreasing transform swaps the interval's ends)."""
+        fit = self.fit.to_dict()
+        values = {key: fit.get(key) for key in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")}
+        out = {
+            key: None if v is None else _num(back_value(self.measure, v, self.ni))
+            for key, v in values.items()
+        }
+        if self.measure == "KM":
+            out["ci_low"], out["ci_high"] = out["ci_high"], out["ci_low"]
+            out["pi_low"], out["pi_high"] = out["pi_high"], out["pi_low"]
+        return {k: v for k, v in out.items() if values[k] is not None}
+
+
+def back_value(measure: str, x: Any, ni: np.ndarray | None = None) -> Any:
+    """One value or array on the analysis scale -> the natural scale of ``measure``."""
+    x = np.asarray(x, dtype=float)
+    if measure == "KM":
+        return np.exp(-np.exp(x))
+    if measure == "HR":
+        return np.exp(x)
+    from metablina.stats.measures import back_transform
+
+    return back_transform(measure, x, ni=ni)
+
+
+def _num(x: Any) -> float | None:
+    value = float(np.asarray(x))
+    return value if np.isfinite(value) else None
+
+
+def pool(
+    measure: str,
+    method: str,
+    ci: str | None,
+    columns: dict[str, np.ndarray],
+    labels: list[str] | tuple[str, ...],
+) -> PoolResult:
+    """Compute effect sizes from metafor-named ``columns`` and pool them; raise InputError on misuse."""
+    from metablina.stats.measures import escalc
+
+    measure, method = measure.upper(), method.upper()
+    if measure not in (*MEASURES, *GENERIC_LOG):
+        raise InputError(f"unknown measure {measure!r}; one of {', '.join(MEASURES)}")
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
+    ci = ci or default_ci(method)
+    if ci not in CI_METHODS:
+        raise InputError(f"unknown CI method {ci!r}; one of {', '.join(CI_METHODS)}")
+    if method == "GLMM" and measure not in ("PLO", "OR"):
+        raise InputError(f"method GLMM pools PLO (proportions) or OR (two-group counts), not {measure}")
+    if method == "MH" and measure not in ("OR", "RR", "RD"):
+        raise InputError(f"method MH pools OR, RR or RD, not {measure}")
+    if method == "PETO" and measure != "OR":
+        raise InputError(f"method PETO pools odds ratios: use --measure OR, not {measure}")
+    if method in ("FE", "MH", "PETO") and ci != "z":
+        raise InputError(f"a {METHOD_NAMES[method]} model has no {ci} interval; use --ci z")
+
+    if measure in GENERIC_LOG and method not in IV_METHODS:
+        raise InputError(f"{GENERIC_LOG[measure]} are pooled by inverse variance, not by {method}")
+    warnings: list[str] = []
+    es = escalc("GEN" if measure in GENERIC_LOG else measure, **columns)
+    warnings += es.warnings
+    yi, vi = np.asarray(es.yi, dtype=float), np.asarray(es.vi, dtype=float)
+    ni = columns.get("ni")
+    k = len(labels)
+    if k < 2:
+        raise InputError("k = 1: a single study cannot be pooled; report the study itself")
+
+    if method in IV_METHODS:
+        from metablina.stats.rma import rma
+
+        keep = np.isfinite(yi) & np.isfinite(vi)
+        if keep.sum() < k:
+            dropped = [labels[i] for i in np.flatnonzero(~keep)]
+            warnings.append(f"left out (no estimable effect): {', '.join(dropped)}")
+        fit = rma(yi[keep], vi[keep], method=method, test=TEST_OF_CI[ci])
+        yi, vi = yi[keep], vi[keep]
+    elif method == "GLMM":
+        from metablina.stats import glmm
+
+        test = "z" if ci == "z" else "t"
+        if ci != "z":
+            warnings.append(
+                "GLMM: the interval uses t with k-1 df; no Knapp-Hartung adjustment exists for a GLMM"
+            )
+        if measure == "PLO":
+            fit = glmm.glmm_proportion(columns["xi"], columns["ni"], test=test)
+        else:
+            fit = glmm.glmm_or_umfs(columns["ai"], columns["n1i"], columns["ci"], columns["n2i"], test=test)
+    else:
+        from metablina.stats import mh
+
+        cells = (columns["ai"], columns["n1i"], columns["ci"], columns["n2i"])
+        fit = mh.mantel_haenszel(*cells, measure=measure) if method == "MH" else mh.peto(*cells)
+        if method == "PETO":
+            peto = escalc("PETO", **columns)
+            yi, vi = np.asarray(peto.yi, dtype=float), np.asarray(peto.vi, dtype=float)
+    warnings += list(getattr(fit, "warnings", ()))
+    return PoolResult(measure, method, ci, tuple(labels), fit, yi, vi, ni, tuple(dict.fromkeys(warnings)))

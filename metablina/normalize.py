@@ -1,0 +1,331 @@
+"""Reported forms -> effect rows: one row per outcome record, on the scale it will be pooled on.
+
+* a percentage of a denominator becomes a count, by the GRIM-style rule of
+  :func:`metablina.extract.consistency.closest_count` (an inconsistent percentage is an error);
+* a Kaplan-Meier rate with ± SE or a CI becomes log(−log S) with its SE (delta method, or the CI
+  width on that scale, with a check of the scale the CI is symmetric on);
+* a hazard ratio with a CI or p becomes ln HR with its SE, oriented so that HR < 1 favours the
+  intervention arm;
+* a median with range or IQR becomes a mean and SD (Luo 2018 / Wan 2014 / Shi 2020), flagged.
+
+Every derived number says how it was derived and keeps the record's quote, so the report can show
+where it came from. Pure with respect to files: studies in, rows out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from metablina.extract.consistency import closest_count
+from metablina.extract.schema import OutcomeRecord, Study
+from metablina.extract.validate import LoadedStudy
+from metablina.stats import conversions
+from metablina.stats.errors import InputError
+
+
+class NormalizeError(ValueError):
+    """A record that cannot be turned into an effect row; the message names study and record."""
+
+
+@dataclass(frozen=True)
+class EffectRow:
+    """One outcome record of one study, ready to be selected and pooled.
+
+    ``form`` is ``proportion`` (events of total), ``km`` (yi = log(−log S) and sei) or ``hr``
+    (yi = ln HR, intervention vs comparator, and sei). ``estimate``/``ci_low``/``ci_high`` are on the
+    natural scale as reported (proportions and rates as fractions) for display.
+    """
+
+    study: str
+    record: str
+    outcome: str
+    form: str
+    label: str
+    arm: str | None
+    arm_role: str | None
+    subpopulation: str | None
+    subpopulation_label: str | None
+    partition: str | None
+    mrd_method: str | None
+    mrd_sensitivity: float | None
+    timepoint: str | None
+    baseline_mrd: str
+    grade: str | None
+    unit: str
+    denominator: str | None
+    landmark_months: float | None
+    km_kind: str | None
+    follow_up_months: float | None
+    events: int | None = None
+    total: int | None = None
+    yi: float | None = None
+    sei: float | None = None
+    scale: str | None = None
+    estimate: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    reported: str = ""
+    derivations: tuple[str, ...] = ()
+    unusable: str | None = None
+    quotes: tuple[str, ...] = ()
+    location: str | None = None
+    notes: str | None = None
+    source: str = ""
+    setting: tuple[str, ...] = ()
+    design: str = ""
+    year: int = 0
+    risk_of_bias: str = ""
+    overlap: tuple[str, ...] = ()
+    cohort_n: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.study}/{self.record}"
+
+
+@dataclass(frozen=True)
+class StudyCharacteristics:
+    """Baseline descriptors of a study, with means and SDs derived from medians flagged as such."""
+
+    study: str
+    n: int
+    design: str
+    setting: tuple[str, ...]
+    age: str
+    age_mean_sd: tuple[float, float] | None
+    age_derivation: str | None
+
+
+def normalize(studies: list[LoadedStudy]) -> list[EffectRow]:
+    """Every outcome record of every study as an effect row, in study then record order."""
+    rows = []
+    for loaded in studies:
+        for record in loaded.study.outcomes:
+            rows.append(normalize_record(loaded, record))
+    return rows
+
+
+def normalize_record(loaded: LoadedStudy, rec: OutcomeRecord) -> EffectRow:
+    """One record -> one row; raises :class:`NormalizeError` naming the study and record."""
+    study = loaded.study
+    arms = {a.id: a for a in study.arms}
+    subs = {s.id: s for s in study.population.subpopulations}
+    arm_id = rec.arm if rec.arm is not None else (study.arms[0].id if len(study.arms) == 1 else None)
+    arm = arms.get(arm_id) if arm_id else None
+    sub = subs.get(rec.subpopulation) if rec.subpopulation else None
+    base = {
+        "study": study.id,
+        "record": rec.id,
+        "outcome": rec.outcome,
+        "label": _label(study, rec, sub),
+        "arm": arm_id,
+        "arm_role": arm.role if arm else None,
+        "subpopulation": rec.subpopulation,
+        "subpopulation_label": sub.label if sub else None,
+        "partition": sub.partition if sub else None,
+        "mrd_method": rec.mrd.method if rec.mrd else None,
+        "mrd_sensitivity": rec.mrd.sensitivity if rec.mrd else None,
+        "timepoint": rec.timepoint,
+        "baseline_mrd": rec.baseline_mrd,
+        "grade": rec.grade,
+        "unit": rec.unit,
+        "denominator": rec.denominator,
+        "landmark_months": rec.km.landmark_months if rec.km else None,
+        "km_kind": rec.km.kind if rec.km else None,
+        "follow_up_months": rec.follow_up_months,
+        "quotes": tuple(rec.quotes),
+        "location": rec.location,
+        "notes": rec.notes,
+        "source": study.source.file,
+        "setting": tuple(study.setting),
+        "design": study.design,
+        "year": study.year,
+        "risk_of_bias": study.risk_of_bias.overall,
+        "overlap": tuple(o.study for o in study.overlap),
+        "cohort_n": study.population.n,
+    }
+    derived = tuple(f"{name}: {why}" for name, why in rec.derived.items())
+    try:
+        if rec.binary is not None:
+            return _binary(loaded, rec, base, derived)
+        if rec.km is not None:
+            return _km(rec, base, derived)
+        return _hazard_ratio(study, rec, base, derived)
+    except InputError as exc:
+        raise NormalizeError(f"{study.id}/{rec.id}: {exc}") from None
+
+
+def _label(study: Study, rec: OutcomeRecord, sub: object) -> str:
+    parts = [study.id]
+    if sub is not None:
+        parts.append(sub.label)  # type: ignore[attr-defined]
+    if len(study.arms) > 1 and rec.arm:
+        parts.append(rec.arm)
+    return " · ".join(parts)
+
+
+def _binary(loaded: LoadedStudy, rec: OutcomeRecord, base: dict, derived: tuple[str, ...]) -> EffectRow:
+    b = rec.binary
+    assert b is not None
+    events, derivations = b.events, list(derived)
+    idx = loaded.study.outcomes.index(rec)
+    if b.percent is not None:
+        text = loaded.doc.texts.get(("outcomes", idx, "binary", "percent"), repr(b.percent))
+        count, candidates = closest_count(text, b.total)
+        if count is None:
+            raise NormalizeError(
+                f"{loaded.study.id}/{rec.id}: {text}% of {b.total} is no whole number of patients"
+            )
+        if events is None:
+            events = count
+            note = f"events = {count}: the only count of {b.total} that prints as {text}%"
+            if len(candidates) > 1:
+                note = (
+                    f"events = {count}: closest of {candidates}, all of which print as {text}% of {b.total}"
+                )
+            derivations.append(note)
+    assert events is not None
+    reported = f"{events}/{b.total}" if b.events is not None else f"{b.percent}% of {b.total}"
+    return EffectRow(
+        **base,
+        form="proportion",
+        events=events,
+        total=b.total,
+        estimate=events / b.total,
+        reported=reported,
+        derivations=tuple(derivations),
+    )
+
+
+def _km(rec: OutcomeRecord, base: dict, derived: tuple[str, ...]) -> EffectRow:
+    km = rec.km
+    assert km is not None
+    s = km.percent / 100
+    derivations = list(derived)
+    reported = f"{km.percent}% at {km.landmark_months:g} months"
+    row = {"estimate": s, "scale": "cloglog"}
+    if km.ci is not None:
+        low, high = km.ci.low / 100, km.ci.high / 100
+        reported += f" ({km.ci_level:g}% CI {km.ci.low}-{km.ci.high})"
+        row.update(ci_low=low, ci_high=high)
+        if not (low > 0 and high < 1):
+            return EffectRow(
+                **base,
+                form="km",
+                reported=reported,
+                derivations=tuple(derivations),
+                unusable="the CI touches 0% or 100%, so no SE can be recovered on log(-log)",
+                **row,
+            )
+        est = conversions.km_from_ci(s, low, high, "cloglog", km.ci_level / 100)
+        scale, _ = conversions.most_symmetric_scale(s, low, high)
+        derivations.append(f"SE on log(-log S) = {est.sei:.6f} from the CI width ({est.rule})")
+        if scale != "cloglog":
+            derivations.append(
+                f"caution: the reported CI is most symmetric on the {scale} scale, not log(-log)"
+            )
+        return EffectRow(
+            **base,
+            form="km",
+            yi=est.yi,
+            sei=est.sei,
+            reported=reported,
+            derivations=tuple(derivations),
+            **row,
+        )
+    if km.se is not None and km.se > 0 and 0 < s < 1:
+        se = km.se / 100 if km.plus_minus == "se" else km.se / 100 / conversions.Z975
+        reported += f" ± {km.se}"
+        est = conversions.km_from_se(s, se, "cloglog")
+        how = (
+            "the ± value read as one SE" if km.plus_minus == "se" else "the ± value read as a 95% half-width"
+        )
+        derivations.append(f"SE on log(-log S) = {est.sei:.6f} by the delta method, {how}")
+        return EffectRow(
+            **base,
+            form="km",
+            yi=est.yi,
+            sei=est.sei,
+            reported=reported,
+            derivations=tuple(derivations),
+            **row,
+        )
+    why = "no SE or CI is reported" if km.se is None and km.ci is None else "S is 0% or 100% or its SE is 0"
+    return EffectRow(
+        **base,
+        form="km",
+        reported=reported,
+        derivations=tuple(derivations),
+        unusable=f"{why}: no inverse-variance weight can be given",
+        **row,
+    )
+
+
+def _hazard_ratio(study: Study, rec: OutcomeRecord, base: dict, derived: tuple[str, ...]) -> EffectRow:
+    hr = rec.hazard_ratio
+    assert hr is not None
+    roles = {a.id: a.role for a in study.arms}
+    derivations = list(derived)
+    if hr.ci is not None:
+        est = conversions.log_hr_from_ci(hr.hr, hr.ci.low, hr.ci.high, hr.ci_level / 100)
+    else:
+        assert hr.p is not None
+        est = conversions.log_hr_from_p(hr.hr, hr.p.value, bound=hr.p.relation != "=")
+    derivations.append(f"ln HR = {est.yi:.6f}, SE = {est.sei:.6f} ({est.rule})")
+    yi, low, high, value = est.yi, hr.ci.low if hr.ci else None, hr.ci.high if hr.ci else None, hr.hr
+    reported = f"HR {hr.hr} " + (
+        f"({hr.ci_level:g}% CI {hr.ci.low}-{hr.ci.high})" if hr.ci else f"(p {hr.p.relation} {hr.p.value})"
+    )
+    if roles.get(hr.experimental) == "comparator" and roles.get(hr.control) == "intervention":
+        yi, value = -yi, 1 / hr.hr
+        low, high = (1 / high if high else None), (1 / low if low else None)
+        derivations.append(
+            "inverted: reported as comparator vs intervention; HR < 1 now favours the intervention"
+        )
+    return EffectRow(
+        **{**base, "arm": f"{hr.experimental} vs {hr.control}"},
+        form="hr",
+        yi=yi,
+        sei=est.sei,
+        scale="log",
+        estimate=value,
+        ci_low=low,
+        ci_high=high,
+        reported=reported,
+        derivations=tuple(derivations),
+    )
+
+
+def characteristics(studies: list[LoadedStudy]) -> list[StudyCharacteristics]:
+    """Baseline descriptors per study; an age median with range becomes a flagged mean and SD."""
+    out = []
+    for loaded in studies:
+        s = loaded.study
+        age = s.population.age
+        text, mean_sd, how = "not reported", None, None
+        if age is not None:
+            bits = []
+            if age.median is not None:
+                bits.append(f"median {age.median:g}")
+            if age.range is not None:
+                bits.append(f"range {age.range.low:g}-{age.range.high:g}")
+            text = f"{', '.join(bits)} {age.unit}"
+            if (
+                age.median is not None
+                and (age.range is not None or age.iqr is not None)
+                and s.population.n >= 5
+            ):
+                conv = conversions.mean_sd_from_quantiles(
+                    s.population.n,
+                    median=age.median,
+                    minimum=age.range.low if age.range else None,
+                    maximum=age.range.high if age.range else None,
+                    q1=age.iqr.low if age.iqr else None,
+                    q3=age.iqr.high if age.iqr else None,
+                )
+                mean_sd = (conv.mean, conv.sd)
+                how = f"derived ({conv.method}, scenario {conv.scenario})"
+                if conv.skewed:
+                    how += "; skewness test rejects normality (Shi 2023): use with care"
+        out.append(StudyCharacteristics(s.id, s.population.n, s.design, tuple(s.setting), text, mean_sd, how))
+    return out

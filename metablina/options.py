@@ -1,0 +1,7 @@
+"""Names the command line offers, kept free of heavy imports so that `--help` and errors are instant."""
+
+MEASURES = ("PLO", "PFT", "PAS", "PR", "RR", "OR", "RD", "MD", "SMD", "GEN")
+IV_METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "PM", "EB")
+METHODS = (*IV_METHODS, "GLMM", "MH", "PETO")
+CI_METHODS = ("z", "hksj", "hksj-adhoc")
+FORMATS = ("table", "json", "csv")

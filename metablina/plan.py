@@ -1,0 +1,453 @@
+"""The analysis plan: which records are pooled with which, and the guards that refuse the rest.
+
+A plan (``studies/analyses.yaml``) names each pooled analysis: the outcome and qualifiers that
+select records, the effect measure, the model, subgroups and sensitivity analyses. Selecting rows for
+an analysis applies, in order, the guards a methods reviewer expects, and logs every decision:
+
+1. different estimands never share an estimate: form (rate, KM landmark, hazard ratio), unit
+   (patients or courses), baseline MRD (all treated or MRD-positive at the start), grade threshold,
+   MRD method and sensitivity, landmark time — rows that differ on any of these become separate
+   strata with no overall estimate;
+2. one study never contributes the same patients twice: a whole-cohort record wins over its
+   sub-population records unless the plan asks for sub-populations, and then only disjoint parts
+   of one partition are used;
+3. cohorts marked as overlapping are not pooled together: one is kept (the plan's choice, else the
+   larger), the other can be swapped in by a sensitivity analysis;
+4. k = 1 is shown as that study, never as a pooled estimate.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from metablina.extract.loader import LoadError, Problem, load_yaml
+from metablina.extract.schema import GRADES, OUTCOMES, TIMEPOINTS, Slug
+from metablina.extract.validate import PLAN_FILE, parse_errors
+from metablina.normalize import EffectRow
+
+MEASURE_FORM = {
+    "PLO": "proportion",
+    "PFT": "proportion",
+    "PAS": "proportion",
+    "PR": "proportion",
+    "KM": "km",
+    "HR": "hr",
+}
+GUARDED = (
+    "form",
+    "km_kind",
+    "unit",
+    "baseline_mrd",
+    "grade",
+    "mrd_method",
+    "mrd_sensitivity",
+    "landmark_months",
+)
+GUARD_NAMES = {
+    "form": "kind of estimate",
+    "km_kind": "survival vs cumulative incidence",
+    "unit": "unit of analysis",
+    "baseline_mrd": "baseline MRD status",
+    "grade": "grade threshold",
+    "mrd_method": "MRD method",
+    "mrd_sensitivity": "MRD assay sensitivity",
+    "landmark_months": "landmark time (months)",
+    "timepoint": "timepoint",
+}
+SUBGROUP_KEYS = (
+    "setting",
+    "design",
+    "risk_group",
+    "mrd_method",
+    "timepoint",
+    "risk_of_bias",
+    "subpopulation",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Select(_Strict):
+    """Qualifiers a record must have; a list means any of them (in order of preference per study)."""
+
+    mrd_method: Literal["MFC", "NGS", "PCR", "unspecified"] | None = None
+    timepoint: list[Literal[TIMEPOINTS]] | None = None  # type: ignore[valid-type]
+    baseline_mrd: Literal["all", "positive", "negative"] = "all"
+    grade: Literal[GRADES] | None = None  # type: ignore[valid-type]
+    unit: Literal["patients", "courses"] = "patients"
+    landmark_months: list[float] | None = None
+    subpopulation: list[Slug] | None = None
+    studies: list[Slug] | None = None
+
+
+class Sensitivity(_Strict):
+    """A variant of the analysis: other studies, another model, measure or interval."""
+
+    id: Slug
+    label: str
+    measure: str | None = None
+    model: str | None = None
+    ci: str | None = None
+    exclude: list[Slug] = Field(default_factory=list, description="study ids to leave out")
+    overlap_keep: list[Slug] | None = Field(None, description="which overlapping cohorts to keep instead")
+    exclude_risk_of_bias: list[str] = Field(default_factory=list, description="e.g. [serious, critical]")
+    exclude_overlapping: bool = Field(False, description="leave out every cohort that declares an overlap")
+
+
+class Analysis(_Strict):
+    id: Slug
+    title: str
+    outcome: list[Literal[OUTCOMES]]  # type: ignore[valid-type]
+    select: Select = Field(default_factory=Select)
+    arm: Literal["intervention", "comparator"] = "intervention"
+    level: Literal["cohort", "subpopulations"] = "cohort"
+    measure: Literal["PLO", "PFT", "PAS", "PR", "KM", "HR"]
+    model: str = "REML"
+    ci: str = "hksj-adhoc"
+    pool: bool = True
+    stratify: list[Literal[(*GUARDED, "timepoint")]] = Field(default_factory=list)  # type: ignore[valid-type]
+    subgroup: Literal[SUBGROUP_KEYS] | None = None  # type: ignore[valid-type]
+    overlap_keep: list[Slug] = Field(
+        default_factory=list, description="preferred cohorts among overlapping ones"
+    )
+    threshold: float | None = Field(None, description="a decision threshold on the natural scale, e.g. 0.05")
+    sensitivity: list[Sensitivity] = Field(default_factory=list)
+    notes: str | None = None
+
+    @field_validator("outcome", mode="before")
+    @classmethod
+    def _one_outcome(cls, v: object) -> object:
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _combination(self) -> Analysis:
+        if (
+            "mrd_negativity" in self.outcome
+            and self.select.mrd_method is None
+            and "mrd_method" not in self.stratify
+        ):
+            raise ValueError("an MRD analysis must select an mrd_method or stratify by it")
+        return self
+
+
+class Plan(_Strict):
+    analyses: list[Analysis] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One choice the tool made for an analysis, with the reason, kept for the report."""
+
+    action: Literal["included", "excluded", "stratified", "not pooled", "note"]
+    subject: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.subject} - {self.reason}"
+
+
+@dataclass(frozen=True)
+class Stratum:
+    """Rows that may be pooled together, with what makes the stratum (empty for the whole set)."""
+
+    label: str
+    rows: tuple[EffectRow, ...]
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The outcome of applying an analysis to the effect rows: strata, decisions, and whether to pool."""
+
+    analysis: Analysis
+    strata: tuple[Stratum, ...]
+    decisions: tuple[Decision, ...]
+    overall_refusal: str | None = None
+    excluded_overlap: tuple[str, ...] = field(default=())
+
+    @property
+    def rows(self) -> tuple[EffectRow, ...]:
+        return tuple(r for s in self.strata for r in s.rows)
+
+
+def load_plan(path: Path) -> tuple[Plan | None, list[Problem]]:
+    """Read a plan file safely; problems come back located like extract problems."""
+    try:
+        doc = load_yaml(path)
+    except LoadError as exc:
+        return None, [exc.problem]
+    if not isinstance(doc.data, dict):
+        return None, [doc.problem((), "a plan is a mapping with the key 'analyses'")]
+    try:
+        plan = Plan.model_validate(doc.data)
+    except ValidationError as exc:
+        return None, parse_errors(doc, exc)
+    problems = []
+    ids = [a.id for a in plan.analyses]
+    for i, a in enumerate(plan.analyses):
+        if ids.index(a.id) != i:
+            problems.append(doc.problem(("analyses", i, "id"), f"analysis id {a.id!r} is used twice"))
+    return plan, problems
+
+
+def plan_path(folder: Path) -> Path:
+    return Path(folder) / PLAN_FILE
+
+
+def _matches(row: EffectRow, analysis: Analysis, select: Select) -> bool:
+    if row.outcome not in analysis.outcome or row.form != MEASURE_FORM[analysis.measure]:
+        return False
+    if row.form != "hr" and row.arm_role not in (None, analysis.arm):
+        return False
+    checks = {
+        "mrd_method": select.mrd_method,
+        "baseline_mrd": select.baseline_mrd,
+        "grade": select.grade,
+        "unit": select.unit,
+    }
+    for name, wanted in checks.items():
+        if (
+            wanted is not None
+            and getattr(row, name) != wanted
+            and not (name == "mrd_method" and row.form == "hr")
+        ):
+            return False
+    if select.timepoint is not None and row.timepoint not in select.timepoint:
+        return False
+    if select.landmark_months is not None and row.landmark_months not in select.landmark_months:
+        return False
+    if select.subpopulation is not None and row.subpopulation not in select.subpopulation:
+        return False
+    return select.studies is None or row.study in select.studies
+
+
+def select_rows(rows: list[EffectRow], analysis: Analysis, variant: Sensitivity | None = None) -> Selection:
+    """Apply the analysis (and optionally a sensitivity variant) to all rows, guards included."""
+    decisions: list[Decision] = []
+    candidates = [r for r in rows if _matches(r, analysis, analysis.select)]
+    unusable = [r for r in candidates if r.unusable]
+    for r in unusable:
+        decisions.append(Decision("excluded", r.key, r.unusable or ""))
+    candidates = [r for r in candidates if not r.unusable]
+    if variant is not None:
+        for study in variant.exclude:
+            if any(r.study == study for r in candidates):
+                decisions.append(Decision("excluded", study, f"sensitivity analysis '{variant.label}'"))
+        candidates = [r for r in candidates if r.study not in variant.exclude]
+        if variant.exclude_risk_of_bias:
+            for r in candidates:
+                if r.risk_of_bias in variant.exclude_risk_of_bias:
+                    decisions.append(Decision("excluded", r.key, f"risk of bias {r.risk_of_bias}"))
+            candidates = [r for r in candidates if r.risk_of_bias not in variant.exclude_risk_of_bias]
+        if variant.exclude_overlapping:
+            for study in sorted({r.study for r in candidates if r.overlap}):
+                decisions.append(Decision("excluded", study, "declares an overlap with another cohort"))
+            candidates = [r for r in candidates if not r.overlap]
+
+    candidates = _one_level_per_study(candidates, analysis, decisions)
+    candidates = _one_record_per_study(candidates, analysis, decisions)
+    keep = (
+        variant.overlap_keep
+        if variant is not None and variant.overlap_keep is not None
+        else analysis.overlap_keep
+    )
+    candidates, dropped = _no_overlap(candidates, keep, decisions)
+
+    strata_keys = [k for k in GUARDED if len({getattr(r, k) for r in candidates}) > 1]
+    explicit = [k for k in analysis.stratify if len({getattr(r, k) for r in candidates}) > 1]
+    keys = list(dict.fromkeys(explicit + strata_keys))
+    overall_refusal = None
+    if keys:
+        names = ", ".join(GUARD_NAMES[k] for k in keys)
+        forced = [k for k in strata_keys if k not in analysis.stratify]
+        overall_refusal = f"not pooled across strata: records differ in {names}"
+        decisions.append(
+            Decision(
+                "stratified",
+                analysis.id,
+                overall_refusal + ("" if not forced else " (a guard: these are different estimands)"),
+            )
+        )
+    strata = _strata(candidates, keys)
+    if not analysis.pool:
+        overall_refusal = overall_refusal or "the plan presents these records without pooling"
+    final = []
+    for s in strata:
+        studies = {r.study for r in s.rows}
+        refusal = None
+        if not analysis.pool:
+            refusal = "not pooled (plan)"
+        elif len(studies) == 1 and len(s.rows) == 1:
+            refusal = "k = 1: shown as the study itself, not as a pooled estimate"
+            decisions.append(Decision("not pooled", s.label or analysis.id, refusal))
+        final.append(replace(s, refusal=refusal))
+    if not final:
+        decisions.append(Decision("note", analysis.id, "no record matches this analysis"))
+    return Selection(analysis, tuple(final), tuple(decisions), overall_refusal, tuple(dropped))
+
+
+def _one_level_per_study(
+    rows: list[EffectRow], analysis: Analysis, decisions: list[Decision]
+) -> list[EffectRow]:
+    """Whole cohort or disjoint sub-populations, never both: the same patients are not counted twice."""
+    out: list[EffectRow] = []
+    by_study: dict[str, list[EffectRow]] = defaultdict(list)
+    for r in rows:
+        by_study[r.study].append(r)
+    for study, group in by_study.items():
+        whole = [r for r in group if r.subpopulation is None]
+        parts = [r for r in group if r.subpopulation is not None]
+        if analysis.level == "cohort" and whole:
+            out += whole
+            for r in parts:
+                decisions.append(
+                    Decision(
+                        "excluded",
+                        r.key,
+                        "sub-population of a cohort already included (the same patients would count twice)",
+                    )
+                )
+            continue
+        if analysis.level == "cohort" and not parts:
+            continue
+        if analysis.level == "subpopulations" and whole and not parts:
+            out += whole
+            decisions.append(Decision("note", study, "no sub-population records; the whole cohort is used"))
+            continue
+        for r in whole:
+            decisions.append(
+                Decision("excluded", r.key, "whole-cohort record: the plan pools sub-populations")
+            )
+        partitions = defaultdict(list)
+        for r in parts:
+            partitions[r.partition].append(r)
+        best = max(partitions, key=lambda p: (sum(r.total or 0 for r in partitions[p]), len(partitions[p])))
+        for p, members in partitions.items():
+            if p != best:
+                for r in members:
+                    decisions.append(
+                        Decision(
+                            "excluded",
+                            r.key,
+                            f"sub-population of partition '{p}' overlaps the partition '{best}' already used",
+                        )
+                    )
+        out += partitions[best]
+        reason = f"disjoint sub-populations of '{best}' (no whole-cohort record matches)"
+        if analysis.level == "cohort":
+            reason += "; they enter as separate rows of one study"
+        decisions.append(Decision("included", study, reason))
+    return out
+
+
+def _one_record_per_study(
+    rows: list[EffectRow], analysis: Analysis, decisions: list[Decision]
+) -> list[EffectRow]:
+    """Where a study still has several records for the same patients, take the plan's first timepoint."""
+    order = analysis.select.timepoint or []
+    out: list[EffectRow] = []
+    groups: dict[tuple, list[EffectRow]] = defaultdict(list)
+    for r in rows:
+        groups[(r.study, r.subpopulation, *(getattr(r, k) for k in GUARDED))].append(r)
+    for group in groups.values():
+        if len(group) == 1:
+            out += group
+            continue
+        ranked = sorted(group, key=lambda r: order.index(r.timepoint) if r.timepoint in order else len(order))
+        out.append(ranked[0])
+        for r in ranked[1:]:
+            decisions.append(
+                Decision(
+                    "excluded",
+                    r.key,
+                    f"same patients as {ranked[0].key}; the plan prefers "
+                    f"timepoint {ranked[0].timepoint} over {r.timepoint}",
+                )
+            )
+    return out
+
+
+def _no_overlap(
+    rows: list[EffectRow], keep: list[str], decisions: list[Decision]
+) -> tuple[list[EffectRow], list[str]]:
+    """Overlapping cohorts are not pooled together: keep the preferred (else larger) one."""
+    studies = {r.study for r in rows}
+    size: dict[str, int] = defaultdict(int)
+    for r in rows:
+        size[r.study] += r.total or r.cohort_n or 0
+    dropped: set[str] = set()
+    for r in sorted(rows, key=lambda r: r.study):
+        for other in r.overlap:
+            if other not in studies or other in dropped or r.study in dropped:
+                continue
+            a, b = r.study, other
+            if a in keep and b not in keep:
+                loser, why = b, f"the plan keeps {a}"
+            elif b in keep and a not in keep:
+                loser, why = a, f"the plan keeps {b}"
+            else:
+                winner = max((a, b), key=lambda s: (size[s], s))
+                loser = b if winner == a else a
+                why = f"{winner} is the larger cohort here"
+            dropped.add(loser)
+            decisions.append(
+                Decision(
+                    "excluded",
+                    loser,
+                    f"may share patients with {a if loser == b else b} (declared overlap); {why}",
+                )
+            )
+    return [r for r in rows if r.study not in dropped], sorted(dropped)
+
+
+def _strata(rows: list[EffectRow], keys: list[str]) -> list[Stratum]:
+    if not keys:
+        return [Stratum("", tuple(rows))] if rows else []
+    groups: dict[tuple, list[EffectRow]] = defaultdict(list)
+    for r in rows:
+        groups[tuple(getattr(r, k) for k in keys)].append(r)
+
+    def label(values: tuple) -> str:
+        return "; ".join(_describe(k, v) for k, v in zip(keys, values, strict=True))
+
+    ordered = sorted(
+        groups,
+        key=lambda vals: tuple(
+            (v is None, str(v) if not isinstance(v, float) else f"{v:012.3f}") for v in vals
+        ),
+    )
+    return [Stratum(label(vals), tuple(groups[vals])) for vals in ordered]
+
+
+def _describe(key: str, value: object) -> str:
+    if key == "landmark_months" and isinstance(value, float):
+        return f"{value:g} months"
+    if key == "mrd_sensitivity":
+        return f"sensitivity {value:.0e}" if isinstance(value, float) else "sensitivity not stated"
+    if key == "baseline_mrd":
+        return {
+            "all": "all treated",
+            "positive": "MRD-positive at start",
+            "negative": "MRD-negative at start",
+        }[str(value)]
+    if key == "grade":
+        return f"grade {value}"
+    return str(value)
+
+
+def subgroup_of(row: EffectRow, key: str) -> str:
+    """The subgroup a row belongs to for the plan's ``subgroup`` variable."""
+    if key == "setting":
+        return " + ".join(row.setting)
+    if key == "risk_group":
+        return row.subpopulation_label if row.partition == "risk group" else "all risk groups"
+    if key == "subpopulation":
+        return row.subpopulation_label or "whole cohort"
+    return str(getattr(row, key))

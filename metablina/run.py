@@ -1,0 +1,192 @@
+"""Running the plan: extracts -> effect rows -> selections -> pooled strata, subgroups, sensitivity rows.
+
+Every analysis keeps the decisions its selection took, so that the report can say what was pooled,
+what was left out and why. Nothing here writes files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from metablina.analyze import PoolResult, pool
+from metablina.extract.validate import Review, load_review
+from metablina.normalize import EffectRow, NormalizeError, normalize
+from metablina.plan import (
+    Analysis,
+    Decision,
+    Plan,
+    Selection,
+    Sensitivity,
+    load_plan,
+    plan_path,
+    select_rows,
+    subgroup_of,
+)
+from metablina.stats.errors import InputError
+
+
+class AnalysisNotFound(LookupError):
+    """The plan has no analysis of that id, or the review or plan cannot be read."""
+
+
+@dataclass(frozen=True)
+class StratumFit:
+    """One set of rows pooled together (or shown without pooling, with the reason)."""
+
+    label: str
+    rows: tuple[EffectRow, ...]
+    result: PoolResult | None
+    refusal: str | None = None
+    error: str | None = None
+
+    @property
+    def pooled(self) -> bool:
+        return self.result is not None
+
+
+@dataclass(frozen=True)
+class SensitivityFit:
+    variant: Sensitivity
+    strata: tuple[StratumFit, ...]
+    decisions: tuple[Decision, ...]
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    analysis: Analysis
+    selection: Selection
+    strata: tuple[StratumFit, ...]
+    subgroups: tuple[StratumFit, ...] = ()
+    subgroup_test: Any = None
+    sensitivity: tuple[SensitivityFit, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def primary(self) -> StratumFit | None:
+        """The single pooled stratum, when the analysis has one."""
+        pooled = [s for s in self.strata if s.pooled]
+        return pooled[0] if len(self.strata) == 1 and pooled else None
+
+
+@dataclass(frozen=True)
+class ReviewRun:
+    review: Review
+    rows: tuple[EffectRow, ...]
+    plan: Plan
+    results: tuple[AnalysisResult, ...]
+
+
+def columns_of(rows: tuple[EffectRow, ...] | list[EffectRow]) -> dict[str, np.ndarray]:
+    """The metafor-named columns for a set of rows of one form."""
+    forms = {r.form for r in rows}
+    if len(forms) != 1:
+        raise InputError(f"rows of different forms cannot be pooled together: {sorted(forms)}")
+    if forms == {"proportion"}:
+        return {
+            "xi": np.array([r.events for r in rows], float),
+            "ni": np.array([r.total for r in rows], float),
+        }
+    return {"yi": np.array([r.yi for r in rows], float), "sei": np.array([r.sei for r in rows], float)}
+
+
+def fit_rows(
+    rows: tuple[EffectRow, ...],
+    measure: str,
+    method: str,
+    ci: str | None,
+    label: str = "",
+    refusal: str | None = None,
+) -> StratumFit:
+    """Pool ``rows`` or explain why not; a statistical refusal (e.g. all zero events) is kept as ``error``."""
+    if refusal is not None or len(rows) < 2:
+        return StratumFit(label, rows, None, refusal or "k = 1: shown as the study itself")
+    try:
+        result = pool(measure, method, ci, columns_of(rows), [r.label for r in rows])
+    except InputError as exc:
+        return StratumFit(label, rows, None, None, f"{method} could not be fitted: {exc}")
+    return StratumFit(label, rows, result)
+
+
+def run_analysis(
+    rows: list[EffectRow], analysis: Analysis, *, method: str | None = None, ci: str | None = None
+) -> AnalysisResult:
+    """Select, guard and pool one analysis with its subgroups and sensitivity variants."""
+    method = method or analysis.model
+    ci = ci or analysis.ci
+    selection = select_rows(rows, analysis)
+    strata = tuple(
+        fit_rows(s.rows, analysis.measure, method, ci, s.label, s.refusal) for s in selection.strata
+    )
+    subgroups: tuple[StratumFit, ...] = ()
+    test = None
+    if analysis.subgroup and len(selection.strata) == 1:
+        groups: dict[str, list[EffectRow]] = {}
+        for r in selection.strata[0].rows:
+            groups.setdefault(subgroup_of(r, analysis.subgroup), []).append(r)
+        if len(groups) > 1:
+            subgroups = tuple(
+                fit_rows(tuple(g), analysis.measure, method, ci, name) for name, g in groups.items()
+            )
+            fitted = [s.result.fit for s in subgroups if s.pooled]
+            if len(fitted) >= 2:
+                from metablina.stats.subgroups import subgroup_test
+
+                test = subgroup_test([f.estimate for f in fitted], [f.se for f in fitted])
+    sensitivity = []
+    for variant in analysis.sensitivity:
+        sel = select_rows(rows, analysis, variant)
+        fits = tuple(
+            fit_rows(
+                s.rows,
+                variant.measure or analysis.measure,
+                variant.model or method,
+                variant.ci or (None if variant.model else ci),
+                s.label,
+                s.refusal,
+            )
+            for s in sel.strata
+        )
+        sensitivity.append(SensitivityFit(variant, fits, sel.decisions))
+    return AnalysisResult(analysis, selection, strata, subgroups, test, tuple(sensitivity))
+
+
+def load_everything(folder: Path) -> tuple[Review, list[EffectRow], Plan]:
+    """The review, its effect rows and its plan; AnalysisNotFound with every problem if any is broken."""
+    review = load_review(folder)
+    if not review.ok:
+        raise AnalysisNotFound(
+            "; ".join(str(p) for p in review.problems[:5])
+            + f" ({len(review.problems)} problem(s): run `metablina validate`)"
+        )
+    try:
+        rows = normalize(review.studies)
+    except NormalizeError as exc:
+        raise AnalysisNotFound(str(exc)) from None
+    plan, problems = load_plan(plan_path(folder))
+    if plan is None or problems:
+        raise AnalysisNotFound("; ".join(str(p) for p in problems))
+    return review, rows, plan
+
+
+def run_review(folder: Path) -> ReviewRun:
+    """Every analysis of the plan in ``folder``."""
+    review, rows, plan = load_everything(folder)
+    results = tuple(run_analysis(rows, a) for a in plan.analyses)
+    return ReviewRun(review, tuple(rows), plan, results)
+
+
+def run_one(
+    folder: Path, analysis_id: str, *, method: str | None = None, ci: str | None = None
+) -> AnalysisResult:
+    """One analysis of the plan by id, for ``metablina pool ANALYSIS``."""
+    _, rows, plan = load_everything(folder)
+    by_id = {a.id: a for a in plan.analyses}
+    if analysis_id not in by_id:
+        raise AnalysisNotFound(
+            f"no analysis {analysis_id!r} in {plan_path(folder)}; `metablina analyses` lists them"
+        )
+    return run_analysis(rows, by_id[analysis_id], method=method, ci=ci)
