@@ -75,7 +75,7 @@ def read_table(path: Path, measure: str) -> Table:
     header = [h.strip() for h in records[0]]
     for i, name in enumerate(header):
         if name not in KNOWN:
-            hint = difflib.get_close_matches(name, sorted(KNOWN), n=1)
+            hint = difflib.get_close_matches(name, sorted(KNOWN), n=1, cutoff=0.5)
             also = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {', '.join(sorted(KNOWN))})"
             raise TableError(f"{path}: row 1, column {i + 1}: unknown column {name!r}{also}")
         if header.index(name) != i:
