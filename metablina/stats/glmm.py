@@ -1,0 +1,786 @@
+"""Binomial-normal generalized linear mixed models, as metafor's ``rma.glmm`` fits them with lme4.
+
+* :func:`glmm_proportion` — one-group proportions, ``rma.glmm(measure="PLO")``: the random-intercept
+  logistic model x_i ~ Bin(n_i, expit(μ + τ z_i)), z_i ~ N(0, 1) (Stijnen, Hamza & Özdemir 2010).
+* :func:`glmm_or_umfs` — two-group odds ratio, ``rma.glmm(measure="OR", model="UM.FS")``: unconditional
+  model with fixed study effects α_i and a random treatment effect, logit p_1i = α_i + β + u_i/2,
+  logit p_2i = α_i − u_i/2, u_i ~ N(0, τ²) (metafor's default group coding ½/−½).
+
+Both maximise the adaptive Gauss–Hermite (AGQ) approximation of the marginal likelihood that lme4's
+``glmer(nAGQ=...)`` maximises (:mod:`metablina.stats.agq`), over τ ≥ 0. The likelihood is even in τ,
+so the optimiser works on τ ∈ ℝ and reports |τ|: a boundary optimum τ̂ = 0 is then an ordinary
+stationary point. Optimisation is a damped Newton iteration on finite-difference derivatives, run for
+a whole stack of analyses at once (one AGQ call per iteration evaluates the full difference stencil).
+
+Standard errors follow lme4 (``vcov.merMod`` with ``use.hessian=TRUE``): the fixed-effect block of the
+inverse Hessian of −log L in (τ, fixed effects); at τ̂ = 0 that is the fixed-effect (pooled binomial /
+common-OR logistic) SE. Heterogeneity tests are metafor's: a Wald and a likelihood-ratio test of the
+fixed-effect model against the saturated model (one parameter per study), df = k − 1; I² and H² use
+metafor's "typical" within-study variance of the escalc estimates (Higgins & Thompson 2002).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+from scipy.special import chdtrc, expit, ndtr, ndtri, stdtr, stdtrit, xlogy
+
+from metablina.stats.agq import _log_marginal_arms, log_binom_coef
+from metablina.stats.errors import InputError
+
+__all__ = ["GLMMResult", "glmm_or_umfs", "glmm_proportion"]
+
+_H = 1e-4  # finite-difference step for the Newton iterations (lme4's deriv12 uses 1e-4 for its Hessian)
+_H_SE = 1e-3  # step for the final Hessian, Richardson-extrapolated
+_TAU_SNAP = 1e-2  # τ̂ below this is replaced by 0 when ℓ is flat to rounding (lme4: boundary.tol = 1e-5)
+_MAX_ITER = 200
+_BIG_TAU = 5.0
+_BIG_TAU_MSG = ("tau > 5 on the logit scale: the likelihood is nearly flat and {nodes}-node quadrature is "
+                "crude here (it can even have spurious local maxima); check with nagq=21 or a Bayesian model")
+_DIVERGED = 50.0  # |β|, |μ| or τ beyond this on the logit scale: the MLE is running off to infinity
+
+
+@dataclass(frozen=True, eq=False)
+class GLMMResult:
+    """ML fit of a binomial-normal GLMM, on the logit (PLO) or log-odds-ratio (OR) scale.
+
+    Scalars for one analysis; arrays over the leading axes for a stack. ``k`` is the number of studies
+    used (after metafor's ``drop00`` for OR). ``q_wald``/``q_lrt`` are metafor's ``QE.Wld``/``QE.LRT``
+    (df ``q_df`` = k − 1); ``i2`` is in percent; ``vt`` is the typical within-study variance behind I²
+    and H². ``ll`` is the AGQ marginal log-likelihood including binomial coefficients (lme4's logLik
+    for nAGQ > 1 is on another scale and is not comparable); ``ll_fe``/``ll_sat`` are the fixed-effect
+    and saturated models' binomial log-likelihoods.
+    """
+
+    measure: str
+    model: str
+    nagq: int
+    test: str
+    level: float
+    k: int | np.ndarray
+    estimate: float | np.ndarray
+    se: float | np.ndarray
+    zval: float | np.ndarray
+    pval: float | np.ndarray
+    ci_low: float | np.ndarray
+    ci_high: float | np.ndarray
+    pi_low: float | np.ndarray
+    pi_high: float | np.ndarray
+    tau2: float | np.ndarray
+    q_wald: float | np.ndarray
+    q_wald_p: float | np.ndarray
+    q_lrt: float | np.ndarray
+    q_lrt_p: float | np.ndarray
+    q_df: int | np.ndarray
+    i2: float | np.ndarray
+    h2: float | np.ndarray
+    vt: float | np.ndarray
+    ll: float | np.ndarray
+    ll_fe: float | np.ndarray
+    ll_sat: float | np.ndarray
+    converged: bool | np.ndarray
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def tau(self):
+        """Between-study SD τ̂ = √τ̂²."""
+        return np.sqrt(self.tau2)
+
+    def to_dict(self) -> dict:
+        """Plain Python values: floats (or nested lists for a stack), None for NaN."""
+
+        def plain(v):
+            if isinstance(v, str | tuple):
+                return list(v) if isinstance(v, tuple) else v
+            a = np.asarray(v)
+            if a.ndim == 0:
+                item = a.item()
+                return None if isinstance(item, float) and np.isnan(item) else item
+            return [plain(e) for e in a]
+
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}
+
+    def summary(self):
+        """One row per analysis."""
+        import pandas as pd
+
+        cols = ["k", "estimate", "se", "zval", "pval", "ci_low", "ci_high", "pi_low", "pi_high", "tau2",
+                "i2", "h2", "q_wald", "q_wald_p", "q_lrt", "q_lrt_p", "q_df", "converged"]
+        data = {c: np.ravel(getattr(self, c)) for c in cols}
+        df = pd.DataFrame(data)
+        df.insert(0, "model", f"{self.model} ({self.measure}, nAGQ={self.nagq}, test={self.test})")
+        return df
+
+
+# ----------------------------------------------------------------------------------------------------------
+# input checks
+
+
+def _counts(name: str, value) -> np.ndarray:
+    try:
+        a = np.atleast_1d(np.array(value, dtype=float))  # a scalar is one study
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: must be numeric counts") from None
+    if a.size == 0:
+        raise InputError(f"{name}: no studies")
+    bad = ~np.isfinite(a) | (a != np.round(a)) | (a < 0)
+    if bad.any():
+        i = np.argwhere(bad)[0]
+        raise InputError(f"{name}: study {int(i[-1])} has {a[tuple(i)]!r}; counts must be non-negative "
+                         "integers")
+    return a
+
+
+def _events_and_totals(xname, x, nname, n):
+    x, n = _counts(xname, x), _counts(nname, n)
+    try:
+        x, n = np.broadcast_arrays(x, n)
+    except ValueError:
+        raise InputError(f"{xname}, {nname}: shapes {x.shape} and {n.shape} differ") from None
+    if (n < 1).any():
+        i = np.argwhere(n < 1)[0]
+        raise InputError(f"{nname}: study {int(i[-1])} has total {n[tuple(i)]:g}; each study needs n >= 1")
+    if (x > n).any():
+        i = np.argwhere(x > n)[0]
+        raise InputError(f"{xname}: study {int(i[-1])} has {x[tuple(i)]:g} events out of {n[tuple(i)]:g}")
+    return np.array(x), np.array(n)
+
+
+def _options(nagq, test, level):
+    if isinstance(nagq, bool) or int(nagq) != nagq or not 1 <= nagq <= 100:
+        raise InputError(f"nagq: must be an integer from 1 (Laplace) to 100, not {nagq!r}")
+    if test not in ("z", "t"):
+        raise InputError(f"test: must be 'z' or 't', not {test!r}")
+    if not 0 < level < 1:
+        raise InputError(f"level: must be in (0, 1), e.g. 0.95, not {level!r}")
+    return int(nagq)
+
+
+def _where(rows: np.ndarray, lead: tuple) -> str:
+    """' (analysis 3)' for a stack; '' for a single analysis."""
+    if not lead:
+        return ""
+    return f" (analysis {tuple(int(i) for i in np.unravel_index(int(rows[0]), lead))})"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Newton machinery shared by both models
+
+
+def _ascent_direction(g: np.ndarray, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Newton step −H⁻¹g for stacked 2×2 Hessians (…, 2, 2); where H is not negative definite it is
+    shifted by −(λ_max + δ)I (Levenberg–Marquardt), which always gives an ascent direction. Returns the
+    step and whether it was shifted (then its length says little, and the line search may extend it)."""
+    a, b, c = H[..., 0, 0], H[..., 0, 1], H[..., 1, 1]
+    half_tr, half_diff = 0.5 * (a + c), 0.5 * (a - c)
+    lam_max = half_tr + np.sqrt(half_diff**2 + b**2)
+    lam_min = half_tr - np.sqrt(half_diff**2 + b**2)
+    # δ is relative to the curvature scale: a fixed δ = O(1) crawls along flat ridges (τ ≈ 9, |H| ≈ 0.05)
+    delta = 0.1 * np.abs(lam_min) + 1e-10
+    shift = np.where(lam_max < -1e-8 * np.maximum(np.abs(lam_min), 1.0), 0.0, lam_max + delta)
+    a, c = a - shift, c - shift
+    det = a * c - b * b
+    d = np.stack([-(c * g[..., 0] - b * g[..., 1]) / det, -(a * g[..., 1] - b * g[..., 0]) / det], -1)
+    return d, shift > 0
+
+
+def _line_search(evaluate, f0, slope, max_step, expand):
+    """Vectorised step-length search along fixed directions.
+
+    ``evaluate(rows, steps)`` returns ℓ at θ_rows + steps·d_rows. Backtracking from step 1 (Armijo,
+    with slack for ℓ's rounding); rows flagged ``expand`` (non-concave model) that accept step 1 then
+    keep doubling it while ℓ improves, up to ``max_step`` — otherwise a Levenberg–Marquardt step crawls
+    along flat ridges. Returns (accepted, step)."""
+    m = f0.size
+    step = np.ones(m)
+    best = np.full(m, -np.inf)
+    accepted = np.zeros(m, bool)
+    todo = np.arange(m)
+    for _ in range(40):
+        if todo.size == 0:
+            break
+        fc = evaluate(todo, step[todo])
+        ok = fc >= f0[todo] + 1e-4 * step[todo] * slope[todo] - 1e-13 * np.abs(f0[todo])
+        accepted[todo[ok]] = True
+        best[todo[ok]] = fc[ok]
+        step[todo[~ok]] *= 0.5
+        todo = todo[~ok]
+    grow = np.flatnonzero(accepted & expand & (step == 1.0) & (max_step > 1.0))
+    for _ in range(60):
+        if grow.size == 0:
+            break
+        trial = np.minimum(2.0 * step[grow], max_step[grow])
+        fc = evaluate(grow, trial)
+        better = fc > best[grow]
+        step[grow[better]] = trial[better]
+        best[grow[better]] = fc[better]
+        grow = grow[better & (trial < max_step[grow])]
+    return accepted, step
+
+
+def _cap(d: np.ndarray, caps) -> np.ndarray:
+    """Shrink each step vector (last axis) so that no component exceeds its cap."""
+    ratio = np.max(np.abs(d) / np.asarray(caps), axis=-1, keepdims=True)
+    return d / np.maximum(ratio, 1.0)
+
+
+def _snap(tau, ll, ll_boundary):
+    """Take the boundary τ = 0 when it is better, or when τ̂ is small and ℓ is flat to rounding there
+    (ℓ − ℓ(0) = O(τ⁴) when the curvature at 0 vanishes, so such a τ̂ is not distinguishable from 0)."""
+    flat = ll_boundary >= ll - 1e-12 * np.maximum(np.abs(ll), 1.0)
+    return ((tau < _TAU_SNAP) & flat) | (ll_boundary > ll + 1e-9)
+
+
+def _chi2_sf(q, df):
+    return np.where(df > 0, chdtrc(np.maximum(df, 1), q), 1.0)
+
+
+def _crit_and_p(z, test, level, df):
+    if test == "t":
+        crit = stdtrit(df, 1.0 - (1.0 - level) / 2.0)
+        p = 2.0 * stdtr(df, -np.abs(z))
+    else:
+        crit = ndtri(1.0 - (1.0 - level) / 2.0) * np.ones_like(z)
+        p = 2.0 * ndtr(-np.abs(z))
+    return crit, p
+
+
+def _i2_h2(vi: np.ndarray, used: np.ndarray, tau2: np.ndarray):
+    """metafor's I² and H² for rma.glmm: vt = (k − 1)/tr(P) = (k − 1)/(Σw − Σw²/Σw), w = 1/v_i."""
+    w = np.where(used, 1.0 / np.where(used, vi, 1.0), 0.0)
+    sw = w.sum(-1)
+    kk = used.sum(-1)
+    vt = (kk - 1) / (sw - (w * w).sum(-1) / sw)
+    return 100.0 * tau2 / (vt + tau2), tau2 / vt + 1.0, vt
+
+
+def _cochran_q(theta, w):
+    """Σ w (θ − θ̄_w)²; w = 0 marks studies left out."""
+    sw = w.sum(-1, keepdims=True)
+    tbar = (w * np.where(w > 0, theta, 0.0)).sum(-1, keepdims=True) / np.where(sw > 0, sw, 1.0)
+    return (w * np.where(w > 0, theta - tbar, 0.0) ** 2).sum(-1)
+
+
+def _shape_out(lead: tuple, **arrays):
+    """Reshape flat per-analysis arrays to the stack's leading shape (scalars for a single analysis)."""
+    out = {}
+    for name, a in arrays.items():
+        a = np.asarray(a).reshape(lead)
+        out[name] = a[()] if a.ndim == 0 else a
+    return out
+
+
+def _summarise_warnings(lead, flags: dict[str, np.ndarray]) -> list[str]:
+    msgs = []
+    total = int(np.prod(lead)) if lead else 1
+    for msg, flag in flags.items():
+        count = int(np.count_nonzero(flag))
+        if count == 0:
+            continue
+        if not lead:
+            msgs.append(msg)
+        else:
+            rows = np.flatnonzero(flag)
+            first = ", ".join(str(tuple(int(i) for i in np.unravel_index(r, lead))) for r in rows[:5])
+            more = ", ..." if count > 5 else ""
+            msgs.append(f"{msg} [{count} of {total} analyses: {first}{more}]")
+    return msgs
+
+
+# ----------------------------------------------------------------------------------------------------------
+# one-group proportions (PLO)
+
+# finite-difference stencil in (μ, τ): centre, ±μ, ±τ, and the four corners for the mixed derivative
+_STENCIL2 = _H * np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [1, -1], [-1, 1], [-1, -1]],
+                          dtype=float)
+
+
+def _ll_prop(X, N, mu, tau, nodes):
+    """Σ_i log L_i(μ, |τ|) without binomial coefficients. X, N: (m, k); mu, tau: (P, m) -> (P, m)."""
+    P, m = mu.shape
+    k = X.shape[-1]
+    shape = (P, m, k)
+    x = np.broadcast_to(X, shape).reshape(-1)
+    n = np.broadcast_to(N, shape).reshape(-1)
+    eta0 = np.broadcast_to(mu[..., None], shape).reshape(-1)
+    t = np.broadcast_to(np.abs(tau)[..., None], shape).reshape(-1)
+    return _log_marginal_arms((x,), (n,), (eta0,), (1.0,), t, nodes).reshape(shape).sum(-1)
+
+
+def _derivs2(f: np.ndarray):
+    """Gradient (m, 2) and Hessian (m, 2, 2) from the 9-point stencil values f (9, m)."""
+    g = np.stack([(f[1] - f[2]) / (2 * _H), (f[3] - f[4]) / (2 * _H)], -1)
+    haa = (f[1] - 2 * f[0] + f[2]) / _H**2
+    hbb = (f[3] - 2 * f[0] + f[4]) / _H**2
+    hab = (f[5] - f[6] - f[7] + f[8]) / (4 * _H**2)
+    H = np.stack([np.stack([haa, hab], -1), np.stack([hab, hbb], -1)], -2)
+    return g, H
+
+
+_TAU_GRID = np.array([0.0, 0.15, 0.3, 0.5, 0.8, 1.3, 2.1, 3.5, 5.5, 9.0])
+
+
+def _start_prop(X, N, nodes, mu_fe):
+    """Starting values: the profile log-likelihood on a grid of τ (μ by two capped Newton steps from the
+    pooled logit each), best grid point. ℓ is not concave in τ far from τ̂ (it can even be convex at
+    τ = 0.5 when τ̂ = 0.14), so a single fixed start can walk off to the wrong side."""
+    G, m = _TAU_GRID.size, X.shape[0]
+    mu = np.broadcast_to(mu_fe, (G, m)).copy()
+    tau = np.broadcast_to(_TAU_GRID[:, None], (G, m))
+    for _ in range(2):
+        f = _ll_prop(X, N, np.concatenate([mu - _H, mu, mu + _H]), np.concatenate([tau] * 3), nodes)
+        f = f.reshape(3, G, m)
+        g = (f[2] - f[0]) / (2 * _H)
+        h = (f[2] - 2 * f[1] + f[0]) / _H**2
+        step = np.where(h < 0, -g / np.where(h < 0, h, -1.0), np.sign(g))
+        mu += np.clip(step, -3.0, 3.0)
+    f = _ll_prop(X, N, mu, tau, nodes)
+    best = np.argmax(np.where(np.isfinite(f), f, -np.inf), axis=0)
+    cols = np.arange(m)
+    return mu[best, cols], np.maximum(_TAU_GRID[best], 0.05)
+
+
+def _hessian_prop(X, N, mu, tau, nodes):
+    """Hessian of ℓ in (μ, τ) by Richardson-extrapolated central differences (steps 1e-3 and 2e-3): the
+    truncation error is O(h⁴) and rounding noise (~1e-13 in ℓ) is amplified only by 1/h² = 1e6."""
+    Hs = []
+    for h in (_H_SE, 2 * _H_SE):
+        st = _STENCIL2 * (h / _H)
+        f = _ll_prop(X, N, mu + st[:, :1], tau + st[:, 1:], nodes)
+        haa = (f[1] - 2 * f[0] + f[2]) / h**2
+        hbb = (f[3] - 2 * f[0] + f[4]) / h**2
+        hab = (f[5] - f[6] - f[7] + f[8]) / (4 * h**2)
+        Hs.append(np.stack([np.stack([haa, hab], -1), np.stack([hab, hbb], -1)], -2))
+    return (4 * Hs[0] - Hs[1]) / 3
+
+
+def _fit_prop(X, N, nodes, mu, tau):
+    """Damped Newton for (μ, τ) on the AGQ log-likelihood, all analyses at once. Returns μ, |τ|, converged."""
+    mu, tau = mu.astype(float).copy(), tau.astype(float).copy()
+    m = X.shape[0]
+    caps = np.array([4.0, 2.0])
+    converged = np.zeros(m, bool)
+    active = np.arange(m)
+    for _ in range(_MAX_ITER):
+        if active.size == 0:
+            break
+        Xa, Na = X[active], N[active]
+        f = _ll_prop(Xa, Na, mu[active] + _STENCIL2[:, :1], tau[active] + _STENCIL2[:, 1:], nodes)
+        g, H = _derivs2(f)
+        d, shifted = _ascent_direction(g, H)
+        d = _cap(d, caps)
+        f0 = f[0]
+        slope = (g * d).sum(-1)
+        # converged: a tiny Newton step, or a predicted gain below ℓ's rounding (in flat directions the
+        # difference-quotient noise would otherwise keep the step at ~1e-9 forever); the step is still taken
+        small = (np.max(np.abs(d), -1) < 1e-9) | (np.abs(slope) < 1e-15 * np.maximum(np.abs(f0), 1.0))
+        mu_a, tau_a = mu[active], tau[active]
+        moving = np.flatnonzero(~small)
+
+        def evaluate(rows, steps, Xa=Xa, Na=Na, mu_a=mu_a, tau_a=tau_a, d=d, moving=moving):
+            rows = moving[rows]  # the line search indexes the moving analyses only
+            return _ll_prop(Xa[rows], Na[rows], (mu_a[rows] + steps * d[rows, 0])[None],
+                            (tau_a[rows] + steps * d[rows, 1])[None], nodes)[0]
+
+        accepted = small.copy()
+        step = np.ones(active.size)
+        max_step = np.min(caps / np.maximum(np.abs(d), 1e-300), axis=-1)
+        acc, st_ = _line_search(evaluate, f0[moving], slope[moving], max_step[moving], shifted[moving])
+        accepted[moving], step[moving] = acc, st_
+        # an analysis whose line search failed is at the noise floor of the difference quotients
+        stuck = ~accepted
+        mu[active] += np.where(accepted, step * d[:, 0], 0.0)
+        tau[active] += np.where(accepted, step * d[:, 1], 0.0)
+        done = small | stuck
+        converged[active[small | (stuck & (np.max(np.abs(d), -1) < 1e-6))]] = True
+        runaway = (np.abs(mu[active]) > _DIVERGED) | (np.abs(tau[active]) > _DIVERGED)
+        active = active[~(done | runaway)]
+    return mu, np.abs(tau), converged
+
+
+def glmm_proportion(xi, ni, *, nagq: int = 7, test: str = "z", level: float = 0.95) -> GLMMResult:
+    """Random-intercept logistic model for proportions (metafor ``rma.glmm(measure="PLO")``).
+
+    ML over (μ, τ ≥ 0) of the AGQ marginal likelihood with ``nagq`` nodes (1 = Laplace; lme4's and
+    metafor's default is 7). ``test="t"`` uses t_{k−1} for the CI, p-value and prediction interval
+    (metafor ``test="t"``; meta ``method.random.ci="HK"``), with the same SE. The prediction interval is
+    μ̂ ± crit·√(SE² + τ̂²) (metafor ``predict``). Everything is on the logit scale.
+
+    ``xi``, ``ni``: events and totals, last axis = studies; leading axes are a stack of analyses fitted
+    together.
+    """
+    nodes = _options(nagq, test, level)
+    x, n = _events_and_totals("xi", xi, "ni", ni)
+    lead, k = x.shape[:-1], x.shape[-1]
+    if k < 2:
+        raise InputError("xi: k = 1 study; a random-effects model needs at least 2 (report the study's own "
+                         "proportion with an exact CI)")
+    X, N = x.reshape(-1, k), n.reshape(-1, k)
+    none, every = (X == 0).all(-1), (X == N).all(-1)
+    if none.any():
+        raise InputError(f"xi: every study has 0 events{_where(np.flatnonzero(none), lead)}; the GLMM's MLE "
+                         "diverges (logit p -> -inf). Report the total 0/sum(ni) with a Clopper-Pearson "
+                         "bound, or fit a Bayesian model with a proper prior")
+    if every.any():
+        raise InputError(f"xi: every study has xi = ni{_where(np.flatnonzero(every), lead)}; the GLMM's MLE "
+                         "diverges (logit p -> +inf). Report the total with a Clopper-Pearson bound, or fit "
+                         "a Bayesian model with a proper prior")
+    inner = (X > 0) & (X < N)
+    only_extreme = ~inner.any(-1)
+    if only_extreme.any():
+        raise InputError(f"xi: every study has 0 or ni events{_where(np.flatnonzero(only_extreme), lead)}; "
+                         "the GLMM's between-study SD diverges (tau -> inf). Use a Bayesian model with a "
+                         "proper prior on tau")
+
+    # fixed-effect (pooled binomial) and saturated models
+    lc = log_binom_coef(X, N)
+    pbar = X.sum(-1) / N.sum(-1)
+    mu_fe = np.log(pbar) - np.log1p(-pbar)
+    ll_fe = (lc + xlogy(X, pbar[:, None]) + xlogy(N - X, 1.0 - pbar[:, None])).sum(-1)
+    ll_sat = (lc + xlogy(X, X / N) + xlogy(N - X, (N - X) / N)).sum(-1)
+    q_lrt = np.maximum(-2.0 * (ll_fe - ll_sat), 0.0)
+    # Wald test of the saturated model's study effects = Cochran's Q on the study logits with binomial
+    # weights; a 0/n or n/n study has weight 0 (glm's estimate runs off with infinite variance).
+    safe_x = np.where(inner, X, 1.0)
+    safe_nx = np.where(inner, N - X, 1.0)
+    theta = np.log(safe_x) - np.log(safe_nx)
+    q_wald = _cochran_q(theta, np.where(inner, safe_x * safe_nx / N, 0.0))
+    q_df = np.full(X.shape[0], k - 1)
+
+    # ML fit from the best point of a τ grid; the boundary τ = 0 (a stationary point, since ℓ is even in τ)
+    # is kept when it is at least as good
+    mu, tau, converged = _fit_prop(X, N, nodes, *_start_prop(X, N, nodes, mu_fe))
+    ll = _ll_prop(X, N, mu[None], tau[None], nodes)[0]
+    ll_boundary = ll_fe - lc.sum(-1)
+    snap = _snap(tau, ll, ll_boundary)
+    mu = np.where(snap, mu_fe, mu)
+    tau = np.where(snap, 0.0, tau)
+    ll = np.where(snap, ll_boundary, ll)
+    converged = (converged | snap) & ~((np.abs(mu) > _DIVERGED) | (tau > _DIVERGED))
+
+    # SE (lme4: inverse of the finite-difference Hessian of the deviance in (τ, μ)); exact at τ = 0
+    H = _hessian_prop(X, N, mu, tau, nodes)
+    det = H[:, 0, 0] * H[:, 1, 1] - H[:, 0, 1] ** 2
+    var_interior = -H[:, 1, 1] / det
+    var_boundary = 1.0 / (N * pbar[:, None] * (1.0 - pbar[:, None])).sum(-1)
+    var = np.where(tau == 0, var_boundary, var_interior)
+    bad_hessian = (tau > 0) & ~((H[:, 0, 0] < 0) & (det > 0))
+    se = np.sqrt(np.where(bad_hessian | ~converged, np.nan, var))
+    tau2 = tau**2
+
+    # I² and H² from escalc(PLO) with ½ added to 0/n and n/n studies
+    xc, nc = np.where(inner, X, X + 0.5), np.where(inner, N, N + 1.0)
+    vi = 1.0 / xc + 1.0 / (nc - xc)
+    i2, h2, vt = _i2_h2(vi, np.ones_like(inner), tau2)
+
+    zval = mu / se
+    crit, pval = _crit_and_p(zval, test, level, q_df)
+    pi_half = crit * np.sqrt(se**2 + tau2)
+
+    warn = []
+    if k == 2:
+        warn.append("k = 2: tau^2 cannot be estimated reliably")
+    if test == "z" and k <= 6:
+        warn.append(f"k = {k}: the z-based CI understates uncertainty with few studies; consider test='t'")
+    warn += _summarise_warnings(lead, {
+        "tau^2 estimated as 0 (boundary): the SE is the pooled-binomial SE": tau == 0,
+        _BIG_TAU_MSG.format(nodes=nodes): converged & (tau > _BIG_TAU),
+        "did not converge: results set to NaN": ~converged,
+        "Hessian not negative definite at the optimum: SE set to NaN": bad_hessian & converged,
+    })
+    est = np.where(converged, mu, np.nan)
+    out = _shape_out(
+        lead, k=np.full(X.shape[0], k), estimate=est, se=se, zval=zval, pval=pval,
+        ci_low=est - crit * se, ci_high=est + crit * se, pi_low=est - pi_half, pi_high=est + pi_half,
+        tau2=np.where(converged, tau2, np.nan), q_wald=q_wald, q_wald_p=_chi2_sf(q_wald, q_df), q_lrt=q_lrt,
+        q_lrt_p=_chi2_sf(q_lrt, q_df), q_df=q_df, i2=i2, h2=h2, vt=vt, ll=ll + lc.sum(-1), ll_fe=ll_fe,
+        ll_sat=ll_sat, converged=converged,
+    )
+    return GLMMResult(measure="PLO", model="binomial-normal", nagq=nodes, test=test, level=float(level),
+                      warnings=tuple(warn), **out)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# two-group odds ratio, unconditional model with fixed study effects (UM.FS)
+
+# stencil in (α_i, β, τ): centre, ±α, ±β, ±τ, then the corners (++, +−, −+, −−) of the pairs (α,β), (α,τ),
+# (β,τ)
+_PAIRS = ((0, 1), (0, 2), (1, 2))
+
+
+def _stencil3(h: float) -> np.ndarray:
+    rows = [np.zeros(3)]
+    for j in range(3):
+        for sgn in (1, -1):
+            e = np.zeros(3)
+            e[j] = sgn
+            rows.append(e)
+    for i, j in _PAIRS:
+        for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+            e = np.zeros(3)
+            e[i], e[j] = si, sj
+            rows.append(e)
+    return h * np.array(rows)
+
+
+def _ll_or(A, N1, C, N2, used, alpha, beta, tau, nodes):
+    """Per-study AGQ log-likelihood without binomial coefficients, 0 for dropped studies.
+
+    A, N1, C, N2, used: (m, k); alpha: (P, m, k); beta, tau: (P, m) -> (P, m, k).
+    logit p1 = α + β + u/2, logit p2 = α − u/2, u = τ z (metafor's coding = 1/2).
+    """
+    P = alpha.shape[0]
+    shape = alpha.shape
+    flat = [np.broadcast_to(v, shape).reshape(-1) for v in (A, N1, C, N2)]
+    b = np.broadcast_to(beta[..., None], shape).reshape(-1)
+    t = np.broadcast_to(np.abs(tau)[..., None], shape).reshape(-1)
+    al = alpha.reshape(-1)
+    out = _log_marginal_arms((flat[0], flat[2]), (flat[1], flat[3]), (al + b, al), (0.5, -0.5), t, nodes)
+    return np.where(np.broadcast_to(used, (P, *used.shape)), out.reshape(shape), 0.0)
+
+
+def _derivs_or(f: np.ndarray, used: np.ndarray, h: float):
+    """Gradient and arrowhead Hessian from the 19-point stencil values f (19, m, k) of the per-study ℓ_i."""
+    d1 = [(f[1 + 2 * j] - f[2 + 2 * j]) / (2 * h) for j in range(3)]
+    d2 = [(f[1 + 2 * j] - 2 * f[0] + f[2 + 2 * j]) / h**2 for j in range(3)]
+    cross = [(f[7 + 4 * q] - f[8 + 4 * q] - f[9 + 4 * q] + f[10 + 4 * q]) / (4 * h**2) for q in range(3)]
+    ga = d1[0]
+    haa = np.where(used, d2[0], -1.0)
+    u = np.stack([cross[0], cross[1]], -1)  # (m, k, 2): ∂²/∂α∂β, ∂²/∂α∂τ
+    gB = np.stack([d1[1].sum(-1), d1[2].sum(-1)], -1)
+    hbt = cross[2].sum(-1)
+    HB = np.stack([np.stack([d2[1].sum(-1), hbt], -1), np.stack([hbt, d2[2].sum(-1)], -1)], -2)
+    return ga, haa, u, gB, HB
+
+
+def _schur(ga, haa, u, gB, HB):
+    """Reduce the arrowhead system onto (β, τ): S = H_BB − Σ u uᵀ/h_αα, r = g_B − Σ u g_α/h_αα."""
+    haa = np.minimum(haa, -1e-8)
+    S = HB - np.einsum("mki,mkj->mij", u, u / haa[..., None])
+    r = gB - (u * (ga / haa)[..., None]).sum(1)
+    return S, r, haa
+
+
+def _fit_fe_or(A, N1, C, N2, used):
+    """Common-OR logistic model logit p1 = α_i + β, logit p2 = α_i by Newton (glm's fixed-effect model)."""
+    alpha = np.log(A + C + 0.5) - np.log(N1 + N2 - A - C + 0.5)
+    beta = np.zeros(A.shape[0])
+
+    def loglik(al, be):
+        e1 = al + be[:, None]
+        return np.where(used, A * -np.logaddexp(0, -e1) + (N1 - A) * -np.logaddexp(0, e1)
+                        + C * -np.logaddexp(0, -al) + (N2 - C) * -np.logaddexp(0, al), 0.0).sum(-1)
+
+    f = loglik(alpha, beta)
+    for _ in range(_MAX_ITER):
+        p1, p2 = expit(alpha + beta[:, None]), expit(alpha)
+        w1, w2 = N1 * p1 * (1 - p1), N2 * p2 * (1 - p2)
+        ga = np.where(used, A - N1 * p1 + C - N2 * p2, 0.0)
+        gb = np.where(used, A - N1 * p1, 0.0).sum(-1)
+        haa = np.where(used, -(w1 + w2), -1.0)
+        hab = np.where(used, -w1, 0.0)
+        S = np.where(used, -w1, 0.0).sum(-1) - (hab * hab / haa).sum(-1)
+        r = gb - (hab * ga / haa).sum(-1)
+        db = -r / S
+        da = -(ga + hab * db[:, None]) / haa
+        scale = 1.0 / np.maximum(np.maximum(np.abs(db) / 5.0, np.abs(da).max(-1) / 10.0), 1.0)
+        step = scale.copy()
+        for _ls in range(30):
+            fn = loglik(alpha + step[:, None] * da, beta + step * db)
+            ok = fn >= f - 1e-12 * np.abs(f)
+            if ok.all():
+                break
+            step = np.where(ok, step, 0.5 * step)
+        alpha, beta, f = alpha + step[:, None] * da, beta + step * db, fn
+        if max(np.abs(db).max(), np.abs(da).max()) < 1e-11:
+            break
+    return alpha, beta
+
+
+def _start_or(A, N1, C, N2, used, nodes, alpha, beta):
+    """Best τ on a grid at the fixed-effect (α, β); at least 0.05 so Newton can leave τ = 0."""
+    G = _TAU_GRID.size
+    f = _ll_or(A, N1, C, N2, used, np.broadcast_to(alpha, (G, *alpha.shape)),
+               np.broadcast_to(beta, (G, beta.size)), np.broadcast_to(_TAU_GRID[:, None], (G, beta.size)),
+               nodes).sum(-1)
+    return np.maximum(_TAU_GRID[np.argmax(f, axis=0)], 0.05)
+
+
+def _fit_or(A, N1, C, N2, used, nodes, alpha, beta, tau):
+    """Damped Newton on (α_1..α_k, β, τ) with the arrowhead finite-difference Hessian, all analyses at
+    once."""
+    alpha, beta, tau = alpha.copy(), beta.astype(float).copy(), tau.astype(float).copy()
+    m = beta.size
+    st = _stencil3(_H)
+    converged = np.zeros(m, bool)
+    active = np.arange(m)
+    for _ in range(_MAX_ITER):
+        if active.size == 0:
+            break
+        sub = [v[active] for v in (A, N1, C, N2, used)]
+        al, be, ta = alpha[active], beta[active], tau[active]
+        f = _ll_or(*sub, al[None] + st[:, 0, None, None], be[None] + st[:, 1, None],
+                   ta[None] + st[:, 2, None], nodes)
+        ga, haa, u, gB, HB = _derivs_or(f, sub[4], _H)
+        S, r, haa = _schur(ga, haa, u, gB, HB)
+        dB, shifted = _ascent_direction(r, S)
+        da = -(ga + (u * dB[:, None, :]).sum(-1)) / haa
+        da = np.where(sub[4], da, 0.0)
+        ratio = np.maximum.reduce([np.abs(dB[:, 0]) / 3.0, np.abs(dB[:, 1]) / 1.0, np.abs(da).max(-1) / 5.0])
+        dB, da = dB / np.maximum(ratio, 1.0)[:, None], da / np.maximum(ratio, 1.0)[:, None]
+        max_step = 1.0 / np.maximum(np.maximum.reduce(
+            [np.abs(dB[:, 0]) / 3.0, np.abs(dB[:, 1]) / 1.0, np.abs(da).max(-1) / 5.0]), 1e-300)
+        f0 = f[0].sum(-1)
+        slope = (gB * dB).sum(-1) + (ga * da).sum(-1)
+        small = (np.maximum(np.abs(dB).max(-1), np.abs(da).max(-1)) < 1e-9) | (
+            np.abs(slope) < 1e-15 * np.maximum(np.abs(f0), 1.0))
+
+        moving = np.flatnonzero(~small)
+
+        def evaluate(rows, steps, sub=sub, al=al, be=be, ta=ta, da=da, dB=dB, moving=moving):
+            rows = moving[rows]  # the line search indexes the moving analyses only
+            return _ll_or(*[v[rows] for v in sub], (al[rows] + steps[:, None] * da[rows])[None],
+                          (be[rows] + steps * dB[rows, 0])[None], (ta[rows] + steps * dB[rows, 1])[None],
+                          nodes)[0].sum(-1)
+
+        accepted = small.copy()
+        step = np.ones(active.size)
+        acc, st_ = _line_search(evaluate, f0[moving], slope[moving], max_step[moving], shifted[moving])
+        accepted[moving], step[moving] = acc, st_
+        move = np.where(accepted, step, 0.0)
+        alpha[active] = al + move[:, None] * da
+        beta[active] = be + move * dB[:, 0]
+        tau[active] = ta + move * dB[:, 1]
+        stuck = ~accepted
+        big = np.maximum(np.abs(dB).max(-1), np.abs(da).max(-1))
+        converged[active[small | (stuck & (big < 1e-6))]] = True
+        runaway = (np.abs(beta[active]) > _DIVERGED) | (np.abs(tau[active]) > _DIVERGED)
+        active = active[~(small | stuck | runaway)]
+    return alpha, beta, np.abs(tau), converged
+
+
+def _var_beta_or(A, N1, C, N2, used, nodes, alpha, beta, tau):
+    """Var(β̂) = [(−H)⁻¹]_ββ over (τ, β, α_1..α_k), from the Schur complement of the arrowhead Hessian
+    (Richardson-extrapolated differences); the α block is eliminated exactly."""
+    Ss = []
+    for h in (_H_SE, 2 * _H_SE):
+        st = _stencil3(h)
+        f = _ll_or(A, N1, C, N2, used, alpha[None] + st[:, 0, None, None], beta[None] + st[:, 1, None],
+                   tau[None] + st[:, 2, None], nodes)
+        _, haa, u, _, HB = _derivs_or(f, used, h)
+        Ss.append((HB, haa, u))
+    HB = (4 * Ss[0][0] - Ss[1][0]) / 3
+    haa = np.where(used, (4 * Ss[0][1] - Ss[1][1]) / 3, -1.0)
+    u = (4 * Ss[0][2] - Ss[1][2]) / 3
+    S = HB - np.einsum("mki,mkj->mij", u, u / haa[..., None])
+    det = S[:, 0, 0] * S[:, 1, 1] - S[:, 0, 1] ** 2
+    nd = (S[:, 0, 0] < 0) & (det > 0) & (haa < 0).all(-1)
+    return -S[:, 1, 1] / det, nd
+
+
+def glmm_or_umfs(ai, n1i, ci, n2i, *, nagq: int = 7, test: str = "z", level: float = 0.95) -> GLMMResult:
+    """Random-effects odds ratio by metafor's ``rma.glmm(measure="OR", model="UM.FS")``.
+
+    Logistic model with a fixed intercept α_i per study and a random treatment effect:
+    logit p_1i = α_i + β + u_i/2, logit p_2i = α_i − u_i/2, u_i ~ N(0, τ²) (metafor's default
+    ``coding=1/2``; lme4 ``glmer(cbind(x, n−x) ~ −1 + group1 + study + (group12 − 1 | study))``). ML over
+    (β, τ ≥ 0, α) of the AGQ likelihood with ``nagq`` nodes — nAGQ > 1 is allowed because the random
+    effect is a single scalar per study. Studies with no events or only events in both groups are dropped
+    (metafor's ``drop00=TRUE``). ``estimate`` is the pooled log odds ratio of group 1 versus group 2.
+    """
+    nodes = _options(nagq, test, level)
+    a, n1 = _events_and_totals("ai", ai, "n1i", n1i)
+    c, n2 = _events_and_totals("ci", ci, "n2i", n2i)
+    try:
+        a, n1, c, n2 = np.broadcast_arrays(a, n1, c, n2)
+    except ValueError:
+        raise InputError(f"ai, ci: shapes {a.shape} and {c.shape} differ") from None
+    lead, k_all = a.shape[:-1], a.shape[-1]
+    A, N1, C, N2 = (np.array(v, dtype=float).reshape(-1, k_all) for v in (a, n1, c, n2))
+    dropped = ((A == 0) & (C == 0)) | ((A == N1) & (C == N2))
+    used = ~dropped
+    k = used.sum(-1)
+    few = k < 2
+    if few.any():
+        raise InputError("ai: fewer than 2 studies with both events and non-events"
+                         f"{_where(np.flatnonzero(few), lead)} (studies with 0 events, or only events, in "
+                         "both groups are dropped); the model cannot be fitted")
+    # separation: every study's OR estimate is 0 (or every one is infinite) -> the MLE of β diverges
+    zero_or = ((A == 0) | (C == N2) | dropped).all(-1)
+    inf_or = ((A == N1) | (C == 0) | dropped).all(-1)
+    sep = zero_or | inf_or
+    if sep.any():
+        raise InputError(f"ai: every study's odds ratio estimate is {'0' if zero_or.any() else 'infinite'}"
+                         f"{_where(np.flatnonzero(sep), lead)} (a zero cell on the same side in each table); "
+                         "the MLE diverges. Use a Bayesian model or report the tables")
+    # dropped studies get a harmless dummy table; every sum below is masked with `used`
+    A, N1, C, N2 = (np.where(used, v, d) for v, d in ((A, 1.0), (N1, 2.0), (C, 1.0), (N2, 2.0)))
+
+    lc = np.where(used, log_binom_coef(A, N1) + log_binom_coef(C, N2), 0.0)
+    alpha_fe, beta_fe = _fit_fe_or(A, N1, C, N2, used)
+    zero = np.zeros((1, A.shape[0]))
+    ll_boundary = _ll_or(A, N1, C, N2, used, alpha_fe[None], beta_fe[None], zero, nodes)[0].sum(-1)
+    ll_fe = ll_boundary + lc.sum(-1)
+    ll_sat = np.where(used, lc + xlogy(A, A / N1) + xlogy(N1 - A, (N1 - A) / N1) + xlogy(C, C / N2)
+                      + xlogy(N2 - C, (N2 - C) / N2), 0.0).sum(-1)
+    q_lrt = np.maximum(-2.0 * (ll_fe - ll_sat), 0.0)
+    q_df = k - 1
+    # Wald test of the saturated model's study-by-group terms = Cochran's Q on the study log ORs; a table
+    # with a zero cell has weight 0 (glm's estimate for it runs off with infinite variance)
+    B, D = N1 - A, N2 - C
+    full = used & (A > 0) & (B > 0) & (C > 0) & (D > 0)
+    sa, sb, sc, sd = (np.where(full, v, 1.0) for v in (A, B, C, D))
+    w = np.where(full, 1.0 / (1 / sa + 1 / sb + 1 / sc + 1 / sd), 0.0)
+    q_wald = _cochran_q(np.log(sa * sd / (sb * sc)), w)
+
+    tau0 = _start_or(A, N1, C, N2, used, nodes, alpha_fe, beta_fe)
+    alpha, beta, tau, converged = _fit_or(A, N1, C, N2, used, nodes, alpha_fe, beta_fe, tau0)
+    ll = _ll_or(A, N1, C, N2, used, alpha[None], beta[None], tau[None], nodes)[0].sum(-1)
+    snap = _snap(tau, ll, ll_boundary)
+    alpha = np.where(snap[:, None], alpha_fe, alpha)
+    beta = np.where(snap, beta_fe, beta)
+    tau = np.where(snap, 0.0, tau)
+    ll = np.where(snap, ll_boundary, ll)
+    converged = (converged | snap) & ~((np.abs(beta) > _DIVERGED) | (tau > _DIVERGED))
+
+    var, nd = _var_beta_or(A, N1, C, N2, used, nodes, alpha, beta, tau)
+    bad_hessian = ~nd & converged
+    se = np.sqrt(np.where(bad_hessian | ~converged, np.nan, var))
+    tau2 = tau**2
+
+    # I² and H² from escalc(OR) with ½ added to every cell of a table with a zero cell
+    zero_cell = (A == 0) | (B == 0) | (C == 0) | (D == 0)
+    add = np.where(zero_cell, 0.5, 0.0)
+    vi = 1 / (A + add) + 1 / (B + add) + 1 / (C + add) + 1 / (D + add)
+    i2, h2, vt = _i2_h2(vi, used, tau2)
+
+    est = np.where(converged, beta, np.nan)
+    zval = est / se
+    crit, pval = _crit_and_p(zval, test, level, q_df)
+    pi_half = crit * np.sqrt(se**2 + tau2)
+
+    warn = []
+    n_drop = dropped.sum(-1)
+    if n_drop.any():
+        if lead:
+            warn.append(f"studies with no events (or only events) in both groups dropped (drop00): "
+                        f"{int(n_drop.sum())} in {int(np.count_nonzero(n_drop))} analyses")
+        else:
+            warn.append("studies with no events (or only events) in both groups dropped (drop00): "
+                        f"{', '.join(str(i) for i in np.flatnonzero(dropped[0]))}")
+    warn += _summarise_warnings(lead, {
+        "k = 2: tau^2 cannot be estimated reliably": k == 2,
+        "tau^2 estimated as 0 (boundary): the SE is the common-OR logistic SE": tau == 0,
+        _BIG_TAU_MSG.format(nodes=nodes): converged & (tau > _BIG_TAU),
+        "did not converge: results set to NaN": ~converged,
+        "Hessian not negative definite at the optimum: SE set to NaN": bad_hessian,
+    })
+    out = _shape_out(
+        lead, k=k, estimate=est, se=se, zval=zval, pval=pval, ci_low=est - crit * se, ci_high=est + crit * se,
+        pi_low=est - pi_half, pi_high=est + pi_half, tau2=np.where(converged, tau2, np.nan), q_wald=q_wald,
+        q_wald_p=_chi2_sf(q_wald, q_df), q_lrt=q_lrt, q_lrt_p=_chi2_sf(q_lrt, q_df), q_df=q_df, i2=i2, h2=h2,
+        vt=vt, ll=ll + lc.sum(-1), ll_fe=ll_fe, ll_sat=ll_sat, converged=converged,
+    )
+    return GLMMResult(measure="OR", model="UM.FS", nagq=nodes, test=test, level=float(level),
+                      warnings=tuple(warn), **out)
