@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from metablina.options import CI_METHODS, IV_METHODS, MEASURES, METHODS
+from metablina.options import BAYES_METHODS, CI_METHODS, IV_METHODS, MEASURES, METHODS
 from metablina.stats.errors import InputError
 
 # Generic estimates pooled by inverse variance with their own back-transformation.
@@ -55,6 +55,34 @@ METHOD_NAMES = {
     "GLMM": "binomial-normal GLMM (ML, adaptive Gauss-Hermite, 7 nodes)",
     "MH": "Mantel-Haenszel",
     "PETO": "Peto",
+    "BAYES": "Bayesian normal-normal random effects (exact, no MCMC)",
+    "BAYES-GLMM": "Bayesian binomial-normal random effects (exact binomial likelihood, no MCMC)",
+}
+BAYES_KEYS = (
+    "estimate",
+    "mean",
+    "sd",
+    "ci_low",
+    "ci_high",
+    "tau_median",
+    "tau_ci_low",
+    "tau_ci_high",
+    "pi_low",
+    "pi_high",
+    "tau_prior",
+    "mu_prior",
+    "p_below",
+)
+# Weakly informative half-normal scales on tau (Friede et al. 2017; Röver et al. 2021): 0.5 for log ratios;
+# 1.0 for absolute rates on logit or log(-log) scales (our judgement: between-centre variation in absolute
+# rates is larger than in relative effects; METHODS.md §1.5). Other scales have no default: the reviewer
+# states one.
+DEFAULT_TAU_PRIOR = {
+    "RR": "halfnormal:0.5",
+    "OR": "halfnormal:0.5",
+    "HR": "halfnormal:0.5",
+    "PLO": "halfnormal:1",
+    "KM": "halfnormal:1",
 }
 CI_NAMES = {
     "z": "Wald-type (normal quantile)",
@@ -66,6 +94,8 @@ CI_NAMES = {
 
 def default_ci(method: str) -> str:
     """Few-study default: the ad hoc Knapp-Hartung interval for random effects, Wald otherwise."""
+    if method in BAYES_METHODS:
+        return "credible"
     return "hksj-adhoc" if (method in IV_METHODS and method != "FE") or method == "GLMM" else "z"
 
 
@@ -81,6 +111,7 @@ class PoolResult:
     yi: np.ndarray
     vi: np.ndarray
     ni: np.ndarray | None
+    columns: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -96,6 +127,10 @@ class PoolResult:
             "method": self.method,
             "ci_method": self.ci_method,
         }
+        if self.method in BAYES_METHODS:
+            out.update({key: fit[key] for key in BAYES_KEYS if fit.get(key) is not None})
+            out["back"] = self.back()
+            return out
         for key in JSON_KEYS[4:-2]:
             value = fit.get(key)
             if key == "q" and value is None:
@@ -141,14 +176,34 @@ def _num(x: Any) -> float | None:
     return value if np.isfinite(value) else None
 
 
+def to_analysis_scale(measure: str, value: float) -> tuple[float, bool]:
+    """A natural-scale threshold on the analysis scale, and whether the transform reverses the order
+    (log(-log S) decreases in S, so P(S < c) is P(mu > g(c)))."""
+    if measure == "PLO":
+        return float(np.log(value / (1 - value))), False
+    if measure in ("RR", "OR", "HR"):
+        return float(np.log(value)), False
+    if measure == "KM":
+        return float(np.log(-np.log(value))), True
+    return float(value), False
+
+
 def pool(
     measure: str,
     method: str,
     ci: str | None,
     columns: dict[str, np.ndarray],
     labels: list[str] | tuple[str, ...],
+    *,
+    tau_prior: str | None = None,
+    mu_prior: str = "flat",
+    threshold: float | None = None,
 ) -> PoolResult:
-    """Compute effect sizes from metafor-named ``columns`` and pool them; raise InputError on misuse."""
+    """Compute effect sizes from metafor-named ``columns`` and pool them; raise InputError on misuse.
+
+    ``tau_prior``, ``mu_prior`` and ``threshold`` apply to the Bayesian methods; ``threshold`` is on the
+    natural scale and gives the posterior probability that the pooled effect lies below it.
+    """
     from metablina.stats.measures import escalc
 
     measure, method = measure.upper(), method.upper()
@@ -156,9 +211,13 @@ def pool(
         raise InputError(f"unknown measure {measure!r}; one of {', '.join(MEASURES)}")
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
+    if method in BAYES_METHODS:
+        return _pool_bayes(measure, method, ci, columns, labels, tau_prior, mu_prior, threshold)
     ci = ci or default_ci(method)
     if ci not in CI_METHODS:
         raise InputError(f"unknown CI method {ci!r}; one of {', '.join(CI_METHODS)}")
+    if measure in GENERIC_LOG and method not in IV_METHODS:
+        raise InputError(f"{GENERIC_LOG[measure]} are pooled by inverse variance, not by {method}")
     if method == "GLMM" and measure not in ("PLO", "OR"):
         raise InputError(f"method GLMM pools PLO (proportions) or OR (two-group counts), not {measure}")
     if method == "MH" and measure not in ("OR", "RR", "RD"):
@@ -168,8 +227,6 @@ def pool(
     if method in ("FE", "MH", "PETO") and ci != "z":
         raise InputError(f"a {METHOD_NAMES[method]} model has no {ci} interval; use --ci z")
 
-    if measure in GENERIC_LOG and method not in IV_METHODS:
-        raise InputError(f"{GENERIC_LOG[measure]} are pooled by inverse variance, not by {method}")
     warnings: list[str] = []
     es = escalc("GEN" if measure in GENERIC_LOG else measure, **columns)
     warnings += es.warnings
@@ -209,4 +266,60 @@ def pool(
             peto = escalc("PETO", **columns)
             yi, vi = np.asarray(peto.yi, dtype=float), np.asarray(peto.vi, dtype=float)
     warnings += list(getattr(fit, "warnings", ()))
-    return PoolResult(measure, method, ci, tuple(labels), fit, yi, vi, ni, tuple(dict.fromkeys(warnings)))
+    return PoolResult(
+        measure, method, ci, tuple(labels), fit, yi, vi, ni, dict(columns), tuple(dict.fromkeys(warnings))
+    )
+
+
+def _pool_bayes(
+    measure: str,
+    method: str,
+    ci: str | None,
+    columns: dict[str, np.ndarray],
+    labels: list[str] | tuple[str, ...],
+    tau_prior: str | None,
+    mu_prior: str,
+    threshold: float | None,
+) -> PoolResult:
+    from metablina.stats import bayes
+    from metablina.stats.measures import escalc
+
+    if ci not in (None, "credible"):
+        raise InputError(f"a Bayesian model reports a central credible interval, not a {ci} interval")
+    if method == "BAYES-GLMM" and measure != "PLO":
+        raise InputError(
+            f"method BAYES-GLMM pools proportions on the logit scale: use --measure PLO, not {measure}"
+        )
+    tau_prior = tau_prior or DEFAULT_TAU_PRIOR.get(measure)
+    if tau_prior is None:
+        raise InputError(
+            f"no default prior on tau for measure {measure}: give one, e.g. --tau-prior halfnormal:0.5"
+        )
+    cut, reverse = (None, False) if threshold is None else to_analysis_scale(measure, threshold)
+    warnings: list[str] = []
+    if method == "BAYES-GLMM":
+        fit = bayes.bayes_bn(
+            columns["xi"], columns["ni"], tau_prior=tau_prior, mu_prior=mu_prior, threshold=cut
+        )
+        es = escalc("PLO", xi=columns["xi"], ni=columns["ni"])
+    else:
+        es = escalc("GEN" if measure in GENERIC_LOG else measure, **columns)
+        warnings += es.warnings
+        fit = bayes.bayes_nn(es.yi, es.vi, tau_prior=tau_prior, mu_prior=mu_prior, threshold=cut)
+    if reverse and fit.p_below is not None:
+        import dataclasses
+
+        fit = dataclasses.replace(fit, p_below=1 - fit.p_below)
+    warnings += list(fit.warnings)
+    return PoolResult(
+        measure,
+        method,
+        "credible",
+        tuple(labels),
+        fit,
+        np.asarray(es.yi, float),
+        np.asarray(es.vi, float),
+        columns.get("ni"),
+        dict(columns),
+        tuple(dict.fromkeys(warnings)),
+    )

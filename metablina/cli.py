@@ -97,6 +97,11 @@ def studies(folder: Path, fmt: str) -> None:
 @click.option(
     "--ci", type=click.Choice(CI_METHODS), help="Interval: z, hksj, hksj-adhoc [hksj-adhoc for RE]."
 )
+@click.option("--tau-prior", help="Bayesian methods: halfnormal:S, halfcauchy:S, halft:S:DF [by measure].")
+@click.option("--mu-prior", default="flat", show_default=True, help="Bayesian methods: flat or normal:M:S.")
+@click.option(
+    "--threshold", type=float, help="Bayesian methods: report P(effect < C), C on the natural scale."
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--studies", "folder", default="studies", show_default=True, type=click.Path(path_type=Path))
 def pool(
@@ -105,6 +110,9 @@ def pool(
     measure: str | None,
     method: str | None,
     ci: str | None,
+    tau_prior: str | None,
+    mu_prior: str,
+    threshold: float | None,
     fmt: str,
     folder: Path,
 ) -> None:
@@ -116,7 +124,8 @@ def pool(
     if table is not None:
         if measure is None:
             raise click.UsageError("--table needs --measure")
-        result = _pool_table(table, measure.upper(), (method or "REML").upper(), ci)
+        priors = {"tau_prior": tau_prior, "mu_prior": mu_prior, "threshold": threshold}
+        result = _pool_table(table, measure.upper(), (method or "REML").upper(), ci, priors)
         for line in result.warnings:
             click.echo(f"warning: {line}", err=True)
         render = {"json": text.pool_json, "csv": text.pool_csv, "table": text.pool_text}[fmt]
@@ -126,7 +135,7 @@ def pool(
     click.echo(render(result), nl=False)
 
 
-def _pool_table(table: Path, measure: str, method: str, ci: str | None):
+def _pool_table(table: Path, measure: str, method: str, ci: str | None, priors: dict):
     from metablina.analyze import pool as pool_arrays
     from metablina.stats.errors import InputError
     from metablina.tableio import TableError, check_counts, read_table
@@ -134,7 +143,7 @@ def _pool_table(table: Path, measure: str, method: str, ci: str | None):
     try:
         data = read_table(table, measure)
         check_counts(data)
-        return pool_arrays(measure, method, ci, data.columns, data.labels)
+        return pool_arrays(measure, method, ci, data.columns, data.labels, **priors)
     except TableError as exc:
         _fail([f"error: {exc}"])
     except InputError as exc:
@@ -162,3 +171,19 @@ def analyses(folder: Path) -> None:
     width = max(len(a.id) for a in plan.analyses)
     for a in plan.analyses:
         click.echo(f"{a.id:<{width}}  {a.measure:<3}  {a.model:<5}  {a.title}")
+
+
+@main.command()
+@click.option("--studies", "folder", default="studies", show_default=True, type=click.Path(path_type=Path))
+@click.option("--out", default="outputs", show_default=True, type=click.Path(path_type=Path, file_okay=False))
+@click.option("--jobs", type=click.IntRange(min=1), help="Processes that draw the figures [CPUs, at most 4].")
+def report(folder: Path, out: Path, jobs: int | None) -> None:
+    """Run every analysis of the plan; write OUT/report.html, OUT/figures/ and OUT/tables/."""
+    from metablina.report import ReportError, build_report
+
+    try:
+        done = build_report(folder, out, workers=jobs)
+    except ReportError as exc:
+        _fail(exc.lines)
+    counts = f"{done.analyses} analyses, {done.figures} figures, {done.files} files"
+    click.echo(f"wrote {out / 'report.html'}: {counts}")

@@ -2,6 +2,7 @@
 
 MEASURES = ("PLO", "PFT", "PAS", "PR", "RR", "OR", "RD", "MD", "SMD", "GEN")
 IV_METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "PM", "EB")
-METHODS = (*IV_METHODS, "GLMM", "MH", "PETO")
+BAYES_METHODS = ("BAYES", "BAYES-GLMM")
+METHODS = (*IV_METHODS, "GLMM", "MH", "PETO", *BAYES_METHODS)
 CI_METHODS = ("z", "hksj", "hksj-adhoc")
 FORMATS = ("table", "json", "csv")

@@ -118,6 +118,10 @@ class Analysis(_Strict):
         default_factory=list, description="preferred cohorts among overlapping ones"
     )
     threshold: float | None = Field(None, description="a decision threshold on the natural scale, e.g. 0.05")
+    bayes: bool = Field(True, description="add the Bayesian co-primary analysis when 2 <= k <= 5")
+    tau_prior: str | None = Field(
+        None, description="its prior on tau, e.g. halfnormal:1 (default by measure)"
+    )
     sensitivity: list[Sensitivity] = Field(default_factory=list)
     notes: str | None = None
 

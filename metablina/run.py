@@ -6,7 +6,8 @@ what was left out and why. Nothing here writes files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,16 @@ class AnalysisNotFound(LookupError):
 
 
 @dataclass(frozen=True)
+class BayesFit:
+    """A Bayesian random-effects fit beside the frequentist one: the plan's prior, or a sensitivity prior."""
+
+    role: str  # "primary", "half the prior scale" or "twice the prior scale"
+    tau_prior: str
+    result: PoolResult | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class StratumFit:
     """One set of rows pooled together (or shown without pooling, with the reason)."""
 
@@ -42,6 +53,7 @@ class StratumFit:
     result: PoolResult | None
     refusal: str | None = None
     error: str | None = None
+    bayes: tuple[BayesFit, ...] = ()
 
     @property
     def pooled(self) -> bool:
@@ -93,6 +105,29 @@ def columns_of(rows: tuple[EffectRow, ...] | list[EffectRow]) -> dict[str, np.nd
     return {"yi": np.array([r.yi for r in rows], float), "sei": np.array([r.sei for r in rows], float)}
 
 
+@lru_cache(maxsize=512)
+def _pool_cached(
+    measure: str,
+    method: str,
+    ci: str | None,
+    form_columns: tuple,
+    labels: tuple[str, ...],
+    tau_prior: str | None,
+) -> PoolResult:
+    """Pooling is pure, and a plan repeats tables (a stratum of one analysis is another's whole), so each
+    distinct (table, model) is fitted once per process."""
+    columns = {name: np.array(values, float) for name, values in form_columns}
+    return pool(measure, method, ci, columns, labels, tau_prior=tau_prior)
+
+
+def pool_rows(
+    rows: tuple[EffectRow, ...], measure: str, method: str, ci: str | None, tau_prior: str | None = None
+) -> PoolResult:
+    """Pool effect rows (cached); raises InputError as :func:`metablina.analyze.pool` does."""
+    columns = tuple((name, tuple(values.tolist())) for name, values in columns_of(rows).items())
+    return _pool_cached(measure, method, ci, columns, tuple(r.label for r in rows), tau_prior)
+
+
 def fit_rows(
     rows: tuple[EffectRow, ...],
     measure: str,
@@ -105,10 +140,36 @@ def fit_rows(
     if refusal is not None or len(rows) < 2:
         return StratumFit(label, rows, None, refusal or "k = 1: shown as the study itself")
     try:
-        result = pool(measure, method, ci, columns_of(rows), [r.label for r in rows])
+        result = pool_rows(rows, measure, method, ci)
     except InputError as exc:
         return StratumFit(label, rows, None, None, f"{method} could not be fitted: {exc}")
     return StratumFit(label, rows, result)
+
+
+BAYES_MAX_K = 5
+
+
+def bayes_fits(
+    rows: tuple[EffectRow, ...], measure: str, tau_prior: str | None = None
+) -> tuple[BayesFit, ...]:
+    """The Bayesian co-primary analysis for few studies (Bender et al. 2018; Friede et al. 2017): the default
+    (or given) half-normal prior on tau, and the same prior at half and at twice its scale."""
+    from metablina.analyze import DEFAULT_TAU_PRIOR
+
+    if measure not in DEFAULT_TAU_PRIOR and tau_prior is None:
+        return ()
+    prior = tau_prior or DEFAULT_TAU_PRIOR[measure]
+    kind, scale = prior.split(":", 1)
+    method = "BAYES-GLMM" if measure == "PLO" else "BAYES"
+    out = []
+    for role, factor in (("primary", 1.0), ("half the prior scale", 0.5), ("twice the prior scale", 2.0)):
+        this = f"{kind}:{float(scale) * factor:g}"
+        try:
+            result = pool_rows(rows, measure, method, None, tau_prior=this)
+            out.append(BayesFit(role, this, result))
+        except InputError as exc:
+            out.append(BayesFit(role, this, None, str(exc)))
+    return tuple(out)
 
 
 def run_analysis(
@@ -121,6 +182,13 @@ def run_analysis(
     strata = tuple(
         fit_rows(s.rows, analysis.measure, method, ci, s.label, s.refusal) for s in selection.strata
     )
+    if analysis.bayes:
+        strata = tuple(
+            replace(s, bayes=bayes_fits(s.rows, analysis.measure, analysis.tau_prior))
+            if 2 <= len(s.rows) <= BAYES_MAX_K and s.refusal is None
+            else s
+            for s in strata
+        )
     subgroups: tuple[StratumFit, ...] = ()
     test = None
     if analysis.subgroup and len(selection.strata) == 1:

@@ -54,7 +54,29 @@ def pool_text(result: PoolResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _format_bayes(result: PoolResult) -> str:
+    d = result.fit.to_dict()
+    model = "normal-normal" if result.method == "BAYES" else "binomial-normal (exact likelihood)"
+    lines = [
+        f"Bayesian random-effects model, {model} (k = {result.k})",
+        f"Priors: {d['tau_prior']}; {d['mu_prior']}",
+        "",
+        f"{'':10}{'median':>9} {'mean':>9} {'sd':>9} {'95% CrI':>21}",
+        f"{'mu':10}{_f(d['estimate']):>9} {_f(d['mean']):>9} {_f(d['sd']):>9}"
+        f"   [{_f(d['ci_low'])}, {_f(d['ci_high'])}]",
+        f"{'tau':10}{_f(d['tau_median']):>9} {_f(d['tau_mean']):>9} {_f(d['tau_sd']):>9}"
+        f"   [{_f(d['tau_ci_low'])}, {_f(d['tau_ci_high'])}]",
+        f"{'theta_new':10}{_f(d['pred_median']):>9} {_f(d['pred_mean']):>9} {_f(d['pred_sd']):>9}"
+        f"   [{_f(d['pi_low'])}, {_f(d['pi_high'])}]",
+    ]
+    if d.get("p_below") is not None:
+        lines += ["", f"P(effect < threshold) = {_f(d['p_below'])}"]
+    return "\n".join(lines) + "\n"
+
+
 def _format_other(result: PoolResult) -> str:
+    if result.method.startswith("BAYES"):
+        return _format_bayes(result)
     d = result.fit.to_dict()
     if result.method == "GLMM":
         head = [

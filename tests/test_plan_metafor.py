@@ -1,0 +1,97 @@
+"""Every pooled estimate of the shipped plan against metafor run on the same effect table.
+
+tests/reference/plan_tables.py exports each pooled stratum's table; tests/reference/plan.R runs metafor
+(rma / rma.glmm) on it. Here the tables are rebuilt from the extracts (so normalisation is pinned too) and
+the numbers compared: rel 1e-6 for inverse-variance models; 1e-4 for the GLMM (lme4's optimiser, as the
+issue allows), which we meet well inside (see tests/stats/test_glmm.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from metablina.cli import main
+from metablina.run import run_review
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLES = {c["case"]: c for c in json.loads((ROOT / "tests" / "data" / "plan_tables.json").read_text())}
+METAFOR = {c["case"]: c for c in json.loads((ROOT / "tests" / "data" / "plan_metafor.json").read_text())}
+
+
+@pytest.fixture(scope="module")
+def strata() -> dict:
+    run = run_review(ROOT / "studies")
+    found = {}
+    for res in run.results:
+        aid = res.analysis.id
+        for i, s in enumerate(res.strata):
+            found[f"{aid}/stratum{i}"] = s
+        for s in res.subgroups:
+            found[f"{aid}/subgroup/{s.label}"] = s
+        for v in res.sensitivity:
+            for i, s in enumerate(v.strata):
+                found[f"{aid}/sensitivity/{v.variant.id}/stratum{i}"] = s
+    return found
+
+
+def test_every_pooled_stratum_has_a_reference(strata) -> None:
+    pooled = {case for case, s in strata.items() if s.pooled}
+    assert pooled == set(TABLES) == set(METAFOR)
+
+
+@pytest.mark.parametrize("case", sorted(TABLES))
+def test_pooled_stratum_matches_metafor(strata, case: str) -> None:
+    stratum, table, ref = strata[case], TABLES[case], METAFOR[case]
+    result = stratum.result
+    assert (result.measure, result.method, result.ci_method) == (
+        table["measure"],
+        table["method"],
+        table["ci"],
+    )
+    assert {k: list(v) for k, v in result.columns.items()} == table["columns"]
+    got = result.to_dict()
+    glmm = result.method == "GLMM"
+    for key in ("estimate", "se", "ci_low", "ci_high", "tau2", "pi_low", "pi_high", "q", "i2"):
+        if key in ref:
+            tol = {"abs": 1e-4} if glmm else {"rel": 1e-6, "abs": 1e-9}
+            assert got[key] == pytest.approx(ref[key], **tol), key
+    for key in ("estimate", "ci_low", "ci_high"):
+        assert got["back"][key] == pytest.approx(ref["back"][key], abs=1e-4 if glmm else 1e-8), key
+    if not glmm:
+        assert got["yi"] == pytest.approx(ref["yi"], rel=1e-9)
+
+
+def test_pool_analysis_json_is_the_table_mode_json_plus_the_analysis() -> None:
+    result = CliRunner().invoke(
+        main, ["pool", "crs-grade3", "--studies", str(ROOT / "studies"), "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    ref = METAFOR["crs-grade3/stratum0"]
+    assert got["pooled"] is True and got["k"] == 3 and got["method"] == "GLMM"
+    assert got["estimate"] == pytest.approx(ref["estimate"], abs=1e-4)
+    assert got["back"]["estimate"] == pytest.approx(0.0337, abs=5e-5)  # METHODS.md §1.1: GLMM 3.37%
+    assert [s["studies"][0]["quotes"] != [] for s in got["strata"]] == [True]
+
+
+def test_refused_analysis_says_why() -> None:
+    result = CliRunner().invoke(
+        main, ["pool", "efs-landmark", "--studies", str(ROOT / "studies"), "--format", "json"]
+    )
+    got = json.loads(result.stdout)
+    assert got["pooled"] is False
+    assert "landmark time" in got["reason"]
+    assert [s["label"] for s in got["strata"]] == ["12 months", "60 months"]
+
+
+def test_unknown_analysis_is_one_line() -> None:
+    result = CliRunner().invoke(main, ["pool", "no-such-thing", "--studies", str(ROOT / "studies")])
+    assert result.exit_code == 1
+    assert (
+        result.stderr.startswith("error: no analysis 'no-such-thing'")
+        and len(result.stderr.splitlines()) == 1
+    )
