@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -233,3 +234,55 @@ def test_k2_pools_with_a_warning(tmp_path: Path) -> None:
     code, out, err = run("--table", str(path), "--measure", "GEN", "--format", "json")
     assert code == 0 and json.loads(out)["k"] == 2
     assert "k = 2" in err
+
+
+MH_CASES = json.loads((DATA / "mh.json").read_text())["cases"]
+GLMM_DATA = json.loads((DATA / "glmm.json").read_text())
+
+
+def _table(tmp_path: Path, columns: dict[str, list]) -> Path:
+    names = list(columns)
+    lines = [",".join(names)] + [",".join(str(v) for v in row) for row in zip(*columns.values(), strict=True)]
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(("measure", "method"), [("OR", "MH"), ("RR", "MH"), ("RD", "MH"), ("OR", "PETO")])
+def test_mantel_haenszel_and_peto_through_the_command_line(tmp_path: Path, measure: str, method: str) -> None:
+    case = MH_CASES[0]
+    ref = case["PETO" if method == "PETO" else measure]
+    path = _table(tmp_path, {k: case[k] for k in ("ai", "n1i", "ci", "n2i")})
+    code, out, err = run(
+        "--table", str(path), "--measure", measure, "--method", method, "--ci", "z", "--format", "json"
+    )
+    assert code == 0, err
+    got = json.loads(out)
+    for key, rkey in (
+        ("estimate", "beta"),
+        ("se", "se"),
+        ("ci_low", "ci_lb"),
+        ("ci_high", "ci_ub"),
+        ("q", "QE"),
+        ("i2", "I2"),
+    ):
+        assert got[key] == pytest.approx(ref[rkey], rel=1e-8), key
+
+
+def test_glmm_through_the_command_line_matches_rma_glmm(tmp_path: Path) -> None:
+    case = next(c for c in GLMM_DATA["prop"] if c["name"] == "crs" and c["test"] == "z" and c["nagq"] == 7)
+    path = _table(tmp_path, {"xi": case["xi"], "ni": case["ni"]})
+    code, out, err = run(
+        "--table", str(path), "--measure", "PLO", "--method", "GLMM", "--ci", "z", "--format", "json"
+    )
+    assert code == 0, err
+    got, ref = json.loads(out), case["default"]
+    assert got["estimate"] == pytest.approx(ref["beta"], abs=1e-4)
+    assert got["tau2"] == pytest.approx(ref["tau2"], abs=1e-4)
+    assert got["back"]["estimate"] == pytest.approx(1 / (1 + math.exp(-ref["beta"])), abs=1e-5)
+
+
+def test_glmm_refuses_all_events_with_the_reason(tmp_path: Path) -> None:
+    path = _table(tmp_path, {"xi": [7, 2], "ni": [7, 2]})
+    code, out, err = run("--table", str(path), "--measure", "PLO", "--method", "GLMM")
+    assert code == 1 and out == "" and "xi = ni" in err and len(err.splitlines()) == 1
