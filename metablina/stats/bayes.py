@@ -110,15 +110,38 @@ class BayesResult:
     shrink_high: np.ndarray
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
-    _SCALARS = ("estimate", "mean", "sd", "ci_low", "ci_high", "ci_shortest_low", "ci_shortest_high",
-                "tau_median", "tau_mean", "tau_sd", "tau_ci_low", "tau_ci_high", "pred_median", "pred_mean",
-                "pred_sd", "pi_low", "pi_high", "pi_shortest_low", "pi_shortest_high")
+    _SCALARS = (
+        "estimate",
+        "mean",
+        "sd",
+        "ci_low",
+        "ci_high",
+        "ci_shortest_low",
+        "ci_shortest_high",
+        "tau_median",
+        "tau_mean",
+        "tau_sd",
+        "tau_ci_low",
+        "tau_ci_high",
+        "pred_median",
+        "pred_mean",
+        "pred_sd",
+        "pi_low",
+        "pi_high",
+        "pi_shortest_low",
+        "pi_shortest_high",
+    )
     _SHRINK = ("median", "mean", "sd", "low", "high")
 
     def to_dict(self) -> dict:
         """Plain Python values; a stack gives lists (nested like the leading shape); NaN -> None."""
-        out: dict = {"model": self.model, "k": self.k, "level": float(self.level),
-                     "tau_prior": self.tau_prior, "mu_prior": self.mu_prior}
+        out: dict = {
+            "model": self.model,
+            "k": self.k,
+            "level": float(self.level),
+            "tau_prior": self.tau_prior,
+            "mu_prior": self.mu_prior,
+        }
         for name in self._SCALARS:
             out[name] = _plain(getattr(self, name))
         out["threshold"] = self.threshold
@@ -134,17 +157,24 @@ class BayesResult:
         """Rows μ, τ, θ_new with median, mean, sd and the central interval (one block per analysis)."""
         import pandas as pd
 
-        blocks = (("mu", ("estimate", "mean", "sd", "ci_low", "ci_high")),
-                  ("tau", ("tau_median", "tau_mean", "tau_sd", "tau_ci_low", "tau_ci_high")),
-                  ("theta_new", ("pred_median", "pred_mean", "pred_sd", "pi_low", "pi_high")))
+        blocks = (
+            ("mu", ("estimate", "mean", "sd", "ci_low", "ci_high")),
+            ("tau", ("tau_median", "tau_mean", "tau_sd", "tau_ci_low", "tau_ci_high")),
+            ("theta_new", ("pred_median", "pred_mean", "pred_sd", "pi_low", "pi_high")),
+        )
         rows = []
         lead = np.shape(self.estimate)
         for idx in np.ndindex(*lead):
             tag = {"analysis": int(np.ravel_multi_index(idx, lead))} if lead else {}
             for parameter, names in blocks:
                 vals = [float(np.asarray(getattr(self, name))[idx]) for name in names]
-                rows.append({**tag, "parameter": parameter,
-                             **dict(zip(("median", "mean", "sd", "ci_low", "ci_high"), vals, strict=True))})
+                rows.append(
+                    {
+                        **tag,
+                        "parameter": parameter,
+                        **dict(zip(("median", "mean", "sd", "ci_low", "ci_high"), vals, strict=True)),
+                    }
+                )
         return pd.DataFrame(rows)
 
 
@@ -295,8 +325,13 @@ def _mix_summaries(w, m, s, level, *, shortest=False):
     q = _mix_quantiles(np.array([0.5, a, 1.0 - a]), w, m, s)
     mean = (w * m).sum(-1)
     var = (w * (s * s + m * m)).sum(-1) - mean**2
-    out = {"median": q[..., 0], "mean": mean, "sd": np.sqrt(np.maximum(var, 0.0)), "low": q[..., 1],
-           "high": q[..., 2]}
+    out = {
+        "median": q[..., 0],
+        "mean": mean,
+        "sd": np.sqrt(np.maximum(var, 0.0)),
+        "low": q[..., 1],
+        "high": q[..., 2],
+    }
     if shortest:
         ends = _shortest(lambda x: _mix_ev(x, w, m, s), level, q[..., 1], q[..., 2])
         out["short_low"], out["short_high"] = ends
@@ -338,14 +373,20 @@ def _priors(tau_prior, mu_prior, k: int, *, model: str) -> tuple[TauPrior, MuPri
     notes: list[str] = []
     if isinstance(tp, Uniform):
         if k <= 3:
-            raise InputError(f"tau_prior: a uniform prior on tau is refused with k = {k} <= 3 studies "
-                             "(bayesmeta warns that results can be invalid for small k); "
-                             "use e.g. 'halfnormal:0.5'")
+            raise InputError(
+                f"tau_prior: a uniform prior on tau is refused with k = {k} <= 3 studies "
+                "(bayesmeta warns that results can be invalid for small k); "
+                "use e.g. 'halfnormal:0.5'"
+            )
         if model == "BN" and not tp.proper:
-            raise InputError("tau_prior: the binomial-normal model needs a proper tau prior; "
-                             "give 'uniform:U' with a finite U, or a half-normal prior")
-        notes.append(f"tau prior {tp.label}: uniform heterogeneity priors can give misleading results "
-                     "with few studies (Röver 2020); prefer a half-normal prior")
+            raise InputError(
+                "tau_prior: the binomial-normal model needs a proper tau prior; "
+                "give 'uniform:U' with a finite U, or a half-normal prior"
+            )
+        notes.append(
+            f"tau prior {tp.label}: uniform heterogeneity priors can give misleading results "
+            "with few studies (Röver 2020); prefer a half-normal prior"
+        )
     if k == 1:
         notes.append("k = 1: tau is not identified by the data; its posterior is essentially the prior")
     elif k == 2:
@@ -355,16 +396,24 @@ def _priors(tau_prior, mu_prior, k: int, *, model: str) -> tuple[TauPrior, MuPri
 
 def _moments_exist(a: float, flat_mu: bool) -> dict[str, bool]:
     """Which posterior moments are finite when p(τ | data) ~ τ^(−a) in the tail."""
-    return {"tau_mean": a > 2, "tau_sd": a > 3, "mean": a > 2 or not flat_mu, "sd": a > 3 or not flat_mu,
-            "pred_mean": a > 2, "pred_sd": a > 3}
+    return {
+        "tau_mean": a > 2,
+        "tau_sd": a > 3,
+        "mean": a > 2 or not flat_mu,
+        "sd": a > 3 or not flat_mu,
+        "pred_mean": a > 2,
+        "pred_sd": a > 3,
+    }
 
 
 def _moment_warnings(exist: dict[str, bool], a: float) -> list[str]:
     gone = [name for name, ok in exist.items() if not ok]
     if not gone:
         return []
-    return [f"the posterior has a heavy tail in tau (density ~ tau^-{a:g}): {', '.join(gone)} "
-            "do not exist and are reported as NaN; use medians and intervals"]
+    return [
+        f"the posterior has a heavy tail in tau (density ~ tau^-{a:g}): {', '.join(gone)} "
+        "do not exist and are reported as NaN; use medians and intervals"
+    ]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -432,8 +481,15 @@ def _tau_summaries(W, tau, c, beta, umax, level, n):
     lt = np.log(tau)
     lmean = (W * lt).sum(-1)
     lsd = np.sqrt(np.maximum((W * lt * lt).sum(-1) - lmean**2, 0.0))  # SD of log τ, to set β
-    return {"median": tq[:, 0], "low": tq[:, 1], "high": tq[:, 2], "mean": mean, "sd": sd, "tail": tail,
-            "logsd": lsd}
+    return {
+        "median": tq[:, 0],
+        "low": tq[:, 1],
+        "high": tq[:, 2],
+        "mean": mean,
+        "sd": sd,
+        "tail": tail,
+        "logsd": lsd,
+    }
 
 
 def _nn_scale(y, v, tp: TauPrior, mp: MuPrior):
@@ -522,8 +578,16 @@ def _check_nn_data(yi, vi, sei):
     return y2, v2, lead
 
 
-def bayes_nn(yi, vi=None, *, sei=None, tau_prior: str | TauPrior, mu_prior: str | MuPrior = "flat",
-             level: float = 0.95, threshold: float | None = None) -> BayesResult:
+def bayes_nn(
+    yi,
+    vi=None,
+    *,
+    sei=None,
+    tau_prior: str | TauPrior,
+    mu_prior: str | MuPrior = "flat",
+    level: float = 0.95,
+    threshold: float | None = None,
+) -> BayesResult:
     """Bayesian normal–normal random-effects meta-analysis (Röver 2020), integrated deterministically.
 
     Give the sampling variances ``vi`` or the standard errors ``sei``. ``tau_prior``: a prior object or
@@ -548,7 +612,9 @@ def bayes_nn(yi, vi=None, *, sei=None, tau_prior: str | TauPrior, mu_prior: str 
     exist = _moments_exist(a, flat)
     notes += _moment_warnings(exist, a)
     step = max(1, _CHUNK // (_N_TAU_NN * (k + 1) * 4))
-    parts = [_nn_core(y[i:i + step], v[i:i + step], tp, mp, level, threshold) for i in range(0, len(y), step)]
+    parts = [
+        _nn_core(y[i : i + step], v[i : i + step], tp, mp, level, threshold) for i in range(0, len(y), step)
+    ]
     out = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     notes += _tail_warning(out, lead)
     return _assemble("NN", k, level, tp, mp, out, exist, threshold, lead, notes)
@@ -559,8 +625,10 @@ def _tail_warning(out, lead) -> list[str]:
     if not bad.any():
         return []
     where = "" if not lead else f" in analyses {np.flatnonzero(bad).tolist()}"
-    return [f"tau integration{where}: the quadrature rule does not resolve the posterior of tau well; "
-            "results may be inaccurate (is the tau prior far narrower than the spread of the data?)"]
+    return [
+        f"tau integration{where}: the quadrature rule does not resolve the posterior of tau well; "
+        "results may be inaccurate (is the tau prior far narrower than the spread of the data?)"
+    ]
 
 
 def _assemble(model, k, level, tp, mp, out, exist, threshold, lead, notes) -> BayesResult:
@@ -572,18 +640,37 @@ def _assemble(model, k, level, tp, mp, out, exist, threshold, lead, notes) -> Ba
         return val if val.ndim else val[()]
 
     return BayesResult(
-        model=model, k=k, level=level, tau_prior=tp.label, mu_prior=mp.label,
-        estimate=g("mu_median"), mean=g("mu_mean", exist["mean"]), sd=g("mu_sd", exist["sd"]),
-        ci_low=g("mu_low"), ci_high=g("mu_high"),
-        ci_shortest_low=g("mu_short_low"), ci_shortest_high=g("mu_short_high"),
-        tau_median=g("tau_median"), tau_mean=g("tau_mean", exist["tau_mean"]),
-        tau_sd=g("tau_sd", exist["tau_sd"]), tau_ci_low=g("tau_low"), tau_ci_high=g("tau_high"),
-        pred_median=g("pred_median"), pred_mean=g("pred_mean", exist["pred_mean"]),
-        pred_sd=g("pred_sd", exist["pred_sd"]), pi_low=g("pred_low"), pi_high=g("pred_high"),
-        pi_shortest_low=g("pred_short_low"), pi_shortest_high=g("pred_short_high"),
-        threshold=threshold, p_below=g("p_below") if threshold is not None else None,
-        shrink_median=g("shrink_median"), shrink_mean=g("shrink_mean"), shrink_sd=g("shrink_sd"),
-        shrink_low=g("shrink_low"), shrink_high=g("shrink_high"),
+        model=model,
+        k=k,
+        level=level,
+        tau_prior=tp.label,
+        mu_prior=mp.label,
+        estimate=g("mu_median"),
+        mean=g("mu_mean", exist["mean"]),
+        sd=g("mu_sd", exist["sd"]),
+        ci_low=g("mu_low"),
+        ci_high=g("mu_high"),
+        ci_shortest_low=g("mu_short_low"),
+        ci_shortest_high=g("mu_short_high"),
+        tau_median=g("tau_median"),
+        tau_mean=g("tau_mean", exist["tau_mean"]),
+        tau_sd=g("tau_sd", exist["tau_sd"]),
+        tau_ci_low=g("tau_low"),
+        tau_ci_high=g("tau_high"),
+        pred_median=g("pred_median"),
+        pred_mean=g("pred_mean", exist["pred_mean"]),
+        pred_sd=g("pred_sd", exist["pred_sd"]),
+        pi_low=g("pred_low"),
+        pi_high=g("pred_high"),
+        pi_shortest_low=g("pred_short_low"),
+        pi_shortest_high=g("pred_short_high"),
+        threshold=threshold,
+        p_below=g("p_below") if threshold is not None else None,
+        shrink_median=g("shrink_median"),
+        shrink_mean=g("shrink_mean"),
+        shrink_sd=g("shrink_sd"),
+        shrink_low=g("shrink_low"),
+        shrink_high=g("shrink_high"),
         warnings=tuple(notes),
     )
 
@@ -925,8 +1012,15 @@ def _check_bn_data(xi, ni):
     return x2, n2, lead
 
 
-def bayes_bn(xi, ni, *, tau_prior: str | TauPrior = "halfnormal:1", mu_prior: str | MuPrior = "flat",
-             level: float = 0.95, threshold: float | None = None) -> BayesResult:
+def bayes_bn(
+    xi,
+    ni,
+    *,
+    tau_prior: str | TauPrior = "halfnormal:1",
+    mu_prior: str | MuPrior = "flat",
+    level: float = 0.95,
+    threshold: float | None = None,
+) -> BayesResult:
     """Bayesian binomial–normal (logit) random-effects model for proportions, exact binomial likelihood.
 
     x_i ~ Bin(n_i, expit θ_i), θ_i ~ N(μ, τ²) (Stijnen et al. 2010), priors as in :func:`bayes_nn`
@@ -954,15 +1048,19 @@ def bayes_bn(xi, ni, *, tau_prior: str | TauPrior = "halfnormal:1", mu_prior: st
         if bad.any():
             a = int(np.argmax(bad))
             what = "no events" if ev[a] < 1 else "no non-events"
-            raise InputError(f"xi: {_where(lead, a)}the studies have {what} in total, so the posterior of mu "
-                             "is improper under a flat prior; use a normal prior on mu, e.g. "
-                             "mu_prior='normal:0:10'")
+            raise InputError(
+                f"xi: {_where(lead, a)}the studies have {what} in total, so the posterior of mu "
+                "is improper under a flat prior; use a normal prior on mu, e.g. "
+                "mu_prior='normal:0:10'"
+            )
         bad = (interior == 0) & (tp.tail <= 2)
         if bad.any():
             a = int(np.argmax(bad))
-            raise InputError(f"tau_prior: {_where(lead, a)}every study has 0 or n events and {tp.label} has "
-                             "no finite mean, so the posterior is improper under a flat mu prior; use a "
-                             "half-normal tau prior or a normal mu prior")
+            raise InputError(
+                f"tau_prior: {_where(lead, a)}every study has 0 or n events and {tp.label} has "
+                "no finite mean, so the posterior is improper under a flat mu prior; use a "
+                "half-normal tau prior or a normal mu prior"
+            )
     # p(τ | x) ~ p(τ)·τ^−a as τ → ∞: L_i ~ 1/τ for a study with 0 < x_i < n_i, O(1) for 0/n and n/n,
     # and a flat μ prior gives back one power of τ (the width of the μ integral)
     a_tail = tp.tail + interior - (1 if flat else 0)
@@ -977,7 +1075,7 @@ def bayes_bn(xi, ni, *, tau_prior: str | TauPrior = "halfnormal:1", mu_prior: st
     step = max(1, _CHUNK // per)
     parts = []
     for i in range(0, len(x), step):
-        xs, ns = x[i:i + step], n[i:i + step]
+        xs, ns = x[i : i + step], n[i : i + step]
         c, beta = np.full(len(xs), c0), np.ones(len(xs))
         o = _bn_core(xs, ns, tp, mp, level, threshold, c, beta)
         # second pass where the τ map fits the posterior badly: median far from c, a peak narrow in
@@ -995,12 +1093,16 @@ def bayes_bn(xi, ni, *, tau_prior: str | TauPrior = "halfnormal:1", mu_prior: st
     for name, key in (("mu grid", "edge_mu"), ("predictive grid", "pred_edge")):
         bad = out[key] > _EDGE
         if bad.any():
-            notes.append(f"{name}: posterior mass reaches the edge of the integration grid"
-                         f"{'' if not lead else ' in analyses ' + str(np.flatnonzero(bad).tolist())}; "
-                         "results may be inaccurate")
+            notes.append(
+                f"{name}: posterior mass reaches the edge of the integration grid"
+                f"{'' if not lead else ' in analyses ' + str(np.flatnonzero(bad).tolist())}; "
+                "results may be inaccurate"
+            )
     bad = (out["shrink_edge"] > _EDGE).any(-1)
     if bad.any():
-        notes.append("shrinkage grid: posterior mass reaches the edge of the integration grid; "
-                     "shrunken estimates may be inaccurate")
+        notes.append(
+            "shrinkage grid: posterior mass reaches the edge of the integration grid; "
+            "shrunken estimates may be inaccurate"
+        )
     notes += _tail_warning(out, lead)
     return _assemble("BN", k, level, tp, mp, out, exist, threshold, lead, notes)

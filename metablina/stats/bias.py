@@ -38,9 +38,12 @@ def _check_k(k: int, force: bool, what: str) -> list[str]:
     if not force:
         raise InputError(
             f"yi: k = {k} studies is too few for the {what} to have any power; funnel asymmetry tests need "
-            f"k >= {MIN_K} (Sterne et al. 2011, BMJ 343:d4002); pass force=True to run it anyway")
-    return [f"k = {k} < {MIN_K}: the {what} has too little power to detect funnel asymmetry (Sterne et al. "
-            "2011); run only because force=True, do not read a non-significant result as 'no bias'"]
+            f"k >= {MIN_K} (Sterne et al. 2011, BMJ 343:d4002); pass force=True to run it anyway"
+        )
+    return [
+        f"k = {k} < {MIN_K}: the {what} has too little power to detect funnel asymmetry (Sterne et al. "
+        "2011); run only because force=True, do not read a non-significant result as 'no bias'"
+    ]
 
 
 def _py(x):
@@ -88,9 +91,25 @@ class EggerResult:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"test": "Egger regression (predictor sei)"}
-        for f in ("k", "model", "method", "ci_method", "level", "stat_name", "df", "slope", "slope_se",
-                  "stat", "p_value", "limit_estimate", "limit_se", "limit_ci_low", "limit_ci_high", "tau2",
-                  "forced"):
+        for f in (
+            "k",
+            "model",
+            "method",
+            "ci_method",
+            "level",
+            "stat_name",
+            "df",
+            "slope",
+            "slope_se",
+            "stat",
+            "p_value",
+            "limit_estimate",
+            "limit_se",
+            "limit_ci_low",
+            "limit_ci_high",
+            "tau2",
+            "forced",
+        ):
             d[f] = _py(getattr(self, f))
         d["warnings"] = list(self.warnings)
         return d
@@ -102,8 +121,13 @@ class EggerResult:
         lead = np.shape(self.stat)
         n = int(np.prod(lead)) if lead else 1
         cols = {
-            "slope (sei)": self.slope, "se": self.slope_se, self.stat_name: self.stat, "p": self.p_value,
-            "limit estimate": self.limit_estimate, "ci.lb": self.limit_ci_low, "ci.ub": self.limit_ci_high,
+            "slope (sei)": self.slope,
+            "se": self.slope_se,
+            self.stat_name: self.stat,
+            "p": self.p_value,
+            "limit estimate": self.limit_estimate,
+            "ci.lb": self.limit_ci_low,
+            "ci.ub": self.limit_ci_high,
         }
         if self.tau2 is not None:
             cols["tau2 (residual)"] = self.tau2
@@ -112,8 +136,16 @@ class EggerResult:
         return pd.DataFrame(table, index=_rows(lead))
 
 
-def egger_test(yi, vi, *, method: str = "REML", test: str = "z", level: float = 0.95, model: str = "rma",
-               force: bool = False) -> EggerResult:
+def egger_test(
+    yi,
+    vi,
+    *,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 0.95,
+    model: str = "rma",
+    force: bool = False,
+) -> EggerResult:
     """Egger's regression test for funnel-plot asymmetry (metafor ``regtest``, predictor = sei).
 
     ``model="rma"`` (metafor's default): mixed-effects meta-regression on √v_i with the given τ² ``method``
@@ -131,8 +163,9 @@ def egger_test(yi, vi, *, method: str = "REML", test: str = "z", level: float = 
     if flat.any():
         a = int(np.flatnonzero(flat)[0])
         where = f" (analysis {np.unravel_index(a, lead) if len(lead) > 1 else a})" if lead else ""
-        raise InputError(f"vi: every study has the same sampling variance{where}; the regression on sei "
-                         "is not identified")
+        raise InputError(
+            f"vi: every study has the same sampling variance{where}; the regression on sei is not identified"
+        )
     X = np.stack([np.ones_like(sei), sei], axis=-1)  # (m, k, 2)
     if k < 3:
         raise InputError(f"yi: k = {k}: the Egger regression needs at least 3 studies")
@@ -142,19 +175,39 @@ def egger_test(yi, vi, *, method: str = "REML", test: str = "z", level: float = 
         return a.reshape(lead) if lead else float(a[0])
 
     if model == "rma":
-        r = rma(y.reshape((*lead, k)), v.reshape((*lead, k)), method=method, test=test, level=level, X=X,
-                coef_names=("intrcpt", "sei"))
+        r = rma(
+            y.reshape((*lead, k)),
+            v.reshape((*lead, k)),
+            method=method,
+            test=test,
+            level=level,
+            X=X,
+            coef_names=("intrcpt", "sei"),
+        )
         b, se, st, pv = (np.asarray(a, dtype=float).reshape(m, 2) for a in (r.b, r.b_se, r.b_stat, r.b_p))
         lo, hi = (np.asarray(a, dtype=float).reshape(m, 2) for a in (r.b_ci_low, r.b_ci_high))
         warns += list(r.warnings)
         return EggerResult(
-            k=k, model="rma", method=r.method, ci_method=r.ci_method, level=float(level),
-            stat_name=r.stat_name, df=r.df, slope=s(b[:, 1]), slope_se=s(se[:, 1]), stat=s(st[:, 1]),
+            k=k,
+            model="rma",
+            method=r.method,
+            ci_method=r.ci_method,
+            level=float(level),
+            stat_name=r.stat_name,
+            df=r.df,
+            slope=s(b[:, 1]),
+            slope_se=s(se[:, 1]),
+            stat=s(st[:, 1]),
             p_value=s(pv[:, 1]),
-            limit_estimate=s(b[:, 0]), limit_se=s(se[:, 0]), limit_ci_low=s(lo[:, 0]),
+            limit_estimate=s(b[:, 0]),
+            limit_se=s(se[:, 0]),
+            limit_ci_low=s(lo[:, 0]),
             limit_ci_high=s(hi[:, 0]),
-            tau2=s(r.tau2) if r.method != "FE" else None, forced=bool(force and k < MIN_K),
-            warnings=tuple(warns), fit=r)
+            tau2=s(r.tau2) if r.method != "FE" else None,
+            forced=bool(force and k < MIN_K),
+            warnings=tuple(warns),
+            fit=r,
+        )
 
     if not (isinstance(level, (int, float)) and 0 < level < 1):
         raise InputError(f"level: expected a confidence level in (0, 1), got {level!r}")
@@ -168,11 +221,26 @@ def egger_test(yi, vi, *, method: str = "REML", test: str = "z", level: float = 
     pv = 2 * stdtr(df, -np.abs(t))
     crit = stdtrit(df, 1 - (1 - level) / 2)
     return EggerResult(
-        k=k, model="lm", method="FE", ci_method="t", level=float(level), stat_name="t", df=df,
-        slope=s(b[:, 1]), slope_se=s(se[:, 1]), stat=s(t[:, 1]), p_value=s(pv[:, 1]),
-        limit_estimate=s(b[:, 0]), limit_se=s(se[:, 0]), limit_ci_low=s(b[:, 0] - crit * se[:, 0]),
-        limit_ci_high=s(b[:, 0] + crit * se[:, 0]), tau2=None, forced=bool(force and k < MIN_K),
-        warnings=tuple(warns), fit=None)
+        k=k,
+        model="lm",
+        method="FE",
+        ci_method="t",
+        level=float(level),
+        stat_name="t",
+        df=df,
+        slope=s(b[:, 1]),
+        slope_se=s(se[:, 1]),
+        stat=s(t[:, 1]),
+        p_value=s(pv[:, 1]),
+        limit_estimate=s(b[:, 0]),
+        limit_se=s(se[:, 0]),
+        limit_ci_low=s(b[:, 0] - crit * se[:, 0]),
+        limit_ci_high=s(b[:, 0] + crit * se[:, 0]),
+        tau2=None,
+        forced=bool(force and k < MIN_K),
+        warnings=tuple(warns),
+        fit=None,
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -203,13 +271,16 @@ class RankTestResult:
 
         lead = np.shape(self.tau)
         n = int(np.prod(lead)) if lead else 1
-        return pd.DataFrame({
-            "tau": np.asarray(self.tau, dtype=float).reshape(n),
-            "p": np.asarray(self.p_value, dtype=float).reshape(n),
-            "exact": np.asarray(self.exact, dtype=bool).reshape(n),
-            "T": np.asarray(self.concordant, dtype=float).reshape(n),
-            "z": np.asarray(self.z, dtype=float).reshape(n),
-        }, index=_rows(lead))
+        return pd.DataFrame(
+            {
+                "tau": np.asarray(self.tau, dtype=float).reshape(n),
+                "p": np.asarray(self.p_value, dtype=float).reshape(n),
+                "exact": np.asarray(self.exact, dtype=bool).reshape(n),
+                "T": np.asarray(self.concordant, dtype=float).reshape(n),
+                "z": np.asarray(self.z, dtype=float).reshape(n),
+            },
+            index=_rows(lead),
+        )
 
 
 def kendall_cdf(q, n: int) -> np.ndarray:
@@ -240,7 +311,7 @@ def kendall_cdf(q, n: int) -> np.ndarray:
         if half + 1 <= qmax:  # right of the mode: mirror of the left
             right = np.arange(half + 1, min(qmax, tot) + 1)
             new[right] = new[tot - right]
-            new[min(qmax, tot) + 1:] = 0.0
+            new[min(qmax, tot) + 1 :] = 0.0
         c = new / j
     cdf = np.cumsum(c)
     inside = (qi >= 0) & (qi < top)
@@ -259,18 +330,18 @@ def _kendall(x: np.ndarray, y: np.ndarray):
     tie_y = np.zeros((m, 4))
     step = max(1, 4_000_000 // (k * k))
     for a in range(0, m, step):
-        xs, ys = x[a:a + step], y[a:a + step]
+        xs, ys = x[a : a + step], y[a : a + step]
         sx = np.sign(xs[:, :, None] - xs[:, None, :]).astype(np.int8)
         sy = np.sign(ys[:, :, None] - ys[:, None, :]).astype(np.int8)
-        S[a:a + step] = np.einsum("mij,mij->m", sx, sy, dtype=np.int64) / 2
-        nx[a:a + step] = np.count_nonzero(sx, axis=(1, 2)) / 2  # untied pairs
-        ny[a:a + step] = np.count_nonzero(sy, axis=(1, 2)) / 2
+        S[a : a + step] = np.einsum("mij,mij->m", sx, sy, dtype=np.int64) / 2
+        nx[a : a + step] = np.count_nonzero(sx, axis=(1, 2)) / 2  # untied pairs
+        ny[a : a + step] = np.count_nonzero(sy, axis=(1, 2)) / 2
         for sg, out in ((sx, tie_x), (sy, tie_y)):
             t = (sg == 0).sum(-1).astype(float)  # size of each element's tie group (itself included)
-            out[a:a + step, 0] = (t - 1).sum(-1)
-            out[a:a + step, 1] = ((t - 1) * (2 * t + 5)).sum(-1)
-            out[a:a + step, 2] = ((t - 1) * (t - 2)).sum(-1)
-            out[a:a + step, 3] = (t > 1).any(-1)
+            out[a : a + step, 0] = (t - 1).sum(-1)
+            out[a : a + step, 1] = ((t - 1) * (2 * t + 5)).sum(-1)
+            out[a : a + step, 2] = ((t - 1) * (t - 2)).sum(-1)
+            out[a : a + step, 3] = (t > 1).any(-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         tau = S / np.sqrt(nx * ny)
     return tau, S, tie_x, tie_y
@@ -312,25 +383,48 @@ def rank_test(yi, vi, *, exact: bool = True, force: bool = False) -> RankTestRes
     if norm.any():
         T0 = n * (n - 1) / 2
         v0 = n * (n - 1) * (2 * n + 5)
-        var_s = ((v0 - tx[norm, 1] - ty[norm, 1]) / 18 + tx[norm, 0] * ty[norm, 0] / (2 * n * (n - 1))
-                 + (tx[norm, 2] * ty[norm, 2] / (9 * n * (n - 1) * (n - 2)) if n > 2 else 0.0))
+        var_s = (
+            (v0 - tx[norm, 1] - ty[norm, 1]) / 18
+            + tx[norm, 0] * ty[norm, 0] / (2 * n * (n - 1))
+            + (tx[norm, 2] * ty[norm, 2] / (9 * n * (n - 1) * (n - 2)) if n > 2 else 0.0)
+        )
         s_r = tau[norm] * np.sqrt((T0 - tx[norm, 0] / 2) * (T0 - ty[norm, 0] / 2))
         with np.errstate(divide="ignore", invalid="ignore"):
             z[norm] = s_r / np.sqrt(var_s)
         p[norm] = 2 * ndtr(-np.abs(z[norm]))
     if (ties & finite & bool(exact)).any():
-        warns.append(stack_message(ties & finite, "ties among the standardised effects or the variances: "
-                                   "normal approximation for the p-value (R: 'Cannot compute exact p-value "
-                                   "with ties')", lead))
+        warns.append(
+            stack_message(
+                ties & finite,
+                "ties among the standardised effects or the variances: "
+                "normal approximation for the p-value (R: 'Cannot compute exact p-value "
+                "with ties')",
+                lead,
+            )
+        )
     if exact and k > EXACT_MAX_K:
         warns.append(f"k = {k} > {EXACT_MAX_K}: normal approximation for the p-value")
     if (~finite).any():
-        warns.append(stack_message(~finite, "Kendall's tau is undefined (all variances or all standardised "
-                                   "effects equal): tau and p are NaN", lead))
+        warns.append(
+            stack_message(
+                ~finite,
+                "Kendall's tau is undefined (all variances or all standardised "
+                "effects equal): tau and p are NaN",
+                lead,
+            )
+        )
 
     def s(a, dtype=float):
         a = np.asarray(a, dtype=dtype).reshape(m)
         return a.reshape(lead) if lead else a[0].item()
 
-    return RankTestResult(k=k, tau=s(tau), p_value=s(p), exact=s(use_exact, bool), concordant=s(conc), z=s(z),
-                          forced=bool(force and k < MIN_K), warnings=tuple(warns))
+    return RankTestResult(
+        k=k,
+        tau=s(tau),
+        p_value=s(p),
+        exact=s(use_exact, bool),
+        concordant=s(conc),
+        z=s(z),
+        forced=bool(force and k < MIN_K),
+        warnings=tuple(warns),
+    )

@@ -36,8 +36,10 @@ _H_SE = 1e-3  # step for the final Hessian, Richardson-extrapolated
 _TAU_SNAP = 1e-2  # τ̂ below this is replaced by 0 when ℓ is flat to rounding (lme4: boundary.tol = 1e-5)
 _MAX_ITER = 200
 _BIG_TAU = 5.0
-_BIG_TAU_MSG = ("tau > 5 on the logit scale: the likelihood is nearly flat and {nodes}-node quadrature is "
-                "crude here (it can even have spurious local maxima); check with nagq=21 or a Bayesian model")
+_BIG_TAU_MSG = (
+    "tau > 5 on the logit scale: the likelihood is nearly flat and {nodes}-node quadrature is "
+    "crude here (it can even have spurious local maxima); check with nagq=21 or a Bayesian model"
+)
 _DIVERGED = 50.0  # |β|, |μ| or τ beyond this on the logit scale: the MLE is running off to infinity
 
 
@@ -105,8 +107,26 @@ class GLMMResult:
         """One row per analysis."""
         import pandas as pd
 
-        cols = ["k", "estimate", "se", "zval", "pval", "ci_low", "ci_high", "pi_low", "pi_high", "tau2",
-                "i2", "h2", "q_wald", "q_wald_p", "q_lrt", "q_lrt_p", "q_df", "converged"]
+        cols = [
+            "k",
+            "estimate",
+            "se",
+            "zval",
+            "pval",
+            "ci_low",
+            "ci_high",
+            "pi_low",
+            "pi_high",
+            "tau2",
+            "i2",
+            "h2",
+            "q_wald",
+            "q_wald_p",
+            "q_lrt",
+            "q_lrt_p",
+            "q_df",
+            "converged",
+        ]
         data = {c: np.ravel(getattr(self, c)) for c in cols}
         df = pd.DataFrame(data)
         df.insert(0, "model", f"{self.model} ({self.measure}, nAGQ={self.nagq}, test={self.test})")
@@ -127,8 +147,9 @@ def _counts(name: str, value) -> np.ndarray:
     bad = ~np.isfinite(a) | (a != np.round(a)) | (a < 0)
     if bad.any():
         i = np.argwhere(bad)[0]
-        raise InputError(f"{name}: study {int(i[-1])} has {a[tuple(i)]!r}; counts must be non-negative "
-                         "integers")
+        raise InputError(
+            f"{name}: study {int(i[-1])} has {a[tuple(i)]!r}; counts must be non-negative integers"
+        )
     return a
 
 
@@ -292,8 +313,9 @@ def _summarise_warnings(lead, flags: dict[str, np.ndarray]) -> list[str]:
 # one-group proportions (PLO)
 
 # finite-difference stencil in (μ, τ): centre, ±μ, ±τ, and the four corners for the mixed derivative
-_STENCIL2 = _H * np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [1, -1], [-1, 1], [-1, -1]],
-                          dtype=float)
+_STENCIL2 = _H * np.array(
+    [[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [1, -1], [-1, 1], [-1, -1]], dtype=float
+)
 
 
 def _ll_prop(X, N, mu, tau, nodes):
@@ -380,8 +402,13 @@ def _fit_prop(X, N, nodes, mu, tau):
 
         def evaluate(rows, steps, Xa=Xa, Na=Na, mu_a=mu_a, tau_a=tau_a, d=d, moving=moving):
             rows = moving[rows]  # the line search indexes the moving analyses only
-            return _ll_prop(Xa[rows], Na[rows], (mu_a[rows] + steps * d[rows, 0])[None],
-                            (tau_a[rows] + steps * d[rows, 1])[None], nodes)[0]
+            return _ll_prop(
+                Xa[rows],
+                Na[rows],
+                (mu_a[rows] + steps * d[rows, 0])[None],
+                (tau_a[rows] + steps * d[rows, 1])[None],
+                nodes,
+            )[0]
 
         accepted = small.copy()
         step = np.ones(active.size)
@@ -414,24 +441,32 @@ def glmm_proportion(xi, ni, *, nagq: int = 7, test: str = "z", level: float = 0.
     x, n = _events_and_totals("xi", xi, "ni", ni)
     lead, k = x.shape[:-1], x.shape[-1]
     if k < 2:
-        raise InputError("xi: k = 1 study; a random-effects model needs at least 2 (report the study's own "
-                         "proportion with an exact CI)")
+        raise InputError(
+            "xi: k = 1 study; a random-effects model needs at least 2 (report the study's own "
+            "proportion with an exact CI)"
+        )
     X, N = x.reshape(-1, k), n.reshape(-1, k)
     none, every = (X == 0).all(-1), (X == N).all(-1)
     if none.any():
-        raise InputError(f"xi: every study has 0 events{_where(np.flatnonzero(none), lead)}; the GLMM's MLE "
-                         "diverges (logit p -> -inf). Report the total 0/sum(ni) with a Clopper-Pearson "
-                         "bound, or fit a Bayesian model with a proper prior")
+        raise InputError(
+            f"xi: every study has 0 events{_where(np.flatnonzero(none), lead)}; the GLMM's MLE "
+            "diverges (logit p -> -inf). Report the total 0/sum(ni) with a Clopper-Pearson "
+            "bound, or fit a Bayesian model with a proper prior"
+        )
     if every.any():
-        raise InputError(f"xi: every study has xi = ni{_where(np.flatnonzero(every), lead)}; the GLMM's MLE "
-                         "diverges (logit p -> +inf). Report the total with a Clopper-Pearson bound, or fit "
-                         "a Bayesian model with a proper prior")
+        raise InputError(
+            f"xi: every study has xi = ni{_where(np.flatnonzero(every), lead)}; the GLMM's MLE "
+            "diverges (logit p -> +inf). Report the total with a Clopper-Pearson bound, or fit "
+            "a Bayesian model with a proper prior"
+        )
     inner = (X > 0) & (X < N)
     only_extreme = ~inner.any(-1)
     if only_extreme.any():
-        raise InputError(f"xi: every study has 0 or ni events{_where(np.flatnonzero(only_extreme), lead)}; "
-                         "the GLMM's between-study SD diverges (tau -> inf). Use a Bayesian model with a "
-                         "proper prior on tau")
+        raise InputError(
+            f"xi: every study has 0 or ni events{_where(np.flatnonzero(only_extreme), lead)}; "
+            "the GLMM's between-study SD diverges (tau -> inf). Use a Bayesian model with a "
+            "proper prior on tau"
+        )
 
     # fixed-effect (pooled binomial) and saturated models
     lc = log_binom_coef(X, N)
@@ -483,22 +518,50 @@ def glmm_proportion(xi, ni, *, nagq: int = 7, test: str = "z", level: float = 0.
         warn.append("k = 2: tau^2 cannot be estimated reliably")
     if test == "z" and k <= 6:
         warn.append(f"k = {k}: the z-based CI understates uncertainty with few studies; consider test='t'")
-    warn += _summarise_warnings(lead, {
-        "tau^2 estimated as 0 (boundary): the SE is the pooled-binomial SE": tau == 0,
-        _BIG_TAU_MSG.format(nodes=nodes): converged & (tau > _BIG_TAU),
-        "did not converge: results set to NaN": ~converged,
-        "Hessian not negative definite at the optimum: SE set to NaN": bad_hessian & converged,
-    })
+    warn += _summarise_warnings(
+        lead,
+        {
+            "tau^2 estimated as 0 (boundary): the SE is the pooled-binomial SE": tau == 0,
+            _BIG_TAU_MSG.format(nodes=nodes): converged & (tau > _BIG_TAU),
+            "did not converge: results set to NaN": ~converged,
+            "Hessian not negative definite at the optimum: SE set to NaN": bad_hessian & converged,
+        },
+    )
     est = np.where(converged, mu, np.nan)
     out = _shape_out(
-        lead, k=np.full(X.shape[0], k), estimate=est, se=se, zval=zval, pval=pval,
-        ci_low=est - crit * se, ci_high=est + crit * se, pi_low=est - pi_half, pi_high=est + pi_half,
-        tau2=np.where(converged, tau2, np.nan), q_wald=q_wald, q_wald_p=_chi2_sf(q_wald, q_df), q_lrt=q_lrt,
-        q_lrt_p=_chi2_sf(q_lrt, q_df), q_df=q_df, i2=i2, h2=h2, vt=vt, ll=ll + lc.sum(-1), ll_fe=ll_fe,
-        ll_sat=ll_sat, converged=converged,
+        lead,
+        k=np.full(X.shape[0], k),
+        estimate=est,
+        se=se,
+        zval=zval,
+        pval=pval,
+        ci_low=est - crit * se,
+        ci_high=est + crit * se,
+        pi_low=est - pi_half,
+        pi_high=est + pi_half,
+        tau2=np.where(converged, tau2, np.nan),
+        q_wald=q_wald,
+        q_wald_p=_chi2_sf(q_wald, q_df),
+        q_lrt=q_lrt,
+        q_lrt_p=_chi2_sf(q_lrt, q_df),
+        q_df=q_df,
+        i2=i2,
+        h2=h2,
+        vt=vt,
+        ll=ll + lc.sum(-1),
+        ll_fe=ll_fe,
+        ll_sat=ll_sat,
+        converged=converged,
     )
-    return GLMMResult(measure="PLO", model="binomial-normal", nagq=nodes, test=test, level=float(level),
-                      warnings=tuple(warn), **out)
+    return GLMMResult(
+        measure="PLO",
+        model="binomial-normal",
+        nagq=nodes,
+        test=test,
+        level=float(level),
+        warnings=tuple(warn),
+        **out,
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -569,8 +632,14 @@ def _fit_fe_or(A, N1, C, N2, used):
 
     def loglik(al, be):
         e1 = al + be[:, None]
-        return np.where(used, A * -np.logaddexp(0, -e1) + (N1 - A) * -np.logaddexp(0, e1)
-                        + C * -np.logaddexp(0, -al) + (N2 - C) * -np.logaddexp(0, al), 0.0).sum(-1)
+        return np.where(
+            used,
+            A * -np.logaddexp(0, -e1)
+            + (N1 - A) * -np.logaddexp(0, e1)
+            + C * -np.logaddexp(0, -al)
+            + (N2 - C) * -np.logaddexp(0, al),
+            0.0,
+        ).sum(-1)
 
     f = loglik(alpha, beta)
     for _ in range(_MAX_ITER):
@@ -601,9 +670,17 @@ def _fit_fe_or(A, N1, C, N2, used):
 def _start_or(A, N1, C, N2, used, nodes, alpha, beta):
     """Best τ on a grid at the fixed-effect (α, β); at least 0.05 so Newton can leave τ = 0."""
     G = _TAU_GRID.size
-    f = _ll_or(A, N1, C, N2, used, np.broadcast_to(alpha, (G, *alpha.shape)),
-               np.broadcast_to(beta, (G, beta.size)), np.broadcast_to(_TAU_GRID[:, None], (G, beta.size)),
-               nodes).sum(-1)
+    f = _ll_or(
+        A,
+        N1,
+        C,
+        N2,
+        used,
+        np.broadcast_to(alpha, (G, *alpha.shape)),
+        np.broadcast_to(beta, (G, beta.size)),
+        np.broadcast_to(_TAU_GRID[:, None], (G, beta.size)),
+        nodes,
+    ).sum(-1)
     return np.maximum(_TAU_GRID[np.argmax(f, axis=0)], 0.05)
 
 
@@ -620,8 +697,9 @@ def _fit_or(A, N1, C, N2, used, nodes, alpha, beta, tau):
             break
         sub = [v[active] for v in (A, N1, C, N2, used)]
         al, be, ta = alpha[active], beta[active], tau[active]
-        f = _ll_or(*sub, al[None] + st[:, 0, None, None], be[None] + st[:, 1, None],
-                   ta[None] + st[:, 2, None], nodes)
+        f = _ll_or(
+            *sub, al[None] + st[:, 0, None, None], be[None] + st[:, 1, None], ta[None] + st[:, 2, None], nodes
+        )
         ga, haa, u, gB, HB = _derivs_or(f, sub[4], _H)
         S, r, haa = _schur(ga, haa, u, gB, HB)
         dB, shifted = _ascent_direction(r, S)
@@ -629,20 +707,27 @@ def _fit_or(A, N1, C, N2, used, nodes, alpha, beta, tau):
         da = np.where(sub[4], da, 0.0)
         ratio = np.maximum.reduce([np.abs(dB[:, 0]) / 3.0, np.abs(dB[:, 1]) / 1.0, np.abs(da).max(-1) / 5.0])
         dB, da = dB / np.maximum(ratio, 1.0)[:, None], da / np.maximum(ratio, 1.0)[:, None]
-        max_step = 1.0 / np.maximum(np.maximum.reduce(
-            [np.abs(dB[:, 0]) / 3.0, np.abs(dB[:, 1]) / 1.0, np.abs(da).max(-1) / 5.0]), 1e-300)
+        max_step = 1.0 / np.maximum(
+            np.maximum.reduce([np.abs(dB[:, 0]) / 3.0, np.abs(dB[:, 1]) / 1.0, np.abs(da).max(-1) / 5.0]),
+            1e-300,
+        )
         f0 = f[0].sum(-1)
         slope = (gB * dB).sum(-1) + (ga * da).sum(-1)
         small = (np.maximum(np.abs(dB).max(-1), np.abs(da).max(-1)) < 1e-9) | (
-            np.abs(slope) < 1e-15 * np.maximum(np.abs(f0), 1.0))
+            np.abs(slope) < 1e-15 * np.maximum(np.abs(f0), 1.0)
+        )
 
         moving = np.flatnonzero(~small)
 
         def evaluate(rows, steps, sub=sub, al=al, be=be, ta=ta, da=da, dB=dB, moving=moving):
             rows = moving[rows]  # the line search indexes the moving analyses only
-            return _ll_or(*[v[rows] for v in sub], (al[rows] + steps[:, None] * da[rows])[None],
-                          (be[rows] + steps * dB[rows, 0])[None], (ta[rows] + steps * dB[rows, 1])[None],
-                          nodes)[0].sum(-1)
+            return _ll_or(
+                *[v[rows] for v in sub],
+                (al[rows] + steps[:, None] * da[rows])[None],
+                (be[rows] + steps * dB[rows, 0])[None],
+                (ta[rows] + steps * dB[rows, 1])[None],
+                nodes,
+            )[0].sum(-1)
 
         accepted = small.copy()
         step = np.ones(active.size)
@@ -666,8 +751,17 @@ def _var_beta_or(A, N1, C, N2, used, nodes, alpha, beta, tau):
     Ss = []
     for h in (_H_SE, 2 * _H_SE):
         st = _stencil3(h)
-        f = _ll_or(A, N1, C, N2, used, alpha[None] + st[:, 0, None, None], beta[None] + st[:, 1, None],
-                   tau[None] + st[:, 2, None], nodes)
+        f = _ll_or(
+            A,
+            N1,
+            C,
+            N2,
+            used,
+            alpha[None] + st[:, 0, None, None],
+            beta[None] + st[:, 1, None],
+            tau[None] + st[:, 2, None],
+            nodes,
+        )
         _, haa, u, _, HB = _derivs_or(f, used, h)
         Ss.append((HB, haa, u))
     HB = (4 * Ss[0][0] - Ss[1][0]) / 3
@@ -703,17 +797,21 @@ def glmm_or_umfs(ai, n1i, ci, n2i, *, nagq: int = 7, test: str = "z", level: flo
     k = used.sum(-1)
     few = k < 2
     if few.any():
-        raise InputError("ai: fewer than 2 studies with both events and non-events"
-                         f"{_where(np.flatnonzero(few), lead)} (studies with 0 events, or only events, in "
-                         "both groups are dropped); the model cannot be fitted")
+        raise InputError(
+            "ai: fewer than 2 studies with both events and non-events"
+            f"{_where(np.flatnonzero(few), lead)} (studies with 0 events, or only events, in "
+            "both groups are dropped); the model cannot be fitted"
+        )
     # separation: every study's OR estimate is 0 (or every one is infinite) -> the MLE of β diverges
     zero_or = ((A == 0) | (C == N2) | dropped).all(-1)
     inf_or = ((A == N1) | (C == 0) | dropped).all(-1)
     sep = zero_or | inf_or
     if sep.any():
-        raise InputError(f"ai: every study's odds ratio estimate is {'0' if zero_or.any() else 'infinite'}"
-                         f"{_where(np.flatnonzero(sep), lead)} (a zero cell on the same side in each table); "
-                         "the MLE diverges. Use a Bayesian model or report the tables")
+        raise InputError(
+            f"ai: every study's odds ratio estimate is {'0' if zero_or.any() else 'infinite'}"
+            f"{_where(np.flatnonzero(sep), lead)} (a zero cell on the same side in each table); "
+            "the MLE diverges. Use a Bayesian model or report the tables"
+        )
     # dropped studies get a harmless dummy table; every sum below is masked with `used`
     A, N1, C, N2 = (np.where(used, v, d) for v, d in ((A, 1.0), (N1, 2.0), (C, 1.0), (N2, 2.0)))
 
@@ -722,8 +820,15 @@ def glmm_or_umfs(ai, n1i, ci, n2i, *, nagq: int = 7, test: str = "z", level: flo
     zero = np.zeros((1, A.shape[0]))
     ll_boundary = _ll_or(A, N1, C, N2, used, alpha_fe[None], beta_fe[None], zero, nodes)[0].sum(-1)
     ll_fe = ll_boundary + lc.sum(-1)
-    ll_sat = np.where(used, lc + xlogy(A, A / N1) + xlogy(N1 - A, (N1 - A) / N1) + xlogy(C, C / N2)
-                      + xlogy(N2 - C, (N2 - C) / N2), 0.0).sum(-1)
+    ll_sat = np.where(
+        used,
+        lc
+        + xlogy(A, A / N1)
+        + xlogy(N1 - A, (N1 - A) / N1)
+        + xlogy(C, C / N2)
+        + xlogy(N2 - C, (N2 - C) / N2),
+        0.0,
+    ).sum(-1)
     q_lrt = np.maximum(-2.0 * (ll_fe - ll_sat), 0.0)
     q_df = k - 1
     # Wald test of the saturated model's study-by-group terms = Cochran's Q on the study log ORs; a table
@@ -764,23 +869,50 @@ def glmm_or_umfs(ai, n1i, ci, n2i, *, nagq: int = 7, test: str = "z", level: flo
     n_drop = dropped.sum(-1)
     if n_drop.any():
         if lead:
-            warn.append(f"studies with no events (or only events) in both groups dropped (drop00): "
-                        f"{int(n_drop.sum())} in {int(np.count_nonzero(n_drop))} analyses")
+            warn.append(
+                f"studies with no events (or only events) in both groups dropped (drop00): "
+                f"{int(n_drop.sum())} in {int(np.count_nonzero(n_drop))} analyses"
+            )
         else:
-            warn.append("studies with no events (or only events) in both groups dropped (drop00): "
-                        f"{', '.join(str(i) for i in np.flatnonzero(dropped[0]))}")
-    warn += _summarise_warnings(lead, {
-        "k = 2: tau^2 cannot be estimated reliably": k == 2,
-        "tau^2 estimated as 0 (boundary): the SE is the common-OR logistic SE": tau == 0,
-        _BIG_TAU_MSG.format(nodes=nodes): converged & (tau > _BIG_TAU),
-        "did not converge: results set to NaN": ~converged,
-        "Hessian not negative definite at the optimum: SE set to NaN": bad_hessian,
-    })
-    out = _shape_out(
-        lead, k=k, estimate=est, se=se, zval=zval, pval=pval, ci_low=est - crit * se, ci_high=est + crit * se,
-        pi_low=est - pi_half, pi_high=est + pi_half, tau2=np.where(converged, tau2, np.nan), q_wald=q_wald,
-        q_wald_p=_chi2_sf(q_wald, q_df), q_lrt=q_lrt, q_lrt_p=_chi2_sf(q_lrt, q_df), q_df=q_df, i2=i2, h2=h2,
-        vt=vt, ll=ll + lc.sum(-1), ll_fe=ll_fe, ll_sat=ll_sat, converged=converged,
+            warn.append(
+                "studies with no events (or only events) in both groups dropped (drop00): "
+                f"{', '.join(str(i) for i in np.flatnonzero(dropped[0]))}"
+            )
+    warn += _summarise_warnings(
+        lead,
+        {
+            "k = 2: tau^2 cannot be estimated reliably": k == 2,
+            "tau^2 estimated as 0 (boundary): the SE is the common-OR logistic SE": tau == 0,
+            _BIG_TAU_MSG.format(nodes=nodes): converged & (tau > _BIG_TAU),
+            "did not converge: results set to NaN": ~converged,
+            "Hessian not negative definite at the optimum: SE set to NaN": bad_hessian,
+        },
     )
-    return GLMMResult(measure="OR", model="UM.FS", nagq=nodes, test=test, level=float(level),
-                      warnings=tuple(warn), **out)
+    out = _shape_out(
+        lead,
+        k=k,
+        estimate=est,
+        se=se,
+        zval=zval,
+        pval=pval,
+        ci_low=est - crit * se,
+        ci_high=est + crit * se,
+        pi_low=est - pi_half,
+        pi_high=est + pi_half,
+        tau2=np.where(converged, tau2, np.nan),
+        q_wald=q_wald,
+        q_wald_p=_chi2_sf(q_wald, q_df),
+        q_lrt=q_lrt,
+        q_lrt_p=_chi2_sf(q_lrt, q_df),
+        q_df=q_df,
+        i2=i2,
+        h2=h2,
+        vt=vt,
+        ll=ll + lc.sum(-1),
+        ll_fe=ll_fe,
+        ll_sat=ll_sat,
+        converged=converged,
+    )
+    return GLMMResult(
+        measure="OR", model="UM.FS", nagq=nodes, test=test, level=float(level), warnings=tuple(warn), **out
+    )

@@ -24,8 +24,14 @@ from metablina.stats.errors import InputError
 from metablina.stats.rma import TESTS, RMAResult, rma
 from metablina.stats.tau2 import EVTOL, Projection, check_data, check_X, normalise_method, stack_message
 
-__all__ = ["CumulativeResult", "InfluenceResult", "LeaveOneOutResult", "cumulative", "influence",
-           "leave_one_out"]
+__all__ = [
+    "CumulativeResult",
+    "InfluenceResult",
+    "LeaveOneOutResult",
+    "cumulative",
+    "influence",
+    "leave_one_out",
+]
 
 _TEST_ALIASES = {"hksj": "knha", "hk": "knha", "wald": "z"}
 _EPS = np.finfo(float).eps
@@ -61,7 +67,7 @@ def _fixed_tau2(tau2, method: str, lead: tuple[int, ...]) -> np.ndarray | None:
 
 def _drop_index(k: int) -> np.ndarray:
     """(k, k − 1) indices: row i lists every study but i, in order."""
-    return np.array([np.r_[0:i, i + 1:k] for i in range(k)], dtype=int).reshape(k, k - 1)
+    return np.array([np.r_[0:i, i + 1 : k] for i in range(k)], dtype=int).reshape(k, k - 1)
 
 
 def _py(x):
@@ -99,8 +105,9 @@ def _where(mask: np.ndarray, lead: tuple[int, ...], what: str) -> str:
     return "; ".join(parts[:5]) + more
 
 
-def _deletion_warnings(r: RMAResult, m: int, k: int, lead: tuple[int, ...], what: str,
-                       rows: np.ndarray | None = None) -> list[str]:
+def _deletion_warnings(
+    r: RMAResult, m: int, k: int, lead: tuple[int, ...], what: str, rows: np.ndarray | None = None
+) -> list[str]:
     """An rma warning on the (m·k)-stack of deletion fits, restated with the studies it concerns."""
     out = []
     for msg, mk in r.warning_masks:
@@ -134,8 +141,19 @@ def _from_rma(r: RMAResult) -> _Fits:
     def a(x):
         return np.asarray(x, dtype=float).reshape(-1)
 
-    return _Fits(a(r.estimate), a(r.se), a(r.stat), a(r.p_value), a(r.ci_low), a(r.ci_high), a(r.q),
-                 a(r.q_p), a(r.tau2), a(r.i2), a(r.h2))
+    return _Fits(
+        a(r.estimate),
+        a(r.se),
+        a(r.stat),
+        a(r.p_value),
+        a(r.ci_low),
+        a(r.ci_high),
+        a(r.q),
+        a(r.q_p),
+        a(r.tau2),
+        a(r.i2),
+        a(r.h2),
+    )
 
 
 def _single(y: np.ndarray, v: np.ndarray, level: float, fixed: np.ndarray | None) -> _Fits:
@@ -145,8 +163,19 @@ def _single(y: np.ndarray, v: np.ndarray, level: float, fixed: np.ndarray | None
     z = y / se
     crit = ndtri(1 - (1 - level) / 2)
     n = y.shape[0]
-    return _Fits(y.copy(), se, z, 2 * ndtr(-np.abs(z)), y - crit * se, y + crit * se, np.zeros(n),
-                 np.ones(n), t2.copy(), np.zeros(n), np.ones(n))
+    return _Fits(
+        y.copy(),
+        se,
+        z,
+        2 * ndtr(-np.abs(z)),
+        y - crit * se,
+        y + crit * se,
+        np.zeros(n),
+        np.ones(n),
+        t2.copy(),
+        np.zeros(n),
+        np.ones(n),
+    )
 
 
 @dataclass(frozen=True)
@@ -172,13 +201,29 @@ class _SequenceBase:
     i2: np.ndarray
     h2: np.ndarray
 
-    _COLUMNS = (("estimate", "estimate"), ("se", "se"), ("stat", None), ("p_value", "pval"),
-                ("ci_low", "ci.lb"), ("ci_high", "ci.ub"), ("q", "Q"), ("q_p", "Qp"), ("tau2", "tau2"),
-                ("i2", "I2"), ("h2", "H2"))
+    _COLUMNS = (
+        ("estimate", "estimate"),
+        ("se", "se"),
+        ("stat", None),
+        ("p_value", "pval"),
+        ("ci_low", "ci.lb"),
+        ("ci_high", "ci.ub"),
+        ("q", "Q"),
+        ("q_p", "Qp"),
+        ("tau2", "tau2"),
+        ("i2", "I2"),
+        ("h2", "H2"),
+    )
 
     def _dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"k": self.k, "method": self.method, "ci_method": self.ci_method,
-                             "level": self.level, "stat_name": self.stat_name, "df": list(self.df)}
+        d: dict[str, Any] = {
+            "k": self.k,
+            "method": self.method,
+            "ci_method": self.ci_method,
+            "level": self.level,
+            "stat_name": self.stat_name,
+            "df": list(self.df),
+        }
         for f, _ in self._COLUMNS:
             d[f] = _py(getattr(self, f))
         d["q_df"] = list(self.q_df)
@@ -235,8 +280,9 @@ class CumulativeResult(_SequenceBase):
 # ------------------------------------------------------------------------------------------------------------
 # leave-one-out
 # ------------------------------------------------------------------------------------------------------------
-def leave_one_out(yi, vi, *, method: str = "REML", test: str = "z", level: float = 0.95,
-                  tau2=None) -> LeaveOneOutResult:
+def leave_one_out(
+    yi, vi, *, method: str = "REML", test: str = "z", level: float = 0.95, tau2=None
+) -> LeaveOneOutResult:
     """Refit the random-effects (or common-effect) model without each study in turn (metafor ``leave1out``).
 
     The k subsets are fitted in one stacked :func:`rma` call, so a stack of m analyses costs one call on
@@ -264,24 +310,42 @@ def leave_one_out(yi, vi, *, method: str = "REML", test: str = "z", level: float
         fits = _single(ys[:, 0], vs[:, 0], level, fx)
         df = None
         stat_name = "z"
-        warns.append("k = 2: each leave-one-out fit is a single study (tau^2 = 0 or fixed, z test), "
-                     "as in metafor")
+        warns.append(
+            "k = 2: each leave-one-out fit is a single study (tau^2 = 0 or fixed, z test), as in metafor"
+        )
 
     def sh(a):
         return a.reshape((*lead, k))
 
     return LeaveOneOutResult(
-        k=k, method=method, ci_method=test, level=float(level), stat_name=stat_name, df=(df,) * k,
-        estimate=sh(fits.estimate), se=sh(fits.se), stat=sh(fits.stat), p_value=sh(fits.p_value),
-        ci_low=sh(fits.ci_low), ci_high=sh(fits.ci_high), q=sh(fits.q), q_df=(k - 2,) * k, q_p=sh(fits.q_p),
-        tau2=sh(fits.tau2), i2=sh(fits.i2), h2=sh(fits.h2), warnings=tuple(warns))
+        k=k,
+        method=method,
+        ci_method=test,
+        level=float(level),
+        stat_name=stat_name,
+        df=(df,) * k,
+        estimate=sh(fits.estimate),
+        se=sh(fits.se),
+        stat=sh(fits.stat),
+        p_value=sh(fits.p_value),
+        ci_low=sh(fits.ci_low),
+        ci_high=sh(fits.ci_high),
+        q=sh(fits.q),
+        q_df=(k - 2,) * k,
+        q_p=sh(fits.q_p),
+        tau2=sh(fits.tau2),
+        i2=sh(fits.i2),
+        h2=sh(fits.h2),
+        warnings=tuple(warns),
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------
 # cumulative
 # ------------------------------------------------------------------------------------------------------------
-def cumulative(yi, vi, order=None, *, method: str = "REML", test: str = "z", level: float = 0.95,
-               tau2=None) -> CumulativeResult:
+def cumulative(
+    yi, vi, order=None, *, method: str = "REML", test: str = "z", level: float = 0.95, tau2=None
+) -> CumulativeResult:
     """Cumulative meta-analysis (Lau et al. 1992; metafor ``cumul``): fit the first 1, 2, …, k studies.
 
     ``order`` is a sort key with one value per study (e.g. the year of publication), as metafor ≥ 3.0's
@@ -299,8 +363,9 @@ def cumulative(yi, vi, order=None, *, method: str = "REML", test: str = "z", lev
     else:
         key = np.asarray(order)
         if key.shape not in ((k,), (*lead, k)):
-            raise InputError(f"order: expected {k} values (one per study) or shape {(*lead, k)}, "
-                             f"got {key.shape}")
+            raise InputError(
+                f"order: expected {k} values (one per study) or shape {(*lead, k)}, got {key.shape}"
+            )
         if key.dtype.kind in "fc" and not np.isfinite(key).all():
             i = int(np.flatnonzero(~np.isfinite(key.reshape(-1)))[0]) % k
             raise InputError(f"order: study {i} has a missing or non-finite sort key")
@@ -326,11 +391,27 @@ def cumulative(yi, vi, order=None, *, method: str = "REML", test: str = "z", lev
         return np.stack([getattr(fi, f) for fi in fits], axis=-1).reshape((*lead, k))
 
     return CumulativeResult(
-        k=k, method=method, ci_method=test, level=float(level), stat_name=stat_name, df=tuple(dfs),
-        estimate=col("estimate"), se=col("se"), stat=col("stat"), p_value=col("p_value"),
-        ci_low=col("ci_low"), ci_high=col("ci_high"), q=col("q"), q_df=tuple(range(k)), q_p=col("q_p"),
-        tau2=col("tau2"), i2=col("i2"), h2=col("h2"), studies=np.array(perm).reshape((*lead, k)),
-        warnings=tuple(warns))
+        k=k,
+        method=method,
+        ci_method=test,
+        level=float(level),
+        stat_name=stat_name,
+        df=tuple(dfs),
+        estimate=col("estimate"),
+        se=col("se"),
+        stat=col("stat"),
+        p_value=col("p_value"),
+        ci_low=col("ci_low"),
+        ci_high=col("ci_high"),
+        q=col("q"),
+        q_df=tuple(range(k)),
+        q_p=col("q_p"),
+        tau2=col("tau2"),
+        i2=col("i2"),
+        h2=col("h2"),
+        studies=np.array(perm).reshape((*lead, k)),
+        warnings=tuple(warns),
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -366,10 +447,29 @@ class InfluenceResult:
     warnings: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"k": self.k, "p": self.p, "method": self.method, "ci_method": self.ci_method,
-                             "coef_names": list(self.coef_names)}
-        for f in ("rstudent", "resid", "se_resid", "dffits", "cook_d", "cov_r", "tau2_del", "qe_del", "hat",
-                  "weight", "dfbetas", "inf", "tau2", "qe"):
+        d: dict[str, Any] = {
+            "k": self.k,
+            "p": self.p,
+            "method": self.method,
+            "ci_method": self.ci_method,
+            "coef_names": list(self.coef_names),
+        }
+        for f in (
+            "rstudent",
+            "resid",
+            "se_resid",
+            "dffits",
+            "cook_d",
+            "cov_r",
+            "tau2_del",
+            "qe_del",
+            "hat",
+            "weight",
+            "dfbetas",
+            "inf",
+            "tau2",
+            "qe",
+        ):
             d[f] = _py(getattr(self, f))
         d["warnings"] = list(self.warnings)
         return d
@@ -380,9 +480,16 @@ class InfluenceResult:
 
         lead = np.shape(self.rstudent)[:-1]
         cols: dict[str, Any] = {}
-        for f, lab in (("rstudent", "rstudent"), ("dffits", "dffits"), ("cook_d", "cook.d"),
-                       ("cov_r", "cov.r"), ("tau2_del", "tau2.del"), ("qe_del", "QE.del"), ("hat", "hat"),
-                       ("weight", "weight")):
+        for f, lab in (
+            ("rstudent", "rstudent"),
+            ("dffits", "dffits"),
+            ("cook_d", "cook.d"),
+            ("cov_r", "cov.r"),
+            ("tau2_del", "tau2.del"),
+            ("qe_del", "QE.del"),
+            ("hat", "hat"),
+            ("weight", "weight"),
+        ):
             cols[lab] = np.asarray(getattr(self, f), dtype=float).reshape(-1)
         dfb = np.asarray(self.dfbetas, dtype=float).reshape(-1, self.p)
         for j, nm in enumerate(self.coef_names):
@@ -391,8 +498,16 @@ class InfluenceResult:
         return pd.DataFrame(cols, index=_index(lead, self.k, "study"))
 
 
-def influence(yi, vi, *, method: str = "REML", test: str = "z", X=None, tau2=None,
-              coef_names: tuple[str, ...] | list[str] | None = None) -> InfluenceResult:
+def influence(
+    yi,
+    vi,
+    *,
+    method: str = "REML",
+    test: str = "z",
+    X=None,
+    tau2=None,
+    coef_names: tuple[str, ...] | list[str] | None = None,
+) -> InfluenceResult:
     """Case-deletion diagnostics (Viechtbauer & Cheung 2010; metafor ``influence.rma.uni``), also for X.
 
     For each study i the model is refitted without it (one stacked :func:`rma` call), giving τ²_(−i),
@@ -415,8 +530,15 @@ def influence(yi, vi, *, method: str = "REML", test: str = "z", X=None, tau2=Non
         raise InputError("yi: influence diagnostics need at least 2 studies, got k = 1")
     Xc = check_X(X, k, m)
     p = 1 if Xc is None else Xc.shape[-1]
-    full = rma(y.reshape((*lead, k)), v.reshape((*lead, k)), method=method, test=test, X=Xc, tau2=tau2,
-               coef_names=coef_names)
+    full = rma(
+        y.reshape((*lead, k)),
+        v.reshape((*lead, k)),
+        method=method,
+        test=test,
+        X=Xc,
+        tau2=tau2,
+        coef_names=coef_names,
+    )
     fixed = _fixed_tau2(tau2, method, lead)
 
     t2 = np.asarray(full.tau2, dtype=float).reshape(m)
@@ -454,8 +576,10 @@ def influence(yi, vi, *, method: str = "REML", test: str = "z", X=None, tau2=Non
         ev = np.linalg.eigvalsh(np.swapaxes(Xd, -1, -2) @ Xd)
         rank_ok = (ev > EVTOL).all(-1)
         if (~rank_ok & rows).any():
-            warns.append(f"{_where((~rank_ok & rows).reshape(m, k), lead, 'omitting')}: the design matrix is "
-                         "not of full rank without the study; its diagnostics are NaN (metafor: NA)")
+            warns.append(
+                f"{_where((~rank_ok & rows).reshape(m, k), lead, 'omitting')}: the design matrix is "
+                "not of full rank without the study; its diagnostics are NaN (metafor: NA)"
+            )
         rows &= rank_ok
     sel = np.flatnonzero(rows)
     if k - 1 >= need and k - 1 >= 2 and sel.size:
@@ -479,8 +603,10 @@ def influence(yi, vi, *, method: str = "REML", test: str = "z", X=None, tau2=Non
         vb_del[sel, 0, 0] = vd[sel, 0] + t1
         warns.append("k = 2: each deletion fit is a single study (tau^2 = 0 or fixed, z test), as in metafor")
     elif sel.size:
-        warns.append(f"k - 1 = {k - 1} studies cannot estimate {p} coefficient{'s' * (p > 1)}"
-                     f"{' and tau^2' if need > p else ''}: every diagnostic but hat and weight is NaN")
+        warns.append(
+            f"k - 1 = {k - 1} studies cannot estimate {p} coefficient{'s' * (p > 1)}"
+            f"{' and tau^2' if need > p else ''}: every diagnostic but hat and weight is NaN"
+        )
 
     # --- diagnostics, in (m, k) layout --------------------------------------------------------------------
     tau2_del = tau2_del.reshape(m, k)
@@ -515,8 +641,12 @@ def influence(yi, vi, *, method: str = "REML", test: str = "z", X=None, tau2=Non
         se_resid = np.sqrt(v * s2w_d + vdelpred + tau2_del * s2w_d)
         rstudent = resid / se_resid
         cut = np.inf if k == p else 3 * np.sqrt(p / (k - p))
-        inf = ((np.abs(dffits) > cut) | (chdtr(p, cook) > 0.5) | (hat > 3 * p / k)
-               | (np.abs(dfbetas) > 1).any(-1))
+        inf = (
+            (np.abs(dffits) > cut)
+            | (chdtr(p, cook) > 0.5)
+            | (hat > 3 * p / k)
+            | (np.abs(dfbetas) > 1).any(-1)
+        )
     weight = np.asarray(full.weights, dtype=float).reshape(m, k)
 
     def sh(a):  # (m, k, ...) -> lead + (k, ...)
@@ -527,8 +657,24 @@ def influence(yi, vi, *, method: str = "REML", test: str = "z", X=None, tau2=Non
         return a.reshape(lead) if lead else float(a[0])
 
     return InfluenceResult(
-        k=k, p=p, method=method, ci_method=test, coef_names=full.coef_names,
-        rstudent=sh(rstudent), resid=sh(resid), se_resid=sh(se_resid), dffits=sh(dffits), cook_d=sh(cook),
-        cov_r=sh(cov_r), tau2_del=sh(tau2_del), qe_del=sh(qe_del.reshape(m, k)), hat=sh(hat),
+        k=k,
+        p=p,
+        method=method,
+        ci_method=test,
+        coef_names=full.coef_names,
+        rstudent=sh(rstudent),
+        resid=sh(resid),
+        se_resid=sh(se_resid),
+        dffits=sh(dffits),
+        cook_d=sh(cook),
+        cov_r=sh(cov_r),
+        tau2_del=sh(tau2_del),
+        qe_del=sh(qe_del.reshape(m, k)),
+        hat=sh(hat),
         weight=sh(weight),
-        dfbetas=sh(dfbetas), inf=sh(inf), tau2=one(t2), qe=one(full.q), warnings=tuple(warns))
+        dfbetas=sh(dfbetas),
+        inf=sh(inf),
+        tau2=one(t2),
+        qe=one(full.q),
+        warnings=tuple(warns),
+    )

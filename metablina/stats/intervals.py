@@ -20,8 +20,15 @@ from metablina.stats.errors import InputError
 __all__ = ["METHODS", "ProportionCI", "clopper_pearson", "proportion_ci", "wald", "wilson"]
 
 METHODS = ("clopper-pearson", "wilson", "wald")
-_ALIASES = {"clopper-pearson": "clopper-pearson", "cp": "clopper-pearson", "exact": "clopper-pearson",
-            "wilson": "wilson", "wilson-score": "wilson", "ws": "wilson", "wald": "wald"}
+_ALIASES = {
+    "clopper-pearson": "clopper-pearson",
+    "cp": "clopper-pearson",
+    "exact": "clopper-pearson",
+    "wilson": "wilson",
+    "wilson-score": "wilson",
+    "ws": "wilson",
+    "wald": "wald",
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,13 +160,15 @@ def proportion_ci(xi, ni, *, method: str = "clopper-pearson", level: float = 0.9
     if key == "wald":
         edge = (x == 0) | (x == n)
         if np.any(edge):
-            warns.append("Wald interval has zero width for studies with 0 or n events; use Clopper–Pearson "
-                         "or Wilson")
+            warns.append(
+                "Wald interval has zero width for studies with 0 or n events; use Clopper–Pearson or Wilson"
+            )
         if np.any((low < 0) | (high > 1)):
             warns.append("Wald interval extends beyond [0, 1] for some studies")
     for a in (x, n, low, high):
         a.setflags(write=False)
     est = x / n
     est.setflags(write=False)
-    return ProportionCI(method=key, level=level, xi=x, ni=n, estimate=est, ci_low=low, ci_high=high,
-                        warnings=tuple(warns))
+    return ProportionCI(
+        method=key, level=level, xi=x, ni=n, estimate=est, ci_low=low, ci_high=high, warnings=tuple(warns)
+    )

@@ -53,8 +53,13 @@ _NEEDS = {
     **dict.fromkeys(TWO_BY_TWO, ("ai", "n1i", "ci", "n2i")),
     **dict.fromkeys(MEAN_DIFF, ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")),
 }
-_VTYPES = {"PLO": ("LS",), "PR": ("LS", "UB"), "RD": ("LS", "UB"), "MD": ("LS", "UB", "HO"),
-           "SMD": ("LS", "UB", "LS2")}
+_VTYPES = {
+    "PLO": ("LS",),
+    "PR": ("LS", "UB"),
+    "RD": ("LS", "UB"),
+    "MD": ("LS", "UB", "HO"),
+    "SMD": ("LS", "UB", "LS2"),
+}
 _TO = ("only0", "all", "if0all", "none")
 
 
@@ -130,10 +135,19 @@ class EffectSizes:
 def escalc(
     measure: str,
     *,
-    xi=None, ni=None,
-    ai=None, n1i=None, ci=None, n2i=None,
-    m1i=None, sd1i=None, m2i=None, sd2i=None,
-    yi=None, vi=None, sei=None,
+    xi=None,
+    ni=None,
+    ai=None,
+    n1i=None,
+    ci=None,
+    n2i=None,
+    m1i=None,
+    sd1i=None,
+    m2i=None,
+    sd2i=None,
+    yi=None,
+    vi=None,
+    sei=None,
     add: float | None = None,
     to: str = "only0",
     drop00: bool | None = None,
@@ -159,8 +173,21 @@ def escalc(
     measure = measure.upper()
     if to not in _TO:
         raise InputError(f"to: must be one of {', '.join(_TO)}, not {to!r}")
-    args = {"xi": xi, "ni": ni, "ai": ai, "n1i": n1i, "ci": ci, "n2i": n2i, "m1i": m1i, "sd1i": sd1i,
-            "m2i": m2i, "sd2i": sd2i, "yi": yi, "vi": vi, "sei": sei}
+    args = {
+        "xi": xi,
+        "ni": ni,
+        "ai": ai,
+        "n1i": n1i,
+        "ci": ci,
+        "n2i": n2i,
+        "m1i": m1i,
+        "sd1i": sd1i,
+        "m2i": m2i,
+        "sd2i": sd2i,
+        "yi": yi,
+        "vi": vi,
+        "sei": sei,
+    }
     given = {name for name, value in args.items() if value is not None}
 
     if yi is not None or measure == "GEN":
@@ -259,14 +286,18 @@ def _finalise(measure, yi, vi, warns, **kw) -> EffectSizes:
             bad &= ~dropped
         bad |= vi < 0
     if np.any(bad):
-        warns.append(f"{_studies(bad)}: yi or vi infinite or undefined (a zero cell without continuity "
-                     f"correction?); set to NaN")
+        warns.append(
+            f"{_studies(bad)}: yi or vi infinite or undefined (a zero cell without continuity "
+            f"correction?); set to NaN"
+        )
     yi = np.where(bad, np.nan, yi)
     vi = np.where(bad, np.nan, vi)
     zero = vi == 0
     if np.any(zero):
-        warns.append(f"{_studies(zero)}: vi = 0 (0 or n events without continuity correction); "
-                     f"inverse-variance weights are infinite")
+        warns.append(
+            f"{_studies(zero)}: vi = 0 (0 or n events without continuity correction); "
+            f"inverse-variance weights are infinite"
+        )
     result = EffectSizes(measure=measure, yi=yi, vi=vi, warnings=tuple(warns), **kw)
     _readonly(result.yi, result.vi, result.ni, result.cc, result.dropped)
     return result
@@ -341,8 +372,10 @@ def _two_by_two(measure, a, add, to, drop00, vtype) -> EffectSizes:
     double = ((ai == 0) & (ci == 0)) | ((bi == 0) & (di == 0))
     dropped = double if drop00 else np.zeros(double.shape, dtype=bool)
     if np.any(dropped):
-        warns.append(f"{_studies(dropped)}: no events (or only events) in both groups; dropped for "
-                     f"{measure} (drop00=True), yi and vi are NaN")
+        warns.append(
+            f"{_studies(dropped)}: no events (or only events) in both groups; dropped for "
+            f"{measure} (drop00=True), yi and vi are NaN"
+        )
     has_zero = ((ai == 0) | (ci == 0) | (bi == 0) | (di == 0)) & ~dropped
     cc = _zero_cc(has_zero, add, to) & ~dropped
     _cc_warning(warns, cc, add, to)
@@ -371,8 +404,9 @@ def _two_by_two(measure, a, add, to, drop00, vtype) -> EffectSizes:
             vi = 1 / var
     yi = np.where(dropped, np.nan, yi)
     vi = np.where(dropped, np.nan, vi)
-    return _finalise(measure, yi, vi, warns, ni=n1i + n2i, cc=cc, dropped=dropped, add=add, to=to,
-                     vtype=vtype)
+    return _finalise(
+        measure, yi, vi, warns, ni=n1i + n2i, cc=cc, dropped=dropped, add=add, to=to, vtype=vtype
+    )
 
 
 def hedges_cm(m: np.ndarray) -> np.ndarray:
@@ -391,8 +425,11 @@ def _means(measure, a, vtype) -> EffectSizes:
         _check(name, a[name] < 1, "n < 1")
     ni = n1i + n2i
     if measure == "SMD" or vtype == "HO":
-        _check("n1i", ni < 4 if measure == "SMD" else ni < 3,
-               f"n1i + n2i too small for {measure} (needs {4 if measure == 'SMD' else 3} or more)")
+        _check(
+            "n1i",
+            ni < 4 if measure == "SMD" else ni < 3,
+            f"n1i + n2i too small for {measure} (needs {4 if measure == 'SMD' else 3} or more)",
+        )
     mi = ni - 2
     with np.errstate(divide="ignore", invalid="ignore"):
         sdp = np.sqrt(((n1i - 1) * sd1i**2 + (n2i - 1) * sd2i**2) / mi)
@@ -527,12 +564,16 @@ def back_transform_warnings(measure: str) -> tuple[str, ...]:
     """Caveats a reader of a back-transformed pooled value must see."""
     m = measure.upper() if isinstance(measure, str) else measure
     if m == "PFT":
-        return ("Freeman–Tukey back-transformation with the harmonic mean of ni (Miller 1978) can give "
-                "seriously misleading pooled proportions when the ni differ (Schwarzer et al. 2019); "
-                "the transform is not invertible in general (Röver & Friede 2022)",)
+        return (
+            "Freeman–Tukey back-transformation with the harmonic mean of ni (Miller 1978) can give "
+            "seriously misleading pooled proportions when the ni differ (Schwarzer et al. 2019); "
+            "the transform is not invertible in general (Röver & Friede 2022)",
+        )
     if m == "PAS":
-        return ("arcsine back-transformation clips at 0 and 1; the pooled value has no direct "
-                "proportion interpretation near the boundaries",)
+        return (
+            "arcsine back-transformation clips at 0 and 1; the pooled value has no direct "
+            "proportion interpretation near the boundaries",
+        )
     return ()
 
 

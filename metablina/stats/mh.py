@@ -83,8 +83,24 @@ class MHResult:
         """One row per analysis."""
         import pandas as pd
 
-        cols = ["k", "estimate", "se", "zval", "pval", "ci_low", "ci_high", "q", "q_p", "q_df", "i2", "h2",
-                "cmh", "cmh_p", "breslow_day_p", "tarone_p"]
+        cols = [
+            "k",
+            "estimate",
+            "se",
+            "zval",
+            "pval",
+            "ci_low",
+            "ci_high",
+            "q",
+            "q_p",
+            "q_df",
+            "i2",
+            "h2",
+            "cmh",
+            "cmh_p",
+            "breslow_day_p",
+            "tarone_p",
+        ]
         df = pd.DataFrame({c: np.ravel(getattr(self, c)) for c in cols})
         df.insert(0, "method", f"{self.method} ({self.measure})")
         return df
@@ -179,8 +195,9 @@ def mantel_haenszel(ai, n1i, ci, n2i, *, measure: str = "OR", level: float = 0.9
         with np.errstate(divide="ignore", invalid="ignore"):
             psi = Rs / Ss
             beta = np.where(undefined, np.nan, np.log(psi))
-            var = 0.5 * ((P * R).sum(-1) / Rs**2 + (P * S + Qv * R).sum(-1) / (Rs * Ss)
-                         + (Qv * S).sum(-1) / Ss**2)
+            var = 0.5 * (
+                (P * R).sum(-1) / Rs**2 + (P * S + Qv * R).sum(-1) / (Rs * Ss) + (Qv * S).sum(-1) / Ss**2
+            )
         se = np.where(undefined, np.nan, np.sqrt(var))
         if undefined.any():
             warn.append("MH odds ratio undefined (0 or infinite): sum(ai*di/Ni) or sum(bi*ci/Ni) is 0")
@@ -204,8 +221,10 @@ def mantel_haenszel(ai, n1i, ci, n2i, *, measure: str = "OR", level: float = 0.9
     else:
         W = (n1 * (n2 / N)).sum(-1)
         beta = (a * (n2 / N) - c * (n1 / N)).sum(-1) / W
-        var = (beta * (c * (n1 / N) ** 2 - a * (n2 / N) ** 2 + (n1 / N) * (n2 / N) * (n2 - n1) / 2).sum(-1)
-               + (a * (n2 - c) / N + c * (n1 - a) / N).sum(-1) / 2) / W**2
+        var = (
+            beta * (c * (n1 / N) ** 2 - a * (n2 / N) ** 2 + (n1 / N) * (n2 / N) * (n2 - n1) / 2).sum(-1)
+            + (a * (n2 - c) / N + c * (n1 - a) / N).sum(-1) / 2
+        ) / W**2
         se = np.sqrt(var)
 
     zval, pval, lo, hi = _wald(beta, se, level)
@@ -213,11 +232,32 @@ def mantel_haenszel(ai, n1i, ci, n2i, *, measure: str = "OR", level: float = 0.9
     k_q, q, q_p, i2, h2, q_df = _q_stats(yi, vi, beta)
     n_dz = np.isnan(yi).sum(-1)
     if n_dz.any():
-        warn.append("double-zero tables (no events, or only events, in both groups) left out of Q: "
-                    f"{int(n_dz.sum())}")
-    out = _shape_out(lead, k=np.full(a.shape[0], k), k_q=k_q, estimate=beta, se=se, zval=zval, pval=pval,
-                     ci_low=lo, ci_high=hi, q=q, q_p=q_p, q_df=q_df, i2=i2, h2=h2, cmh=cmh, cmh_p=cmh_p,
-                     breslow_day=bd, breslow_day_p=bd_p, tarone=ta, tarone_p=ta_p, k_pos=k_pos)
+        warn.append(
+            f"double-zero tables (no events, or only events, in both groups) left out of Q: {int(n_dz.sum())}"
+        )
+    out = _shape_out(
+        lead,
+        k=np.full(a.shape[0], k),
+        k_q=k_q,
+        estimate=beta,
+        se=se,
+        zval=zval,
+        pval=pval,
+        ci_low=lo,
+        ci_high=hi,
+        q=q,
+        q_p=q_p,
+        q_df=q_df,
+        i2=i2,
+        h2=h2,
+        cmh=cmh,
+        cmh_p=cmh_p,
+        breslow_day=bd,
+        breslow_day_p=bd_p,
+        tarone=ta,
+        tarone_p=ta_p,
+        k_pos=k_pos,
+    )
     return MHResult(method="MH", measure=measure, level=float(level), warnings=tuple(warn), **out)
 
 
@@ -270,8 +310,9 @@ def peto(ai, n1i, ci, n2i, *, level: float = 0.95) -> MHResult:
     if (sv == 0).any():
         rows = np.flatnonzero(sv == 0)
         where = f" (analysis {tuple(int(i) for i in np.unravel_index(int(rows[0]), lead))})" if lead else ""
-        raise InputError(f"ai: one of the two outcomes never occurs in any table{where}; Peto's method "
-                         "cannot be used")
+        raise InputError(
+            f"ai: one of the two outcomes never occurs in any table{where}; Peto's method cannot be used"
+        )
     oe = a - E
     beta = oe.sum(-1) / sv
     se = 1.0 / np.sqrt(sv)
@@ -289,10 +330,32 @@ def peto(ai, n1i, ci, n2i, *, level: float = 0.95) -> MHResult:
         h2 = np.where(multi, q / np.maximum(q_df, 1), 1.0)
     warn = []
     if dz.any():
-        warn.append(f"double-zero tables (no events, or only events, in both groups) left out of Q's df: "
-                    f"{int(dz.sum())}")
+        warn.append(
+            f"double-zero tables (no events, or only events, in both groups) left out of Q's df: "
+            f"{int(dz.sum())}"
+        )
     nanv = np.full(a.shape[0], np.nan)
-    out = _shape_out(lead, k=np.full(a.shape[0], k), k_q=k_q, estimate=beta, se=se, zval=zval, pval=pval,
-                     ci_low=lo, ci_high=hi, q=q, q_p=q_p, q_df=q_df, i2=i2, h2=h2, cmh=nanv, cmh_p=nanv,
-                     breslow_day=nanv, breslow_day_p=nanv, tarone=nanv, tarone_p=nanv, k_pos=k_pos)
+    out = _shape_out(
+        lead,
+        k=np.full(a.shape[0], k),
+        k_q=k_q,
+        estimate=beta,
+        se=se,
+        zval=zval,
+        pval=pval,
+        ci_low=lo,
+        ci_high=hi,
+        q=q,
+        q_p=q_p,
+        q_df=q_df,
+        i2=i2,
+        h2=h2,
+        cmh=nanv,
+        cmh_p=nanv,
+        breslow_day=nanv,
+        breslow_day_p=nanv,
+        tarone=nanv,
+        tarone_p=nanv,
+        k_pos=k_pos,
+    )
     return MHResult(method="Peto", measure="PETO", level=float(level), warnings=tuple(warn), **out)

@@ -96,8 +96,13 @@ class HalfStudentT:
     def logpdf(self, tau):
         tau = np.asarray(tau, dtype=float)
         s, nu = self.scale, self.df
-        c = (math.log(2.0) + gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * math.log(nu * math.pi)
-             - math.log(s))
+        c = (
+            math.log(2.0)
+            + gammaln((nu + 1) / 2)
+            - gammaln(nu / 2)
+            - 0.5 * math.log(nu * math.pi)
+            - math.log(s)
+        )
         out = c - 0.5 * (nu + 1) * np.log1p((tau / s) ** 2 / nu)
         return np.where(tau >= 0, out, -np.inf)
 
@@ -223,9 +228,15 @@ def parse_tau_prior(spec: str | TauPrior) -> TauPrior:
     parts = [p.strip() for p in spec.strip().split(":")]
     name = parts[0].lower().replace("-", "").replace("_", "")
     args = parts[1:]
-    shapes = {"halfnormal": (HalfNormal, 1), "hn": (HalfNormal, 1), "halfcauchy": (HalfCauchy, 1),
-              "hc": (HalfCauchy, 1), "halft": (HalfStudentT, 2), "halfstudentt": (HalfStudentT, 2),
-              "uniform": (Uniform, 1)}
+    shapes = {
+        "halfnormal": (HalfNormal, 1),
+        "hn": (HalfNormal, 1),
+        "halfcauchy": (HalfCauchy, 1),
+        "hc": (HalfCauchy, 1),
+        "halft": (HalfStudentT, 2),
+        "halfstudentt": (HalfStudentT, 2),
+        "uniform": (Uniform, 1),
+    }
     if name not in shapes:
         raise InputError(f"tau_prior: unknown prior {spec!r}; use {_TAU_FORMS}")
     cls, nargs = shapes[name]

@@ -185,8 +185,10 @@ class RMAResult:
             )
         else:
             b = np.moveaxis(np.asarray(self.b), -1, 0)
-            cols = [np.moveaxis(np.asarray(a), -1, 0) for a in
-                    (self.b_se, self.b_stat, self.b_p, self.b_ci_low, self.b_ci_high)]
+            cols = [
+                np.moveaxis(np.asarray(a), -1, 0)
+                for a in (self.b_se, self.b_stat, self.b_p, self.b_ci_low, self.b_ci_high)
+            ]
             d["coefficients"] = [
                 {
                     "name": nm,
@@ -199,8 +201,14 @@ class RMAResult:
                 }
                 for j, nm in enumerate(self.coef_names)
             ]
-            d.update(stat_name=self.stat_name, df=self.df, QM=py(self.qm), QM_df=list(self.qm_df),
-                     QM_p=py(self.qm_p), R2=py(self.r2))
+            d.update(
+                stat_name=self.stat_name,
+                df=self.df,
+                QM=py(self.qm),
+                QM_df=list(self.qm_df),
+                QM_p=py(self.qm_p),
+                R2=py(self.r2),
+            )
         d.update(
             s2w=py(self.s2w),
             weights=py(self.weights),
@@ -220,13 +228,19 @@ class RMAResult:
         def col(x):
             if x is None:
                 return [None] * n
-            a = np.asarray(x, dtype=float).reshape(n, -1) if np.ndim(x) > len(lead) else \
-                np.asarray(x, dtype=float).reshape(n)
+            a = (
+                np.asarray(x, dtype=float).reshape(n, -1)
+                if np.ndim(x) > len(lead)
+                else np.asarray(x, dtype=float).reshape(n)
+            )
             return list(a)
 
         rows: dict[str, list] = {}
-        model = ("Common-effect" if self.method == "FE" else "Random-effects") if self.int_only else \
-            ("Fixed-effects with moderators" if self.method == "FE" else "Mixed-effects")
+        model = (
+            ("Common-effect" if self.method == "FE" else "Random-effects")
+            if self.int_only
+            else ("Fixed-effects with moderators" if self.method == "FE" else "Mixed-effects")
+        )
         rows["model"] = [model] * n
         rows["tau^2 estimator"] = [self.method] * n
         rows["test"] = [self.ci_method] * n
@@ -251,11 +265,14 @@ class RMAResult:
             rows["QM df2"] = [self.qm_df[1]] * n
             rows["QM p-value"] = col(self.qm_p)
         b = np.asarray(self.b).reshape(n, -1)
-        parts = {"estimate": b, "se": np.asarray(self.b_se).reshape(n, -1),
-                 f"{self.stat_name}val": np.asarray(self.b_stat).reshape(n, -1),
-                 "pval": np.asarray(self.b_p).reshape(n, -1),
-                 "ci.lb": np.asarray(self.b_ci_low).reshape(n, -1),
-                 "ci.ub": np.asarray(self.b_ci_high).reshape(n, -1)}
+        parts = {
+            "estimate": b,
+            "se": np.asarray(self.b_se).reshape(n, -1),
+            f"{self.stat_name}val": np.asarray(self.b_stat).reshape(n, -1),
+            "pval": np.asarray(self.b_p).reshape(n, -1),
+            "ci.lb": np.asarray(self.b_ci_low).reshape(n, -1),
+            "ci.ub": np.asarray(self.b_ci_high).reshape(n, -1),
+        }
         for j, nm in enumerate(self.coef_names):
             for lab, arr in parts.items():
                 rows[lab if self.int_only else f"{nm}: {lab}"] = list(arr[:, j])
@@ -264,8 +281,11 @@ class RMAResult:
         if self.int_only and self.method != "FE":
             rows["pi.lb"] = col(self.pi_low)
             rows["pi.ub"] = col(self.pi_high)
-        names = ["value"] if not lead else [str(i) if len(lead) == 1 else str(np.unravel_index(i, lead))
-                                            for i in range(n)]
+        names = (
+            ["value"]
+            if not lead
+            else [str(i) if len(lead) == 1 else str(np.unravel_index(i, lead)) for i in range(n)]
+        )
         return pd.DataFrame.from_dict(rows, orient="index", columns=names)
 
 
@@ -377,8 +397,10 @@ def rma(
     int_col = intercept_column(Xc)
     int_only = Xc is None
     if coef_names is None:
-        names = tuple("intrcpt" if j == int_col else f"X{j + 1 - (int_col is not None and j > int_col)}"
-                      for j in range(p))
+        names = tuple(
+            "intrcpt" if j == int_col else f"X{j + 1 - (int_col is not None and j > int_col)}"
+            for j in range(p)
+        )
     else:
         names = tuple(str(s) for s in coef_names)
         if len(names) != p:
@@ -401,8 +423,13 @@ def rma(
         msgs.append((everyone, "k = 2: tau^2 cannot be estimated reliably"))
     ratio = v.max(-1) / v.min(-1)
     if (ratio >= 1e7).any():
-        msgs.append((ratio >= 1e7, "ratio of largest to smallest sampling variance is extremely large; "
-                                   "results may not be stable"))
+        msgs.append(
+            (
+                ratio >= 1e7,
+                "ratio of largest to smallest sampling variance is extremely large; "
+                "results may not be stable",
+            )
+        )
 
     # --- tau^2 ---------------------------------------------------------------------------------------------
     raw = _estimate(method, y, v, Xc, fixed)
@@ -412,8 +439,13 @@ def rma(
     if method != "FE" and fixed is None:
         at0 = t2 == 0
         if at0.any():
-            msgs.append((at0, "tau^2 estimated at 0 (boundary): the random-effects model coincides with the "
-                              "common-effect model; see the tau^2 CI"))
+            msgs.append(
+                (
+                    at0,
+                    "tau^2 estimated at 0 (boundary): the random-effects model coincides with the "
+                    "common-effect model; see the tau^2 CI",
+                )
+            )
 
     # --- fixed effects --------------------------------------------------------------------------------------
     w = 1.0 / (v + tp[:, None])
@@ -429,8 +461,9 @@ def rma(
         if test == "adhoc":
             s2w = np.maximum(s2w, 1.0)
         if method == "FE":
-            msgs.append((everyone, "the Knapp & Hartung method is not meant to be used with a "
-                                   "common-effect model"))
+            msgs.append(
+                (everyone, "the Knapp & Hartung method is not meant to be used with a common-effect model")
+            )
     vb = vb * s2w[:, None, None]
     se_b = np.sqrt(np.diagonal(vb, axis1=-2, axis2=-1))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -490,19 +523,30 @@ def rma(
         g = np.flatnonzero(good)
         if g.size:
             lb, ub, (il, iu), (hl, hu), null, atmax, okci = _q_profile(
-                y[g], v[g], _sub(Xc, g), p, t2[g], vt[g], alpha)
+                y[g], v[g], _sub(Xc, g), p, t2[g], vt[g], alpha
+            )
             t2_lo[g], t2_hi[g], i2_lo[g], i2_hi[g], h2_lo[g], h2_hi[g] = lb, ub, il, iu, hl, hu
             ci_empty[g] = null
             sel = np.zeros(m, dtype=bool)
             sel[g[null]] = True
             if sel.any():
-                msgs.append((sel, "Q-profile CI for tau^2 is empty (Q is below the lower chi^2 quantile "
-                                  "even at tau^2 = 0); reported as [0, 0] like metafor"))
+                msgs.append(
+                    (
+                        sel,
+                        "Q-profile CI for tau^2 is empty (Q is below the lower chi^2 quantile "
+                        "even at tau^2 = 0); reported as [0, 0] like metafor",
+                    )
+                )
             sel = np.zeros(m, dtype=bool)
             sel[g[atmax]] = True
             if sel.any():
-                msgs.append((sel, "Q-profile CI bound for tau^2 lies beyond the searched maximum "
-                                  "max(100, 10 tau^2); reported at that maximum"))
+                msgs.append(
+                    (
+                        sel,
+                        "Q-profile CI bound for tau^2 lies beyond the searched maximum "
+                        "max(100, 10 tau^2); reported at that maximum",
+                    )
+                )
             sel = np.zeros(m, dtype=bool)
             sel[g[~okci]] = True
             if sel.any():
@@ -719,21 +763,29 @@ def format_rma(result: RMAResult, index: int | tuple[int, ...] | None = None) ->
         nb = r.qm_df[0]
         lines.append(f"Test of Moderators (coefficient{'' if nb == 1 else 's'} {_format_btt(r.qm_coefs)}):")
         if r.stat_name == "t":
-            lines.append(f"F(df1 = {r.qm_df[0]}, df2 = {r.qm_df[1]}) = {_fcf(g(r.qm))}, "
-                         f"p-val {_pval(g(r.qm_p), showeq=True)}")
+            lines.append(
+                f"F(df1 = {r.qm_df[0]}, df2 = {r.qm_df[1]}) = {_fcf(g(r.qm))}, "
+                f"p-val {_pval(g(r.qm_p), showeq=True)}"
+            )
         else:
             lines.append(f"QM(df = {r.qm_df[0]}) = {_fcf(g(r.qm))}, p-val {_pval(g(r.qm_p), showeq=True)}")
         lines.append("")
     lines.append("Model Results:")
     lines.append("")
-    cols = ["estimate", "se", f"{r.stat_name}val"] + (["df"] if r.df is not None else []) + \
-        ["pval", "ci.lb", "ci.ub", ""]
+    cols = (
+        ["estimate", "se", f"{r.stat_name}val"]
+        + (["df"] if r.df is not None else [])
+        + ["pval", "ci.lb", "ci.ub", ""]
+    )
     b, se, st, pv = gv(r.b), gv(r.b_se), gv(r.b_stat), gv(r.b_p)
     lo, hi = gv(r.b_ci_low), gv(r.b_ci_high)
     table = []
     for j, nm in enumerate(r.coef_names):
-        row = [_fcf(b[j]), _fcf(se[j]), _fcf(st[j])] + ([str(r.df)] if r.df is not None else []) + \
-            [_pval(pv[j]), _fcf(lo[j]), _fcf(hi[j]), _stars(pv[j])]
+        row = (
+            [_fcf(b[j]), _fcf(se[j]), _fcf(st[j])]
+            + ([str(r.df)] if r.df is not None else [])
+            + [_pval(pv[j]), _fcf(lo[j]), _fcf(hi[j]), _stars(pv[j])]
+        )
         table.append((nm if not r.int_only else "", row))
     widths = [max(len(c), *(len(row[i]) for _, row in table)) for i, c in enumerate(cols)]
     namew = max(len(nm) for nm, _ in table)

@@ -58,8 +58,21 @@ def _q_between(theta: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarra
 # ------------------------------------------------------------------------------------------------------------
 # subgroup analysis
 # ------------------------------------------------------------------------------------------------------------
-_PER_GROUP = ("estimate", "se", "stat", "p_value", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "i2",
-              "h2", "q", "q_p")
+_PER_GROUP = (
+    "estimate",
+    "se",
+    "stat",
+    "p_value",
+    "ci_low",
+    "ci_high",
+    "pi_low",
+    "pi_high",
+    "tau2",
+    "i2",
+    "h2",
+    "q",
+    "q_p",
+)
 
 
 @dataclass(frozen=True)
@@ -119,20 +132,44 @@ class SubgroupAnalysis:
 
         subs = []
         for j, lab in enumerate(self.groups):
-            d = {"group": py(np.asarray(lab)), "k": self.k[j], "stat_name": self.stat_name[j],
-                 "df": self.df[j], "q_df": self.q_df[j]}
+            d = {
+                "group": py(np.asarray(lab)),
+                "k": self.k[j],
+                "stat_name": self.stat_name[j],
+                "df": self.df[j],
+                "q_df": self.q_df[j],
+            }
             for f in _PER_GROUP:
                 d[f] = py(np.asarray(getattr(self, f))[..., j])
             subs.append(d)
-        out: dict[str, Any] = {"method": self.method, "ci_method": self.ci_method, "level": self.level,
-                               "subgroups": subs,
-                               "test_between": {"q": py(self.q_between), "df": self.q_between_df,
-                                                "p": py(self.q_between_p)}}
+        out: dict[str, Any] = {
+            "method": self.method,
+            "ci_method": self.ci_method,
+            "level": self.level,
+            "subgroups": subs,
+            "test_between": {"q": py(self.q_between), "df": self.q_between_df, "p": py(self.q_between_p)},
+        }
         r = self.regression
-        out["regression"] = None if r is None else {
-            "QM": py(r.qm), "QM_df": list(r.qm_df), "QM_p": py(r.qm_p), "stat_name": r.stat_name,
-            "QE": py(r.q), "QE_df": r.q_df, "QE_p": py(r.q_p), "tau2": py(r.tau2), "I2": py(r.i2),
-            "R2": py(r.r2), "coef_names": list(r.coef_names), "b": py(r.b), "se": py(r.b_se), "p": py(r.b_p)}
+        out["regression"] = (
+            None
+            if r is None
+            else {
+                "QM": py(r.qm),
+                "QM_df": list(r.qm_df),
+                "QM_p": py(r.qm_p),
+                "stat_name": r.stat_name,
+                "QE": py(r.q),
+                "QE_df": r.q_df,
+                "QE_p": py(r.q_p),
+                "tau2": py(r.tau2),
+                "I2": py(r.i2),
+                "R2": py(r.r2),
+                "coef_names": list(r.coef_names),
+                "b": py(r.b),
+                "se": py(r.b_se),
+                "p": py(r.b_p),
+            }
+        )
         out["warnings"] = list(self.warnings)
         return out
 
@@ -151,19 +188,32 @@ class SubgroupAnalysis:
                     row[f] = float(np.asarray(getattr(self, f))[(*a, j)])
                 row["q_df"] = self.q_df[j]
                 rows.append(row)
-            rows.append({**tag, "subgroup": "test for subgroup differences",
-                         "q": float(np.asarray(self.q_between)[a]), "q_df": self.q_between_df,
-                         "q_p": float(np.asarray(self.q_between_p)[a])})
+            rows.append(
+                {
+                    **tag,
+                    "subgroup": "test for subgroup differences",
+                    "q": float(np.asarray(self.q_between)[a]),
+                    "q_df": self.q_between_df,
+                    "q_p": float(np.asarray(self.q_between_p)[a]),
+                }
+            )
             if self.regression is not None:
                 r = self.regression
-                rows.append({**tag, "subgroup": f"meta-regression Q{'M' if r.stat_name == 'z' else 'M (F)'}",
-                             "q": float(np.asarray(r.qm)[a]), "q_df": r.qm_df[0],
-                             "q_p": float(np.asarray(r.qm_p)[a])})
+                rows.append(
+                    {
+                        **tag,
+                        "subgroup": f"meta-regression Q{'M' if r.stat_name == 'z' else 'M (F)'}",
+                        "q": float(np.asarray(r.qm)[a]),
+                        "q_df": r.qm_df[0],
+                        "q_p": float(np.asarray(r.qm_p)[a]),
+                    }
+                )
         return pd.DataFrame(rows)
 
 
-def subgroup_analysis(yi, vi, groups, *, method: str = "REML", test: str = "z",
-                      level: float = 0.95) -> SubgroupAnalysis:
+def subgroup_analysis(
+    yi, vi, groups, *, method: str = "REML", test: str = "z", level: float = 0.95
+) -> SubgroupAnalysis:
     """Pool each subgroup separately (own τ²) and test for subgroup differences two ways.
 
     * Q_between on the subgroup estimates and their SEs (of the chosen ``test``), χ² on G − 1 df: the test
@@ -226,15 +276,24 @@ def subgroup_analysis(yi, vi, groups, *, method: str = "REML", test: str = "z",
                 out["pi_low"][:, members] = out["ci_low"][:, members]
                 out["pi_high"][:, members] = out["ci_high"][:, members]
             for j in members:
-                warns.append(f"subgroup {labels[j]}: a single study; its estimate is the study itself "
-                             f"(tau^2 = 0{', z test' if test != 'z' else ''}), as in metafor")
+                warns.append(
+                    f"subgroup {labels[j]}: a single study; its estimate is the study itself "
+                    f"(tau^2 = 0{', z test' if test != 'z' else ''}), as in metafor"
+                )
     qb, qbp = _q_between(out["estimate"], out["se"])
 
     X = np.column_stack([np.ones(k)] + [(inv == j).astype(float) for j in range(1, G)])
     names = ("intrcpt", *(f"group={lab}" for lab in labels[1:]))
     try:
-        reg = rma(y.reshape((*lead, k)), v.reshape((*lead, k)), method=method, test=test, level=level, X=X,
-                  coef_names=names)
+        reg = rma(
+            y.reshape((*lead, k)),
+            v.reshape((*lead, k)),
+            method=method,
+            test=test,
+            level=level,
+            X=X,
+            coef_names=names,
+        )
         warns += [f"meta-regression: {w}" for w in reg.warnings]
     except InputError as e:
         reg = None
@@ -247,7 +306,18 @@ def subgroup_analysis(yi, vi, groups, *, method: str = "REML", test: str = "z",
         return a.reshape(lead) if lead else float(a[0])
 
     return SubgroupAnalysis(
-        groups=tuple(x.item() if hasattr(x, "item") else x for x in labels), k=tuple(int(x) for x in sizes),
-        method=method, ci_method=test, level=float(level), stat_name=tuple(stat_names), df=tuple(dfs),
-        **{f: sh(out[f]) for f in _PER_GROUP}, q_df=tuple(int(x) - 1 for x in sizes),
-        q_between=one_(qb), q_between_df=G - 1, q_between_p=one_(qbp), regression=reg, warnings=tuple(warns))
+        groups=tuple(x.item() if hasattr(x, "item") else x for x in labels),
+        k=tuple(int(x) for x in sizes),
+        method=method,
+        ci_method=test,
+        level=float(level),
+        stat_name=tuple(stat_names),
+        df=tuple(dfs),
+        **{f: sh(out[f]) for f in _PER_GROUP},
+        q_df=tuple(int(x) - 1 for x in sizes),
+        q_between=one_(qb),
+        q_between_df=G - 1,
+        q_between_p=one_(qbp),
+        regression=reg,
+        warnings=tuple(warns),
+    )

@@ -230,9 +230,7 @@ class Projection:
         """tr(PVPV) = Σ_ij P_ij² v_i v_j."""
         if self.X is None:
             w, S = self.w, self.sw
-            return (
-                (w**2 * v**2).sum(-1) - 2.0 * (w**3 * v**2).sum(-1) / S + ((w**2 * v).sum(-1) / S) ** 2
-            )
+            return (w**2 * v**2).sum(-1) - 2.0 * (w**3 * v**2).sum(-1) / S + ((w**2 * v).sum(-1) / S) ** 2
         return np.einsum("mij,mij,mi,mj->m", self.P, self.P, v, v)
 
     def logdetA(self) -> np.ndarray:
