@@ -35,6 +35,7 @@ import numpy as np
 from scipy.special import logsumexp, ndtr, ndtri, sici
 
 from metablina.stats.errors import InputError
+from metablina.stats.plain import plain
 from metablina.stats.priors import (
     FlatMu,
     MuPrior,
@@ -143,10 +144,10 @@ class BayesResult:
             "mu_prior": self.mu_prior,
         }
         for name in self._SCALARS:
-            out[name] = _plain(getattr(self, name))
+            out[name] = plain(getattr(self, name))
         out["threshold"] = self.threshold
         if self.p_below is not None:
-            out["p_below"] = _plain(self.p_below)
+            out["p_below"] = plain(self.p_below)
         sh = {name: getattr(self, "shrink_" + name) for name in self._SHRINK}
         lead = self.shrink_mean.shape[:-1]
         out["shrinkage"] = _shrink_list(sh, lead)
@@ -178,18 +179,11 @@ class BayesResult:
         return pd.DataFrame(rows)
 
 
-def _plain(a):
-    a = np.asarray(a, dtype=float)
-    if a.ndim == 0:
-        return None if not np.isfinite(a) else float(a)
-    return [_plain(b) for b in a]
-
-
 def _shrink_list(sh: dict, lead: tuple[int, ...]):
     if lead:
         return [_shrink_list({key: val[i] for key, val in sh.items()}, lead[1:]) for i in range(lead[0])]
     k = sh["mean"].shape[-1]
-    return [{key: _plain(val[i]) for key, val in sh.items()} for i in range(k)]
+    return [{key: plain(val[i]) for key, val in sh.items()} for i in range(k)]
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import numpy as np
 from scipy.special import ndtr, stdtr, stdtrit
 
 from metablina.stats.errors import InputError
+from metablina.stats.plain import plain
 from metablina.stats.rma import RMAResult, rma
 from metablina.stats.tau2 import Projection, check_data, stack_message
 
@@ -44,16 +45,6 @@ def _check_k(k: int, force: bool, what: str) -> list[str]:
         f"k = {k} < {MIN_K}: the {what} has too little power to detect funnel asymmetry (Sterne et al. "
         "2011); run only because force=True, do not read a non-significant result as 'no bias'"
     ]
-
-
-def _py(x):
-    if x is None:
-        return None
-    a = np.asarray(x)
-    if a.ndim == 0:
-        v = a.item()
-        return None if isinstance(v, float) and not np.isfinite(v) else v
-    return [_py(r) for r in a]
 
 
 def _rows(lead: tuple[int, ...]) -> list[str]:
@@ -110,7 +101,7 @@ class EggerResult:
             "tau2",
             "forced",
         ):
-            d[f] = _py(getattr(self, f))
+            d[f] = plain(getattr(self, f))
         d["warnings"] = list(self.warnings)
         return d
 
@@ -262,7 +253,7 @@ class RankTestResult:
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"test": "Begg-Mazumdar rank correlation (Kendall's tau)"}
         for f in ("k", "tau", "p_value", "exact", "concordant", "z", "forced"):
-            d[f] = _py(getattr(self, f))
+            d[f] = plain(getattr(self, f))
         d["warnings"] = list(self.warnings)
         return d
 

@@ -28,6 +28,7 @@ from scipy.special import chdtrc, expit, ndtr, ndtri, stdtr, stdtrit, xlogy
 
 from metablina.stats.agq import _log_marginal_arms, log_binom_coef
 from metablina.stats.errors import InputError
+from metablina.stats.plain import plain
 
 __all__ = ["GLMMResult", "glmm_or_umfs", "glmm_proportion"]
 
@@ -91,15 +92,6 @@ class GLMMResult:
 
     def to_dict(self) -> dict:
         """Plain Python values: floats (or nested lists for a stack), None for NaN."""
-
-        def plain(v):
-            if isinstance(v, str | tuple):
-                return list(v) if isinstance(v, tuple) else v
-            a = np.asarray(v)
-            if a.ndim == 0:
-                item = a.item()
-                return None if isinstance(item, float) and np.isnan(item) else item
-            return [plain(e) for e in a]
 
         return {f.name: plain(getattr(self, f.name)) for f in fields(self)}
 

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.special import chdtr, ndtr, ndtri
 
 from metablina.stats.errors import InputError
+from metablina.stats.plain import plain
 from metablina.stats.rma import TESTS, RMAResult, rma
 from metablina.stats.tau2 import EVTOL, Projection, check_data, check_X, normalise_method, stack_message
 
@@ -68,17 +69,6 @@ def _fixed_tau2(tau2, method: str, lead: tuple[int, ...]) -> np.ndarray | None:
 def _drop_index(k: int) -> np.ndarray:
     """(k, k − 1) indices: row i lists every study but i, in order."""
     return np.array([np.r_[0:i, i + 1 : k] for i in range(k)], dtype=int).reshape(k, k - 1)
-
-
-def _py(x):
-    """numpy -> plain Python (nested lists), non-finite floats -> None."""
-    if x is None:
-        return None
-    a = np.asarray(x)
-    if a.ndim == 0:
-        v = a.item()
-        return None if isinstance(v, float) and not np.isfinite(v) else v
-    return [_py(r) for r in a]
 
 
 def _index(lead: tuple[int, ...], k: int, name: str):
@@ -225,7 +215,7 @@ class _SequenceBase:
             "df": list(self.df),
         }
         for f, _ in self._COLUMNS:
-            d[f] = _py(getattr(self, f))
+            d[f] = plain(getattr(self, f))
         d["q_df"] = list(self.q_df)
         return d
 
@@ -266,7 +256,7 @@ class CumulativeResult(_SequenceBase):
 
     def to_dict(self) -> dict[str, Any]:
         d = self._dict()
-        d["studies"] = _py(self.studies)
+        d["studies"] = plain(self.studies)
         d["warnings"] = list(self.warnings)
         return d
 
@@ -470,7 +460,7 @@ class InfluenceResult:
             "tau2",
             "qe",
         ):
-            d[f] = _py(getattr(self, f))
+            d[f] = plain(getattr(self, f))
         d["warnings"] = list(self.warnings)
         return d
 

@@ -24,6 +24,7 @@ from scipy.special import chdtrc, ndtr, ndtri
 
 from metablina.stats.errors import InputError
 from metablina.stats.glmm import _events_and_totals, _shape_out
+from metablina.stats.plain import plain
 
 __all__ = ["MHResult", "mantel_haenszel", "peto"]
 
@@ -65,17 +66,6 @@ class MHResult:
 
     def to_dict(self) -> dict:
         """Plain Python values: floats (or nested lists for a stack), None for NaN."""
-
-        def plain(v):
-            if isinstance(v, str):
-                return v
-            if isinstance(v, tuple):
-                return list(v)
-            a = np.asarray(v)
-            if a.ndim == 0:
-                item = a.item()
-                return None if isinstance(item, float) and np.isnan(item) else item
-            return [plain(e) for e in a]
 
         return {f.name: plain(getattr(self, f.name)) for f in fields(self)}
 
@@ -225,7 +215,7 @@ def mantel_haenszel(ai, n1i, ci, n2i, *, measure: str = "OR", level: float = 0.9
             beta * (c * (n1 / N) ** 2 - a * (n2 / N) ** 2 + (n1 / N) * (n2 / N) * (n2 - n1) / 2).sum(-1)
             + (a * (n2 - c) / N + c * (n1 - a) / N).sum(-1) / 2
         ) / W**2
-        se = np.sqrt(var)
+        se = np.sqrt(np.maximum(var, 0.0))  # analytically >= 0; rounding can leave -1e-17 when it is 0
 
     zval, pval, lo, hi = _wald(beta, se, level)
     yi, vi = _escalc_2x2(measure, a, b, c, d)

@@ -29,6 +29,7 @@ import numpy as np
 from scipy.special import chdtrc, chdtri, fdtrc, ndtr, ndtri, stdtr, stdtrit
 
 from metablina.stats.errors import InputError
+from metablina.stats.plain import plain
 from metablina.stats.tau2 import (
     TOL,
     Projection,
@@ -133,17 +134,6 @@ class RMAResult:
     def to_dict(self) -> dict[str, Any]:
         """Plain Python values (floats / nested lists, None where n/a), keys as printed by the CLI."""
 
-        def py(x):  # non-finite floats (NaN; ±inf z when SE = 0) become None, so the dict is valid JSON
-            if x is None:
-                return None
-            a = np.asarray(x)
-            if a.ndim == 0:
-                v = a.item()
-                return None if isinstance(v, float) and not np.isfinite(v) else v
-            if a.ndim == 1:
-                return [None if isinstance(v, float) and not np.isfinite(v) else v for v in a.tolist()]
-            return [py(r) for r in a]
-
         d: dict[str, Any] = {
             "k": self.k,
             "method": self.method,
@@ -152,36 +142,36 @@ class RMAResult:
         }
         if self.int_only:
             d.update(
-                estimate=py(self.estimate),
-                se=py(self.se),
-                ci_low=py(self.ci_low),
-                ci_high=py(self.ci_high),
+                estimate=plain(self.estimate),
+                se=plain(self.se),
+                ci_low=plain(self.ci_low),
+                ci_high=plain(self.ci_high),
                 stat_name=self.stat_name,
-                stat=py(self.stat),
+                stat=plain(self.stat),
                 df=self.df,
-                p_value=py(self.p_value),
+                p_value=plain(self.p_value),
             )
         d.update(
-            tau2=py(self.tau2),
-            tau2_se=py(self.tau2_se),
-            tau2_ci_low=py(self.tau2_ci_low),
-            tau2_ci_high=py(self.tau2_ci_high),
-            i2=py(self.i2),
-            i2_ci_low=py(self.i2_ci_low),
-            i2_ci_high=py(self.i2_ci_high),
-            h2=py(self.h2),
-            h2_ci_low=py(self.h2_ci_low),
-            h2_ci_high=py(self.h2_ci_high),
-            q=py(self.q),
+            tau2=plain(self.tau2),
+            tau2_se=plain(self.tau2_se),
+            tau2_ci_low=plain(self.tau2_ci_low),
+            tau2_ci_high=plain(self.tau2_ci_high),
+            i2=plain(self.i2),
+            i2_ci_low=plain(self.i2_ci_low),
+            i2_ci_high=plain(self.i2_ci_high),
+            h2=plain(self.h2),
+            h2_ci_low=plain(self.h2_ci_low),
+            h2_ci_high=plain(self.h2_ci_high),
+            q=plain(self.q),
             q_df=self.q_df,
-            q_p=py(self.q_p),
+            q_p=plain(self.q_p),
         )
         if self.int_only:
             d.update(
-                pi_low=py(self.pi_low),
-                pi_high=py(self.pi_high),
-                pi_hts_low=py(self.pi_hts_low),
-                pi_hts_high=py(self.pi_hts_high),
+                pi_low=plain(self.pi_low),
+                pi_high=plain(self.pi_high),
+                pi_hts_low=plain(self.pi_hts_low),
+                pi_hts_high=plain(self.pi_hts_high),
             )
         else:
             b = np.moveaxis(np.asarray(self.b), -1, 0)
@@ -192,28 +182,28 @@ class RMAResult:
             d["coefficients"] = [
                 {
                     "name": nm,
-                    "estimate": py(b[j]),
-                    "se": py(cols[0][j]),
-                    "stat": py(cols[1][j]),
-                    "p": py(cols[2][j]),
-                    "ci_low": py(cols[3][j]),
-                    "ci_high": py(cols[4][j]),
+                    "estimate": plain(b[j]),
+                    "se": plain(cols[0][j]),
+                    "stat": plain(cols[1][j]),
+                    "p": plain(cols[2][j]),
+                    "ci_low": plain(cols[3][j]),
+                    "ci_high": plain(cols[4][j]),
                 }
                 for j, nm in enumerate(self.coef_names)
             ]
             d.update(
                 stat_name=self.stat_name,
                 df=self.df,
-                QM=py(self.qm),
+                QM=plain(self.qm),
                 QM_df=list(self.qm_df),
-                QM_p=py(self.qm_p),
-                R2=py(self.r2),
+                QM_p=plain(self.qm_p),
+                R2=plain(self.r2),
             )
         d.update(
-            s2w=py(self.s2w),
-            weights=py(self.weights),
-            yi=py(self.yi),
-            vi=py(self.vi),
+            s2w=plain(self.s2w),
+            weights=plain(self.weights),
+            yi=plain(self.yi),
+            vi=plain(self.vi),
             warnings=list(self.warnings),
         )
         return d

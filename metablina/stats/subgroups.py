@@ -16,6 +16,7 @@ from scipy.special import chdtrc
 
 from metablina.stats.errors import InputError
 from metablina.stats.influence import _options, _single
+from metablina.stats.plain import plain
 from metablina.stats.rma import RMAResult, rma
 from metablina.stats.tau2 import check_data, stack_message
 
@@ -121,53 +122,48 @@ class SubgroupAnalysis:
         return None if self.regression is None else self.regression.qm_df
 
     def to_dict(self) -> dict[str, Any]:
-        def py(x):
-            if x is None:
-                return None
-            a = np.asarray(x)
-            if a.ndim == 0:
-                v = a.item()
-                return None if isinstance(v, float) and not np.isfinite(v) else v
-            return [py(r) for r in a]
-
         subs = []
         for j, lab in enumerate(self.groups):
             d = {
-                "group": py(np.asarray(lab)),
+                "group": plain(np.asarray(lab)),
                 "k": self.k[j],
                 "stat_name": self.stat_name[j],
                 "df": self.df[j],
                 "q_df": self.q_df[j],
             }
             for f in _PER_GROUP:
-                d[f] = py(np.asarray(getattr(self, f))[..., j])
+                d[f] = plain(np.asarray(getattr(self, f))[..., j])
             subs.append(d)
         out: dict[str, Any] = {
             "method": self.method,
             "ci_method": self.ci_method,
             "level": self.level,
             "subgroups": subs,
-            "test_between": {"q": py(self.q_between), "df": self.q_between_df, "p": py(self.q_between_p)},
+            "test_between": {
+                "q": plain(self.q_between),
+                "df": self.q_between_df,
+                "p": plain(self.q_between_p),
+            },
         }
         r = self.regression
         out["regression"] = (
             None
             if r is None
             else {
-                "QM": py(r.qm),
+                "QM": plain(r.qm),
                 "QM_df": list(r.qm_df),
-                "QM_p": py(r.qm_p),
+                "QM_p": plain(r.qm_p),
                 "stat_name": r.stat_name,
-                "QE": py(r.q),
+                "QE": plain(r.q),
                 "QE_df": r.q_df,
-                "QE_p": py(r.q_p),
-                "tau2": py(r.tau2),
-                "I2": py(r.i2),
-                "R2": py(r.r2),
+                "QE_p": plain(r.q_p),
+                "tau2": plain(r.tau2),
+                "I2": plain(r.i2),
+                "R2": plain(r.r2),
                 "coef_names": list(r.coef_names),
-                "b": py(r.b),
-                "se": py(r.b_se),
-                "p": py(r.b_p),
+                "b": plain(r.b),
+                "se": plain(r.b_se),
+                "p": plain(r.b_p),
             }
         )
         out["warnings"] = list(self.warnings)
