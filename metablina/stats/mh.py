@@ -24,6 +24,7 @@ from scipy.special import chdtrc, ndtr, ndtri
 
 from metablina.stats.errors import InputError
 from metablina.stats.glmm import _events_and_totals, _shape_out
+from metablina.stats.measures import escalc
 from metablina.stats.plain import plain
 
 __all__ = ["MHResult", "mantel_haenszel", "peto"]
@@ -106,27 +107,6 @@ def _tables(ai, n1i, ci, n2i):
     lead, k = a.shape[:-1], a.shape[-1]
     A, N1, C, N2 = (np.array(v, dtype=float).reshape(-1, k) for v in (a, n1, c, n2))
     return lead, k, A, N1 - A, C, N2 - C
-
-
-def _escalc_2x2(measure, a, b, c, d):
-    """metafor escalc() study estimates with add=1/2, to="only0", drop00=TRUE (NaN for double zeros).
-
-    A private copy so that Q matches metafor's rma.mh exactly whatever measures.py's defaults are."""
-    dz = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
-    add = np.where((a == 0) | (b == 0) | (c == 0) | (d == 0), 0.5, 0.0)
-    a, b, c, d = a + add, b + add, c + add, d + add
-    n1, n2 = a + b, c + d
-    if measure == "OR":
-        yi = np.log(a * d / (b * c))
-        vi = 1 / a + 1 / b + 1 / c + 1 / d
-    elif measure == "RR":
-        yi = np.log(a / n1) - np.log(c / n2)
-        vi = 1 / a - 1 / n1 + 1 / c - 1 / n2
-    else:  # RD, vtype="LS"
-        p1, p2 = a / n1, c / n2
-        yi = p1 - p2
-        vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
-    return np.where(dz, np.nan, yi), np.where(dz, np.nan, vi)
 
 
 def _q_stats(yi, vi, beta):
@@ -218,7 +198,10 @@ def mantel_haenszel(ai, n1i, ci, n2i, *, measure: str = "OR", level: float = 0.9
         se = np.sqrt(np.maximum(var, 0.0))  # analytically >= 0; rounding can leave -1e-17 when it is 0
 
     zval, pval, lo, hi = _wald(beta, se, level)
-    yi, vi = _escalc_2x2(measure, a, b, c, d)
+    # Q as metafor's rma.mh computes it: escalc's study estimates with add 1/2 to zero-cell tables and
+    # double-zero tables dropped (drop00 given explicitly: escalc keeps them for RD by default).
+    es = escalc(measure, ai=a, n1i=a + b, ci=c, n2i=c + d, add=0.5, to="only0", drop00=True)
+    yi, vi = np.asarray(es.yi, dtype=float), np.asarray(es.vi, dtype=float)
     k_q, q, q_p, i2, h2, q_df = _q_stats(yi, vi, beta)
     n_dz = np.isnan(yi).sum(-1)
     if n_dz.any():
