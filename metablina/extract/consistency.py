@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from functools import lru_cache
 from math import floor
 
 NUMBER_WORDS = {
@@ -146,6 +147,11 @@ def number_in_quotes(value: float | int, quotes: list[str], *, equals_total: boo
     return any(wanted in numbers_in(quote) or (equals_total and says_all(quote)) for quote in quotes)
 
 
+@lru_cache(maxsize=64)
+def _normalised(text: str) -> str:
+    return normalise_text(text)
+
+
 def quote_in_source(quote: str, source_text: str) -> bool:
     """Whether the quote stands verbatim in the source, up to white space and dash/quote variants."""
-    return normalise_text(quote) in normalise_text(source_text)
+    return normalise_text(quote) in _normalised(source_text)

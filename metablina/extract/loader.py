@@ -73,17 +73,22 @@ def dotted(key: Key) -> str:
     return out or "(document)"
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses anchors and aliases as soon as it meets them, before any expansion."""
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's C parser where PyYAML was built with it
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
-        event = self.peek_event()
+
+def _compose(text: str) -> Node | None:
+    """Parse ``text`` into one node tree, refusing anchors and aliases first.
+
+    The event stream is read once, before anything is composed, so an alias bomb is refused as soon
+    as its first anchor is seen and is never expanded.
+    """
+    for event in yaml.parse(text, Loader=_Loader):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise yaml.MarkedYAMLError(
                 problem="anchors and aliases (&name, *name) are not allowed in an extract",
                 problem_mark=event.start_mark,
             )
-        return super().compose_node(parent, index)
+    return yaml.compose(text, Loader=_Loader)
 
 
 def load_yaml(path: Path) -> Located:
@@ -105,11 +110,7 @@ def load_yaml(path: Path) -> Located:
     if not text.strip():
         raise LoadError(Problem(path, None, "(document)", "the file is empty"))
     try:
-        loader = _StrictLoader(text)
-        try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
+        root = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
