@@ -109,18 +109,30 @@ class TextMeasure:
         return max(self.width(t, prop) for t, w in plain.items() if w * self._SPREAD >= widest)
 
     def wrap(self, text: str, prop: FontProperties, width: float) -> list[str]:
-        """Greedy word wrap to ``width`` points (a word longer than the width stays on its own line)."""
+        """Greedy word wrap to ``width`` points (a word longer than the width stays on its own line).
+
+        A paragraph that fits is measured once; one that does not is filled from the widths of its words
+        (cached across figures) and each line is then measured whole and shortened if kerning made it wider,
+        so no line exceeds ``width`` while FreeType lays out a handful of strings instead of every prefix.
+        """
         lines: list[str] = []
+        space = self.width("x x", prop) - self.width("xx", prop)
         for paragraph in text.split("\n"):
-            current = ""
-            for word in paragraph.split(" "):
-                trial = f"{current} {word}" if current else word
-                if current and self.width(trial, prop) > width:
-                    lines.append(current)
-                    current = word
-                else:
-                    current = trial
-            lines.append(current)
+            if self.width(paragraph, prop) <= width:
+                lines.append(paragraph)
+                continue
+            words = paragraph.split(" ")
+            sizes = [self.width(word, prop) for word in words]
+            start = 0
+            while start < len(words):
+                end, total = start + 1, sizes[start]
+                while end < len(words) and total + space + sizes[end] <= width:
+                    total += space + sizes[end]
+                    end += 1
+                while end - start > 1 and self.width(" ".join(words[start:end]), prop) > width:
+                    end -= 1
+                lines.append(" ".join(words[start:end]))
+                start = end
         return lines
 
 

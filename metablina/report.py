@@ -1,0 +1,541 @@
+"""``metablina report``: run every analysis of the plan and write a report folder a committee can read.
+
+The flow: load and check the extracts and the plan (every problem, one line each) -> run the plan ->
+leave-one-out and cumulative re-fits for each pooled set of rows -> figures (drawn in worker processes,
+each figure once and saved in every format from the same drawing) -> tables -> ``report.html``.
+
+Everything is written into a temporary folder next to the output folder, which replaces the output
+folder only when every file has been written; on any failure the temporary folder is removed and the
+output folder is left as it was.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from metablina.extract.validate import Review, load_review
+from metablina.normalize import EffectRow, NormalizeError, normalize
+from metablina.plan import Plan, load_plan, plan_path
+from metablina.run import AnalysisResult, ReviewRun, StratumFit, columns_of, run_analysis
+
+REPORT_FILE = "report.html"
+FOREST_FORMATS = ("png", "svg", "pdf")
+DIAGNOSTIC_FORMATS = ("svg",)
+
+
+class ReportError(Exception):
+    """Inputs that cannot be reported on; ``lines`` are printed one per line, as ``validate`` does."""
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = list(lines)
+
+
+# --------------------------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class Series:
+    """Pooled estimates of a leave-one-out or cumulative analysis, natural scale (NaN: not estimable)."""
+
+    kind: str  # "leave-one-out" or "cumulative"
+    labels: tuple[str, ...]
+    estimate: tuple[float, ...]
+    ci_low: tuple[float, ...]
+    ci_high: tuple[float, ...]
+    k: tuple[int, ...]
+    i2: tuple[float | None, ...]
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        def num(x: float | None) -> float | None:
+            return None if x is None or not math.isfinite(x) else float(x)
+
+        return {
+            "kind": self.kind,
+            "rows": [
+                {
+                    "label": label,
+                    "k": k,
+                    "estimate": num(e),
+                    "ci_low": num(lo),
+                    "ci_high": num(hi),
+                    "i2": num(i2),
+                }
+                for label, k, e, lo, hi, i2 in zip(
+                    self.labels, self.k, self.estimate, self.ci_low, self.ci_high, self.i2, strict=True
+                )
+            ],
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Funnel, leave-one-out and cumulative results of one pooled set of rows."""
+
+    stratum: StratumFit
+    slug: str  # "" for an analysis with one stratum
+    leave_one_out: Series | None
+    cumulative: Series | None
+
+
+@dataclass(frozen=True)
+class FigureJob:
+    """One figure to draw: ``kind`` forest, funnel, leave-one-out or cumulative; ``name`` the file stem."""
+
+    name: str
+    kind: str
+    payload: Any
+    formats: tuple[str, ...]
+    caption: str = ""
+
+
+@dataclass
+class AnalysisReport:
+    result: AnalysisResult
+    forest: Any  # ForestData
+    diagnostics: list[Diagnostics] = field(default_factory=list)
+    figures: list[FigureJob] = field(default_factory=list)
+
+
+@dataclass
+class ReportModel:
+    """Everything the tables and the HTML are rendered from."""
+
+    folder: Path
+    out: Path
+    run: ReviewRun
+    analyses: list[AnalysisReport]
+    provenance: dict[str, tuple[str, str, int | None]]  # row key -> (shown path, href, line)
+    extracts: dict[str, tuple[str, str]]  # study id -> (shown path, href)
+    sources: dict[str, str]  # source file name -> href
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    out: Path
+    analyses: int
+    figures: int
+    files: int
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+
+def load_inputs(folder: Path) -> tuple[Review, list[EffectRow], Plan]:
+    """The review, its effect rows and its plan, or ReportError with one line per problem."""
+    review = load_review(Path(folder))
+    lines = [str(p) for p in review.problems]
+    plan, plan_problems = load_plan(plan_path(folder))
+    lines += [str(p) for p in plan_problems]
+    if lines:
+        raise ReportError([*lines, f"{len(lines)} problem(s) in {folder}; nothing was written"])
+    try:
+        rows = normalize(review.studies)
+    except NormalizeError as exc:
+        raise ReportError([f"{folder}: {exc}", "1 problem; nothing was written"]) from None
+    assert plan is not None
+    return review, rows, plan
+
+
+def run_plan(folder: Path) -> ReviewRun:
+    review, rows, plan = load_inputs(folder)
+    return ReviewRun(review, tuple(rows), plan, tuple(run_analysis(rows, a) for a in plan.analyses))
+
+
+# -------------------------------------------------------------------------------------- diagnostics
+
+
+def _short_reason(text: str) -> str:
+    from metablina.render.forestdata import short_reason
+
+    return short_reason(text)
+
+
+def _refit(stratum: StratumFit, rows: Sequence[EffectRow]) -> Any:
+    """The stratum's model on a subset of its rows (same measure, method, interval), or the error."""
+    from metablina.analyze import pool
+    from metablina.stats.errors import InputError
+
+    r = stratum.result
+    assert r is not None
+    try:
+        return pool(r.measure, r.method, r.ci_method, columns_of(tuple(rows)), [x.label for x in rows])
+    except InputError as exc:
+        return f"{r.method} could not be fitted: {exc}"
+
+
+def _point(fit: Any) -> tuple[float, float, float, float | None]:
+    if isinstance(fit, str):
+        return math.nan, math.nan, math.nan, None
+    b = fit.back()
+    i2 = fit.to_dict().get("i2")
+    return b["estimate"], b.get("ci_low", math.nan), b.get("ci_high", math.nan), i2
+
+
+def _series(
+    kind: str, labels: Sequence[str], points: list[tuple], k: Sequence[int], notes: list[str]
+) -> Series:
+    est, lo, hi, i2 = (tuple(column) for column in zip(*points, strict=True))
+    return Series(kind, tuple(labels), est, lo, hi, tuple(k), i2, tuple(notes))
+
+
+def _stacked(stratum: StratumFit, kind: str, order: Sequence[int] | None = None) -> list[tuple] | None:
+    """Leave-one-out or cumulative fits of an inverse-variance model from metablina.stats.influence (one
+    stacked rma call per step, metafor's leave1out / cumul); None where that module does not apply
+    (GLMM and other likelihoods, the Freeman-Tukey back-transformation that needs each subset's n)."""
+    from metablina.analyze import TEST_OF_CI, back_value
+    from metablina.options import IV_METHODS
+
+    r = stratum.result
+    if r is None or r.method not in IV_METHODS or r.measure == "PFT" or len(r.yi) != len(stratum.rows):
+        return None
+    try:
+        from metablina.stats import influence
+    except ImportError:  # pragma: no cover - an older tree without the module
+        return None
+    test = TEST_OF_CI[r.ci_method]
+    if kind == "leave-one-out":
+        fit = influence.leave_one_out(r.yi, r.vi, method=r.method, test=test)
+    else:
+        fit = influence.cumulative(r.yi, r.vi, order, method=r.method, test=test)
+    est, low, high = (back_value(r.measure, getattr(fit, f)) for f in ("estimate", "ci_low", "ci_high"))
+    if r.measure == "KM":  # S = exp(-exp(y)) decreases in y
+        low, high = high, low
+    return [
+        (float(e), float(a), float(b), None if not math.isfinite(i) else float(i))
+        for e, a, b, i in zip(est, low, high, fit.i2, strict=True)
+    ]
+
+
+def leave_one_out(stratum: StratumFit, *, stacked: bool = True) -> Series:
+    """Each row omitted in turn and the rest re-pooled with the same model (k ≥ 3): by the stacked
+    refits of metablina.stats.influence for inverse-variance models, else (a GLMM) by pooling each
+    subset again; ``stacked=False`` always pools the subsets."""
+    rows = stratum.rows
+    points, notes = (_stacked(stratum, "leave-one-out") if stacked else None), []
+    if points is None:
+        points = []
+        for i, r in enumerate(rows):
+            fit = _refit(stratum, rows[:i] + rows[i + 1 :])
+            points.append(_point(fit))
+            if isinstance(fit, str):
+                notes.append(f"Without {r.label}: not estimable, {_short_reason(fit)}")
+    return _series("leave-one-out", [r.label for r in rows], points, [len(rows) - 1] * len(rows), notes)
+
+
+def cumulative(stratum: StratumFit, first: tuple[float, float, float], *, stacked: bool = True) -> Series:
+    """Rows added in order of year (then label), re-pooled at each step (stacked refits for
+    inverse-variance models, as :func:`leave_one_out`); the first row is the study alone with its own
+    interval ``first`` (as the forest plot shows it), the last one the stratum's own fit."""
+    ranked = sorted(range(len(stratum.rows)), key=lambda i: (stratum.rows[i].year, stratum.rows[i].label))
+    order = [stratum.rows[i] for i in ranked]
+    notes: list[str] = []
+    rank = [ranked.index(i) for i in range(len(ranked))]
+    points = _stacked(stratum, "cumulative", rank) if stacked else None
+    if points is None:
+        points = [(0.0, 0.0, 0.0, None)]
+        for i in range(2, len(order) + 1):
+            fit = stratum.result if i == len(order) else _refit(stratum, order[:i])
+            points.append(_point(fit))
+            if isinstance(fit, str):
+                notes.append(f"Up to {order[i - 1].label}: not estimable, {_short_reason(fit)}")
+    points[0] = (*first, None)
+    labels = [f"{r.label} ({r.year})" for r in order]
+    return _series("cumulative", labels, points, range(1, len(order) + 1), notes)
+
+
+def slug(text: str) -> str:
+    s = text.replace(">=", "ge").replace("<=", "le").replace(">", "gt").replace("<", "lt")
+    return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-") or "stratum"
+
+
+# ------------------------------------------------------------------------------------------- building
+
+
+def build_model(
+    folder: Path,
+    out: Path,
+    run: ReviewRun,
+    *,
+    extra: Callable[[StratumFit], Sequence[Any]] | None = None,
+    on_figure: Callable[[FigureJob], None] | None = None,
+) -> ReportModel:
+    """Forest data, diagnostics and figure jobs of every analysis; provenance of every row.
+
+    ``on_figure`` is called with each figure job as soon as it is known: the forest plots of all
+    analyses first, then the diagnostic plots, whose leave-one-out and cumulative fits take longer.
+    """
+    from metablina.render.forestdata import SCALE_OF, display_rows, forest_data, measure_label
+
+    on_figure = on_figure or (lambda _job: None)
+    analyses = []
+    for result in run.results:
+        a = result.analysis
+        forest = forest_data(result, extra=extra)
+        ar = AnalysisReport(result, forest)
+        job = FigureJob(f"forest-{a.id}", "forest", forest, FOREST_FORMATS, f"Forest plot: {a.title}")
+        ar.figures.append(job)
+        on_figure(job)
+        analyses.append(ar)
+    for ar in analyses:
+        result = ar.result
+        a = result.analysis
+        several = len(result.strata) > 1
+        for s in result.strata:
+            if not s.pooled or len(s.rows) < 2:
+                continue
+            sfx = f"-{slug(s.label)}" if several else ""
+            first_row = min(s.rows, key=lambda r: (r.year, r.label))
+            d = display_rows([first_row], a.measure)[0]
+            diag = Diagnostics(
+                s,
+                sfx.lstrip("-"),
+                leave_one_out(s) if len(s.rows) >= 3 else None,
+                cumulative(s, (d.estimate, d.ci_low, d.ci_high)),
+            )
+            ar.diagnostics.append(diag)
+            where = f" ({s.label})" if several else ""
+            jobs = _diagnostic_jobs(
+                a.id + sfx, diag, SCALE_OF[a.measure], measure_label(result), a.title + where
+            )
+            ar.figures += jobs
+            for job in jobs:
+                on_figure(job)
+    extracts = {
+        s.study.id: ((folder / s.path.name).as_posix(), _href(s.path, out)) for s in run.review.studies
+    }
+    provenance = {
+        f"{s.study.id}/{rec.id}": (*extracts[s.study.id], s.doc.lines.get(("outcomes", i)))
+        for s in run.review.studies
+        for i, rec in enumerate(s.study.outcomes)
+    }
+    sources = {
+        s.study.source.file: _href(folder / "sources" / s.study.source.file, out) for s in run.review.studies
+    }
+    return ReportModel(folder, out, run, analyses, provenance, extracts, sources)
+
+
+FUNNEL_X = {
+    "PLO": "Logit proportion",
+    "PFT": "Freeman–Tukey transformed proportion",
+    "PAS": "Arcsine-transformed proportion",
+    "PR": "Proportion",
+    "KM": "log(−log S) at the landmark",
+    "HR": "Hazard ratio",
+}
+
+
+def _diagnostic_jobs(stem: str, diag: Diagnostics, scale: str, xlabel: str, what: str) -> list[FigureJob]:
+    """Funnel (k ≥ 2), leave-one-out (k ≥ 3) and cumulative (k ≥ 2) plots of one pooled set of rows.
+    Titles name no analysis, so the same rows in two analyses give the same figure (drawn once)."""
+    import numpy as np
+
+    r = diag.stratum.result
+    assert r is not None
+    jobs = [
+        FigureJob(
+            f"funnel-{stem}",
+            "funnel",
+            {
+                "yi": tuple(float(v) for v in r.yi),
+                "sei": tuple(float(v) for v in np.sqrt(r.vi)),
+                "estimate": float(np.asarray(r.fit.estimate)),
+                "xlabel": FUNNEL_X.get(r.measure, "Effect size"),
+                "exp": r.measure == "HR",
+                "title": "Funnel plot",
+            },
+            DIAGNOSTIC_FORMATS,
+            f"Funnel plot: {what}",
+        )
+    ]
+    back = r.back()
+    full = (back["estimate"], back["ci_low"], back["ci_high"])
+    for series, kind in ((diag.leave_one_out, "leave-one-out"), (diag.cumulative, "cumulative")):
+        if series is None:
+            continue
+        detail = tuple("" if v is None else f"{v:.0f}%" for v in series.i2)
+        payload: dict[str, Any] = {
+            "labels": series.labels,
+            "estimate": series.estimate,
+            "ci_low": series.ci_low,
+            "ci_high": series.ci_high,
+            "scale": scale,
+            "measure_label": xlabel,
+            "detail": detail,
+            "detail_label": "I²",
+            "notes": series.notes,
+        }
+        if kind == "leave-one-out":
+            payload.update(full=full, title="Leave-one-out analysis")
+        else:
+            payload.update(title="Cumulative meta-analysis by year")
+        jobs.append(FigureJob(f"{kind}-{stem}", kind, payload, DIAGNOSTIC_FORMATS, f"{kind}: {what}"))
+    return jobs
+
+
+def _href(path: Path, out: Path) -> str:
+    """A link from the report in ``out`` to ``path``: relative (the report folder can move with the
+    review), or a file URI where no relative path exists (another drive)."""
+    try:
+        return Path(os.path.relpath(Path(path).resolve(), Path(out).resolve())).as_posix()
+    except ValueError:
+        return Path(path).resolve().as_uri()
+
+
+# ------------------------------------------------------------------------------------------- figures
+
+
+class FigureDrawer:
+    """Draws figure jobs into a folder while the caller goes on: in ``workers`` forked processes
+    (started at the first job, so they inherit the imported modules), or in this process when one
+    worker is asked for or fork is not available. A job whose payload equals an earlier one is not
+    drawn again; its files are copied at the end."""
+
+    def __init__(self, folder: Path, workers: int) -> None:
+        self.folder = folder
+        self.workers = workers if _can_fork() else 1
+        self._seen: dict[Any, FigureJob] = {}
+        self._copies: list[tuple[FigureJob, FigureJob]] = []
+        self._futures: list[Any] = []
+        self._pool: Any = None
+        self.drawn = 0
+
+    def submit(self, job: FigureJob) -> None:
+        from metablina.render.report import draw_figure
+
+        key = (job.kind, _freeze(job.payload), job.formats)
+        if key in self._seen:
+            self._copies.append((self._seen[key], job))
+            return
+        self._seen[key] = job
+        self.drawn += 1
+        if self.workers <= 1:
+            draw_figure(job, self.folder)
+            return
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+        self._futures.append(self._pool.submit(draw_figure, job, self.folder))
+        for f in self._futures:  # fail early: a broken figure stops the run
+            if f.done() and f.exception() is not None:
+                raise f.exception()  # type: ignore[misc]
+
+    def finish(self) -> None:
+        """Wait for every figure; raise the first failure."""
+        try:
+            for f in self._futures:
+                f.result()
+        finally:
+            self.close()
+        for src, dst in self._copies:
+            for fmt in dst.formats:
+                shutil.copyfile(self.folder / f"{src.name}.{fmt}", self.folder / f"{dst.name}.{fmt}")
+
+    def close(self) -> None:
+        """Stop: cancel what has not started and wait for what has, so no process writes on."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _freeze(x: Any) -> Any:
+    if isinstance(x, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in x.items()))
+    if isinstance(x, list | tuple):
+        return tuple(_freeze(v) for v in x)
+    if isinstance(x, float) and math.isnan(x):
+        return "nan"
+    return x
+
+
+# ------------------------------------------------------------------------------------------- writing
+
+
+def default_workers() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
+
+
+def build_report(
+    folder: Path,
+    out: Path,
+    *,
+    workers: int | None = None,
+    extra: Callable[[StratumFit], Sequence[Any]] | None = None,
+) -> ReportSummary:
+    """Run the plan in ``folder`` and write ``out`` (report.html, figures/, tables/) in one piece.
+
+    Raises ReportError for broken inputs (``out`` untouched, nothing written) and for an ``out`` that
+    exists but is not a report folder; any other failure leaves ``out`` as it was, too. Figures are
+    drawn in ``workers`` processes [the CPUs, at most 4] while the leave-one-out and cumulative fits run.
+    """
+    folder, out = Path(folder), Path(out)
+    _check_target(out)
+    run = run_plan(folder)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
+    drawer = FigureDrawer(tmp / "figures", default_workers() if workers is None else workers)
+    try:
+        (tmp / "figures").mkdir()
+        (tmp / "tables").mkdir()
+        model = build_model(folder, out, run, extra=extra, on_figure=drawer.submit)
+        from metablina.render.report import render_html
+        from metablina.render.report_tables import write_tables
+
+        write_tables(model, tmp / "tables")
+        drawer.finish()
+        (tmp / REPORT_FILE).write_text(render_html(model, tmp / "figures"), encoding="utf-8")
+        files = sum(1 for p in tmp.rglob("*") if p.is_file())
+        _replace(tmp, out)
+    except BaseException:
+        drawer.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    figures = sum(len(a.figures) for a in model.analyses)
+    return ReportSummary(out, len(model.analyses), figures, files)
+
+
+def _check_target(out: Path) -> None:
+    """Refuse to replace a folder that is not a report (a typo in --out must not delete a folder)."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / REPORT_FILE).is_file())):
+        raise ReportError(
+            [f"error: {out} exists and is not a metablina report folder (no {REPORT_FILE}); not replacing it"]
+        )
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Move ``tmp`` into place of ``out``: rename the old folder aside, rename the new one in, then
+    delete the old one; if the second rename fails the old folder is put back."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-old-", dir=out.parent))
+    old.rmdir()
+    os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        os.replace(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
