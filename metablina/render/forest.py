@@ -233,13 +233,17 @@ class ForestStyle:
 
 def _fmt(x: float, scale: str, digits: int) -> str:
     """A number as printed in the table: fixed decimals so that right-aligned columns align on the decimal
-    point (0/11 prints 0.0% [0.0, 28.5]), two significant digits below the last decimal, a true minus."""
+    point (0/11 prints 0.0% [0.0, 28.5]), "<0.1" for a non-zero value below the last decimal (never
+    e-notation), a true minus."""
     if math.isnan(x):
         return "NA"
     if math.isinf(x):
         return "∞" if x > 0 else "−∞"
     v = 100.0 * x if scale == "proportion" else x
-    s = f"{v:.2g}" if v != 0 and abs(v) < 0.5 * 10.0**-digits else f"{v:.{digits}f}"
+    smallest = 10.0**-digits
+    if v != 0 and abs(v) < 0.5 * smallest:
+        return f"<{smallest:.{digits}f}" if v > 0 else f">−{smallest:.{digits}f}"
+    s = f"{v:.{digits}f}"
     if float(s) == 0:
         s = s.lstrip("-")
     return s.replace("-", "−")

@@ -482,3 +482,15 @@ def test_not_estimable_zero_and_infinite_limits():
     assert len(lines(ax, "ci-arrow-left")) == 1 and len(lines(ax, "ci-arrow-right")) == 1
     assert len(lines(ax, "ci")) == 1  # only the zero-cell study has an interval to draw
     assert_clean_layout(ax)
+
+
+def test_tiny_values_print_below_the_last_decimal_not_in_e_notation() -> None:
+    from metablina.render.forest import _fmt
+
+    assert [
+        _fmt(7.5e-9, "proportion", 1),
+        _fmt(0.0, "proportion", 1),
+        _fmt(0.00012, "ratio", 2),
+        _fmt(-0.001, "difference", 2),
+        _fmt(-0.0, "difference", 2),
+    ] == ["<0.1", "0.0", "<0.01", ">−0.01", "0.00"]
