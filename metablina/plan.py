@@ -79,7 +79,9 @@ class Select(_Strict):
 
     mrd_method: Literal["MFC", "NGS", "PCR", "unspecified"] | None = None
     timepoint: list[Literal[TIMEPOINTS]] | None = None  # type: ignore[valid-type]
-    baseline_mrd: Literal["all", "positive", "negative"] = "all"
+    baseline_mrd: Literal["all", "positive", "negative"] | None = Field(
+        "all", description="null: any status (the guard then makes each status its own stratum)"
+    )
     grade: Literal[GRADES] | None = None  # type: ignore[valid-type]
     unit: Literal["patients", "courses"] = "patients"
     landmark_months: list[float] | None = None
@@ -236,6 +238,14 @@ def select_rows(rows: list[EffectRow], analysis: Analysis, variant: Sensitivity 
     """Apply the analysis (and optionally a sensitivity variant) to all rows, guards included."""
     decisions: list[Decision] = []
     candidates = [r for r in rows if _matches(r, analysis, analysis.select)]
+    outside = [
+        r.key
+        for r in rows
+        if r.outcome in analysis.outcome and r.form == MEASURE_FORM[analysis.measure] and r not in candidates
+    ]
+    if outside:
+        shown = ", ".join(outside[:8]) + (f" and {len(outside) - 8} more" if len(outside) > 8 else "")
+        decisions.append(Decision("note", analysis.id, f"outside the selection (other qualifiers): {shown}"))
     unusable = [r for r in candidates if r.unusable]
     for r in unusable:
         decisions.append(Decision("excluded", r.key, r.unusable or ""))

@@ -205,3 +205,27 @@ def test_plan_problems_are_located(tmp_path: Path) -> None:
     assert [str(p) for p in problems] == [
         f"{tmp_path}/analyses.yaml:3: analyses[1].id: analysis id 'a' is used twice"
     ]
+
+
+def test_records_outside_the_selection_are_named() -> None:
+    rows = [row("s1", "g3"), row("s2", "g3"), row("s2", "any", grade="any")]
+    sel = select_rows(rows, analysis())
+    assert keys(sel) == ["s1/g3", "s2/g3"]
+    assert any(
+        d.action == "note" and "outside the selection" in d.reason and "s2/any" in d.reason
+        for d in sel.decisions
+    )
+
+
+def test_any_baseline_mrd_keeps_each_status_as_its_own_stratum() -> None:
+    rows = [
+        row("s1", "neg", baseline_mrd="negative"),
+        row("s1b", "pos", baseline_mrd="positive"),
+        row("s2", "all"),
+    ]
+    sel = select_rows(rows, analysis(select={"grade": ">=3", "baseline_mrd": None}))
+    assert sorted(s.label for s in sel.strata) == [
+        "MRD-negative at start",
+        "MRD-positive at start",
+        "all treated",
+    ]

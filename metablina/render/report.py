@@ -377,6 +377,7 @@ BASELINE_WORDS = {
     "all": "all treated patients",
     "positive": "patients MRD-positive at the start",
     "negative": "patients MRD-negative at the start",
+    None: "patients of any MRD status at the start, each status a stratum of its own",
 }
 BACK_WORDS = {
     "PLO": "back-transformed by the inverse logit",
