@@ -84,8 +84,13 @@ def test_refused_analysis_says_why() -> None:
     )
     got = json.loads(result.stdout)
     assert got["pooled"] is False
-    assert "landmark time" in got["reason"]
-    assert [s["label"] for s in got["strata"]] == ["12 months", "60 months"]
+    assert "landmark time" in got["reason"] and "baseline MRD status" in got["reason"]
+    assert [s["label"] for s in got["strata"]] == [
+        "12 months; all treated",
+        "12 months; MRD-negative at start",
+        "12 months; MRD-positive at start",
+        "60 months; all treated",
+    ]
 
 
 def test_unknown_analysis_is_one_line() -> None:
