@@ -147,9 +147,21 @@ def load_inputs(folder: Path) -> tuple[Review, list[EffectRow], Plan]:
     return review, rows, plan
 
 
-def run_plan(folder: Path) -> ReviewRun:
+def run_plan(folder: Path, workers: int = 1) -> ReviewRun:
+    """Every analysis of the plan; with ``workers`` > 1 the analyses (independent of each other, and
+    the Bayesian fits in them take most of the time) run in forked processes, results in plan order."""
     review, rows, plan = load_inputs(folder)
-    return ReviewRun(review, tuple(rows), plan, tuple(run_analysis(rows, a) for a in plan.analyses))
+    if workers > 1 and _can_fork() and len(plan.analyses) > 1:
+        import functools
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            results = tuple(pool.map(functools.partial(run_analysis, rows), plan.analyses))
+    else:
+        results = tuple(run_analysis(rows, a) for a in plan.analyses)
+    return ReviewRun(review, tuple(rows), plan, results)
 
 
 # -------------------------------------------------------------------------------------- diagnostics
@@ -492,10 +504,11 @@ def build_report(
     """
     folder, out = Path(folder), Path(out)
     _check_target(out)
-    run = run_plan(folder)
+    workers = default_workers() if workers is None else workers
+    run = run_plan(folder, workers)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
-    drawer = FigureDrawer(tmp / "figures", default_workers() if workers is None else workers)
+    drawer = FigureDrawer(tmp / "figures", workers)
     try:
         (tmp / "figures").mkdir()
         (tmp / "tables").mkdir()
