@@ -100,3 +100,18 @@ def test_unknown_analysis_is_one_line() -> None:
         result.stderr.startswith("error: no analysis 'no-such-thing'")
         and len(result.stderr.splitlines()) == 1
     )
+
+
+def test_analyses_lists_the_plan() -> None:
+    result = CliRunner().invoke(main, ["analyses", "--studies", str(ROOT / "studies")])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(plan_ids())
+    assert lines[0].split()[:3] == ["mrd-mfc-all-treated", "PLO", "GLMM"]
+
+
+def plan_ids() -> list[str]:
+    from metablina.plan import load_plan, plan_path
+
+    plan, _ = load_plan(plan_path(ROOT / "studies"))
+    return [a.id for a in plan.analyses]
