@@ -17,7 +17,6 @@ from metablina.stats.errors import InputError
 # Generic estimates pooled by inverse variance with their own back-transformation.
 GENERIC_LOG = {"KM": "landmark survival rates on log(-log S)", "HR": "log hazard ratios"}
 TEST_OF_CI = {"z": "z", "hksj": "knha", "hksj-adhoc": "adhoc"}
-PROPORTIONS = ("PLO", "PFT", "PAS", "PR")
 JSON_KEYS = (
     "k",
     "measure",

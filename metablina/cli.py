@@ -187,3 +187,13 @@ def report(folder: Path, out: Path, jobs: int | None) -> None:
         _fail(exc.lines)
     counts = f"{done.analyses} analyses, {done.figures} figures, {done.files} files"
     click.echo(f"wrote {out / 'report.html'}: {counts}")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of a study extract (for editors that check YAML as it is typed)."""
+    import json
+
+    from metablina.extract.schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))

@@ -205,3 +205,13 @@ def test_a_complete_partition_needs_every_size(review: Path) -> None:
     )
     _break(review, "  complete_partitions: [risk group]\n", "")
     assert load_review(review).ok
+
+
+def test_schema_command_prints_the_json_schema_of_an_extract() -> None:
+    import json
+
+    result = CliRunner().invoke(main, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert schema["title"] == "Study" and schema["additionalProperties"] is False
+    assert {"id", "population", "outcomes", "risk_of_bias"} <= set(schema["properties"])
