@@ -418,6 +418,41 @@ def _fit_prop(X, N, nodes, mu, tau):
     return mu, np.abs(tau), converged
 
 
+def _inference(
+    lead, k, est, se, tau2, converged, test, level, q_df, q_wald, q_lrt, i2, h2, vt, ll, ll_fe, ll_sat
+) -> dict:
+    """The fields every GLMM result carries, from the fitted mean, its SE and τ²: the z or t test and CI,
+    the prediction interval (metafor ``predict()``: crit · sqrt(se² + τ²)) and the heterogeneity tests."""
+    zval = est / se
+    crit, pval = _crit_and_p(zval, test, level, q_df)
+    pi_half = crit * np.sqrt(se**2 + tau2)
+    return _shape_out(
+        lead,
+        k=k,
+        estimate=est,
+        se=se,
+        zval=zval,
+        pval=pval,
+        ci_low=est - crit * se,
+        ci_high=est + crit * se,
+        pi_low=est - pi_half,
+        pi_high=est + pi_half,
+        tau2=np.where(converged, tau2, np.nan),
+        q_wald=q_wald,
+        q_wald_p=_chi2_sf(q_wald, q_df),
+        q_lrt=q_lrt,
+        q_lrt_p=_chi2_sf(q_lrt, q_df),
+        q_df=q_df,
+        i2=i2,
+        h2=h2,
+        vt=vt,
+        ll=ll,
+        ll_fe=ll_fe,
+        ll_sat=ll_sat,
+        converged=converged,
+    )
+
+
 def glmm_proportion(xi, ni, *, nagq: int = 7, test: str = "z", level: float = 0.95) -> GLMMResult:
     """Random-intercept logistic model for proportions (metafor ``rma.glmm(measure="PLO")``).
 
@@ -501,10 +536,6 @@ def glmm_proportion(xi, ni, *, nagq: int = 7, test: str = "z", level: float = 0.
     vi = 1.0 / xc + 1.0 / (nc - xc)
     i2, h2, vt = _i2_h2(vi, np.ones_like(inner), tau2)
 
-    zval = mu / se
-    crit, pval = _crit_and_p(zval, test, level, q_df)
-    pi_half = crit * np.sqrt(se**2 + tau2)
-
     warn = []
     if k == 2:
         warn.append("k = 2: tau^2 cannot be estimated reliably")
@@ -519,31 +550,24 @@ def glmm_proportion(xi, ni, *, nagq: int = 7, test: str = "z", level: float = 0.
             "Hessian not negative definite at the optimum: SE set to NaN": bad_hessian & converged,
         },
     )
-    est = np.where(converged, mu, np.nan)
-    out = _shape_out(
+    out = _inference(
         lead,
-        k=np.full(X.shape[0], k),
-        estimate=est,
-        se=se,
-        zval=zval,
-        pval=pval,
-        ci_low=est - crit * se,
-        ci_high=est + crit * se,
-        pi_low=est - pi_half,
-        pi_high=est + pi_half,
-        tau2=np.where(converged, tau2, np.nan),
-        q_wald=q_wald,
-        q_wald_p=_chi2_sf(q_wald, q_df),
-        q_lrt=q_lrt,
-        q_lrt_p=_chi2_sf(q_lrt, q_df),
-        q_df=q_df,
-        i2=i2,
-        h2=h2,
-        vt=vt,
-        ll=ll + lc.sum(-1),
-        ll_fe=ll_fe,
-        ll_sat=ll_sat,
-        converged=converged,
+        np.full(X.shape[0], k),
+        np.where(converged, mu, np.nan),
+        se,
+        tau2,
+        converged,
+        test,
+        level,
+        q_df,
+        q_wald,
+        q_lrt,
+        i2,
+        h2,
+        vt,
+        ll + lc.sum(-1),
+        ll_fe,
+        ll_sat,
     )
     return GLMMResult(
         measure="PLO",
@@ -852,11 +876,6 @@ def glmm_or_umfs(ai, n1i, ci, n2i, *, nagq: int = 7, test: str = "z", level: flo
     vi = 1 / (A + add) + 1 / (B + add) + 1 / (C + add) + 1 / (D + add)
     i2, h2, vt = _i2_h2(vi, used, tau2)
 
-    est = np.where(converged, beta, np.nan)
-    zval = est / se
-    crit, pval = _crit_and_p(zval, test, level, q_df)
-    pi_half = crit * np.sqrt(se**2 + tau2)
-
     warn = []
     n_drop = dropped.sum(-1)
     if n_drop.any():
@@ -880,30 +899,24 @@ def glmm_or_umfs(ai, n1i, ci, n2i, *, nagq: int = 7, test: str = "z", level: flo
             "Hessian not negative definite at the optimum: SE set to NaN": bad_hessian,
         },
     )
-    out = _shape_out(
+    out = _inference(
         lead,
-        k=k,
-        estimate=est,
-        se=se,
-        zval=zval,
-        pval=pval,
-        ci_low=est - crit * se,
-        ci_high=est + crit * se,
-        pi_low=est - pi_half,
-        pi_high=est + pi_half,
-        tau2=np.where(converged, tau2, np.nan),
-        q_wald=q_wald,
-        q_wald_p=_chi2_sf(q_wald, q_df),
-        q_lrt=q_lrt,
-        q_lrt_p=_chi2_sf(q_lrt, q_df),
-        q_df=q_df,
-        i2=i2,
-        h2=h2,
-        vt=vt,
-        ll=ll + lc.sum(-1),
-        ll_fe=ll_fe,
-        ll_sat=ll_sat,
-        converged=converged,
+        k,
+        np.where(converged, beta, np.nan),
+        se,
+        tau2,
+        converged,
+        test,
+        level,
+        q_df,
+        q_wald,
+        q_lrt,
+        i2,
+        h2,
+        vt,
+        ll + lc.sum(-1),
+        ll_fe,
+        ll_sat,
     )
     return GLMMResult(
         measure="OR", model="UM.FS", nagq=nodes, test=test, level=float(level), warnings=tuple(warn), **out
