@@ -341,3 +341,10 @@ def test_refuses_to_replace_a_folder_that_is_not_a_report(tmp_path: Path) -> Non
     with pytest.raises(ReportError, match="not a metablina report folder"):
         build_report(STUDIES, out)
     assert (out / "thesis.txt").read_text(encoding="utf-8") == "years of work"
+
+
+def test_studies_table_shows_reported_age_and_the_flagged_derived_mean(html: str) -> None:
+    assert (
+        "median 8.5, range 1.3-11.5 months; estimated mean 7.7 (SD 3.2), derived (Luo 2018 / Wan 2014" in html
+    )
+    assert "skewness test rejects normality (Shi 2023): use with care" in html  # the CCLG trial's ages

@@ -528,6 +528,15 @@ GENERAL_METHODS = (
 # ------------------------------------------------------------------------------------------------ page
 
 
+def _age_text(c: Any) -> str:
+    """Age as reported, and the mean and SD estimated from the median and range where possible,
+    flagged as derived (Luo 2018 / Wan 2014), with the skewness caution when it applies."""
+    if c.age_mean_sd is None:
+        return c.age
+    mean, sd = c.age_mean_sd
+    return f"{c.age}; estimated mean {mean:.1f} (SD {sd:.1f}), {c.age_derivation}"
+
+
 def render_html(model: ReportModel, figures_dir: Path) -> str:
     """The whole report page; figures are read from ``figures_dir`` (``<name>.svg``) and embedded."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -540,9 +549,13 @@ def render_html(model: ReportModel, figures_dir: Path) -> str:
         keep_trailing_newline=True,
         undefined=StrictUndefined,
     )
+    from metablina.normalize import characteristics
+
+    ages = {c.study: c for c in characteristics(list(model.run.review.studies))}
     studies = [
         {
             "id": s.study.id,
+            "age": _age_text(ages[s.study.id]),
             "citation": s.study.citation,
             "year": s.study.year,
             "design": s.study.design,
