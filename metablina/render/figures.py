@@ -1,8 +1,10 @@
 """Figure plumbing shared by the plots: a pyplot-free figure, text measurement, and byte-stable saving.
 
-Figures are ``matplotlib.figure.Figure`` objects with an Agg canvas attached directly; pyplot is never
-imported, so no global figure registry, backend switch or rcParams change is left behind in the process.
-Layout is done in points from measured text extents (``TextMeasure``), never from character counts.
+Figures are ``matplotlib.figure.Figure`` objects with an Agg canvas attached directly (for the screen and
+for users' own ``savefig``); pyplot is never imported, so no global figure registry, backend switch or
+rcParams change is left behind in the process. Layout is done in points from measured text extents
+(``TextMeasure``), never from character counts. ``save_figure`` draws a figure once and writes every
+format from that drawing (:mod:`metablina.render.skiafig`).
 """
 
 from __future__ import annotations
@@ -12,29 +14,17 @@ from collections.abc import Iterable, Sequence
 from os import PathLike
 from pathlib import Path
 
-import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, fontManager
 
+from metablina.render.skiafig import WRITERS, layout, record
+
 # Helvetica/Arial metrics first (journal figures), then matplotlib's bundled DejaVu Sans, which is always
 # there and also serves as the per-glyph fallback (τ, ², ≥, −). Pass ``font=("DejaVu Sans",)`` for identical
 # files on every machine.
 PREFERRED_FONTS: tuple[str, ...] = ("Liberation Sans", "Arial", "Helvetica", "DejaVu Sans")
-
-# Fixed settings for saving: unhinted text, text as paths in SVG (renders without the font installed),
-# TrueType (Type 42) fonts in PDF/PS (editable, and what journals ask for), and a fixed salt for SVG ids.
-_SAVE_RC = {
-    "text.hinting": "no_hinting",  # the glyph advances TextMeasure lays out with, at any dpi
-    "svg.hashsalt": "metablina",
-    "svg.fonttype": "path",
-    "pdf.fonttype": 42,
-    "ps.fonttype": 42,
-    "pdf.compression": 6,
-}
-# No creation date: the SVG backend calls it "Date", the PDF backend "CreationDate" (a "Date" key is ignored).
-_NO_DATE = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": {}}
 
 
 @functools.cache
@@ -52,36 +42,26 @@ def font(
 
 
 class TextMeasure:
-    """Width, height and descent of strings in points, from the Agg renderer that draws them.
+    """Width, height and descent of strings in points, from the layout the figure files are drawn with.
 
-    FreeType's hinting moves glyph advances by whole pixels, so a hinted line of text at 100 dpi can be 8%
-    wider or narrower than the same line unhinted. Files written by ``save_figure`` are drawn unhinted, and
-    a figure shown on screen is drawn hinted at its own dpi; the extent here is the larger of the unhinted
-    one and, when ``dpi`` is given, the hinted one at that dpi, so a layout built on it holds for both.
+    Files are drawn by :mod:`metablina.render.skiafig` with unhinted glyph advances, which is what
+    :func:`~metablina.render.skiafig.layout` returns. A figure shown on screen is drawn by matplotlib's
+    Agg, hinted at its own dpi, and FreeType's hinting moves glyph advances by whole pixels (a line of
+    text at 100 dpi can be 8% wider); with ``dpi`` given, the extent is the larger of the two, so a layout
+    built on it holds for both.
     """
 
     # Hinted widths stay within ±8% of unhinted ones (Liberation Sans and DejaVu Sans, 7-9 pt, 72-600 dpi).
     _SPREAD = 1.12
 
     def __init__(self, dpi: float | None = None) -> None:
-        self._unhinted = RendererAgg(8, 8, 288.0)
         self._screen = RendererAgg(8, 8, float(dpi)) if dpi else None
-        self._plain: dict[tuple[str, FontProperties], tuple[float, float, float]] = {}
         self._hinted: dict[tuple[str, FontProperties], tuple[float, float, float]] = {}
 
-    def _plain_extent(self, text: str, prop: FontProperties) -> tuple[float, float, float]:
-        key = (text, prop)
-        if key not in self._plain:
-            # The Agg renderer reads the hinting mode from rcParams on each call: set it for this one
-            # measurement and put it back (cheaper than an rc_context, which copies every rcParam).
-            saved = matplotlib.rcParams["text.hinting"]
-            matplotlib.rcParams["text.hinting"] = "no_hinting"
-            try:
-                w, h, d = self._unhinted.get_text_width_height_descent(text, prop, ismath=False)
-            finally:
-                matplotlib.rcParams["text.hinting"] = saved
-            self._plain[key] = (w / 4.0, h / 4.0, d / 4.0)
-        return self._plain[key]
+    @staticmethod
+    def _plain_extent(text: str, prop: FontProperties) -> tuple[float, float, float]:
+        line = layout(text, prop)
+        return line.width, line.ascent + line.descent, line.descent
 
     def extent(self, text: str, prop: FontProperties) -> tuple[float, float, float]:
         if not text:
@@ -157,24 +137,28 @@ def save_figure(
     *,
     dpi: float = 300.0,
 ) -> list[Path]:
-    """Write ``fig`` as ``<path>.<format>`` for each format and return the paths.
+    """Write ``fig`` as ``<path>.<format>`` for each format (PNG at ``dpi``) and return the paths.
 
-    The files are byte-identical from one run to the next: no creation date (``Date`` / ``CreationDate``),
-    a fixed ``svg.hashsalt`` for SVG element ids, fixed font embedding. The settings are applied in an
-    ``rc_context`` and restored afterwards. The parent directory is created if needed.
+    The figure is drawn once and every format is written from that drawing, so the files show the same
+    picture; they are byte-identical from one run to the next (no dates, no random ids). The parent
+    directory is created if needed.
     """
     figure = fig.figure if isinstance(fig, Axes) else fig
     if not isinstance(figure, Figure):
         raise TypeError(f"fig: expected a matplotlib Figure or Axes, got {type(fig).__name__}")
+    wanted = [fmt.lower().lstrip(".") for fmt in formats]
+    for fmt in wanted:
+        if fmt not in WRITERS:
+            raise ValueError(f"formats: {fmt!r} is not one of png, svg, pdf")
     base = Path(path_without_suffix)
     base.parent.mkdir(parents=True, exist_ok=True)
+    drawing = record(figure)
     paths = []
-    for fmt in formats:
-        fmt = fmt.lower().lstrip(".")
-        if fmt not in _NO_DATE:
-            raise ValueError(f"formats: {fmt!r} is not one of png, svg, pdf")
+    for fmt in wanted:
         path = base.with_name(f"{base.name}.{fmt}")
-        with matplotlib.rc_context(_SAVE_RC):
-            figure.savefig(path, format=fmt, dpi=dpi, metadata=_NO_DATE[fmt], facecolor="white")
+        if fmt == "png":
+            WRITERS[fmt](drawing, path, dpi=dpi)
+        else:
+            WRITERS[fmt](drawing, path)
         paths.append(path)
     return paths

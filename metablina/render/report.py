@@ -1,7 +1,8 @@
 """The report's figures (drawn from plain job descriptions, in any process) and its HTML page.
 
-``report.html`` is one self-contained file: every figure is embedded as an SVG data URI (text drawn as
-paths, so no font is needed), the CSS is inline, and nothing is fetched from a network. Links point only
+``report.html`` is one self-contained file: every figure is embedded as an SVG data URI (its text in
+Liberation Sans, or the metric-compatible Arial or Helvetica a reader's system has), the CSS is inline,
+and nothing is fetched from a network. Links point only
 to files next to it (the figure files, the extracts and their source documents). The page holds no date
 or time, so two runs on the same inputs give the same bytes.
 """
@@ -9,10 +10,8 @@ or time, so two runs on the same inputs give the same bytes.
 from __future__ import annotations
 
 import base64
-import contextlib
 import platform
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,50 +86,7 @@ def draw_figure(job: FigureJob, folder: Path) -> list[Path]:
             ax = cumulative_plot(*args, **common)
     else:
         raise ValueError(f"unknown figure kind {job.kind!r}")
-    with lean_pdf_fonts():
-        return figures.save_figure(ax.figure, folder / job.name, job.formats)
-
-
-class _LeanSubset:
-    """fontTools.subset as matplotlib's PDF backend sees it, with Options that drop the OpenType layout
-    tables (GSUB, GPOS, GDEF, ...) from embedded font subsets."""
-
-    def __init__(self, module: Any) -> None:
-        self._module = module
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._module, name)
-
-    def Options(self, **kwargs: Any) -> Any:  # the name matplotlib calls
-        options = self._module.Options(**kwargs)
-        options.drop_tables += ["GSUB", "GPOS", "GDEF", "BASE", "JSTF", "MATH"]
-        return options
-
-
-@contextlib.contextmanager
-def lean_pdf_fonts() -> Iterator[None]:
-    """Embed PDF fonts without their layout tables while the block runs.
-
-    A PDF shows glyphs by glyph id and never reads a font's substitution or positioning tables, yet
-    subsetting those tables is about 60% of the time matplotlib takes to write a small PDF (fontTools
-    decompiles every lookup). The glyph outlines, metrics and the drawn page are unchanged (checked by
-    rasterising both versions with Ghostscript). If matplotlib's internals are not as expected, nothing
-    is changed.
-    """
-    try:
-        from fontTools import subset
-        from matplotlib.backends import _backend_pdf_ps as pdf_ps
-    except ImportError:  # pragma: no cover - matplotlib without fontTools or with another layout
-        yield
-        return
-    if getattr(pdf_ps, "subset", None) is not subset:
-        yield
-        return
-    pdf_ps.subset = _LeanSubset(subset)
-    try:
-        yield
-    finally:
-        pdf_ps.subset = subset
+    return figures.save_figure(ax.figure, folder / job.name, job.formats)
 
 
 def _data_uri(path: Path) -> str:
@@ -143,7 +99,7 @@ SCREEN_PX_PER_PT = 4 / 3 * 1.25
 
 
 def svg_width_pt(path: Path) -> float | None:
-    """The width of a matplotlib SVG in points, read from its root element."""
+    """The width of a figure's SVG in points, read from its root element."""
     head = path.read_bytes()[:2000].decode("utf-8", "replace")
     match = re.search(r'<svg[^>]*\swidth="([0-9.]+)pt"', head)
     return float(match.group(1)) if match else None
@@ -162,6 +118,7 @@ def software_versions() -> list[tuple[str, str]]:
         ("NumPy", "numpy"),
         ("SciPy", "scipy"),
         ("matplotlib", "matplotlib"),
+        ("Skia", "skia-python"),
         ("Jinja2", "jinja2"),
     ):
         try:
