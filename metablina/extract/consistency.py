@@ -85,8 +85,12 @@ def consistent_counts(percent_text: str, total: int) -> list[int]:
         return []
     goal = target.numerator
     scale = 100 * 10**d
+    # every accepted rounding of v = scale·x/total equals goal only if goal − 1/2 ≤ v < goal + 1, so
+    # only the counts with x in [(goal − 1)·total/scale, (goal + 1)·total/scale] need checking
+    first = max(0, (goal - 1) * total // scale)
+    last = min(total, -(-(goal + 1) * total // scale))
     out = []
-    for x in range(total + 1):
+    for x in range(first, last + 1):
         value = Fraction(scale * x, total)
         if goal in (_round_half_up(value), _round_half_even(value), floor(value)):
             out.append(x)

@@ -139,8 +139,8 @@ _JOINS = {"miter": skia.Paint.kMiter_Join, "round": skia.Paint.kRound_Join, "bev
 class SkiaRenderer(RendererBase):
     """A matplotlib renderer drawing onto a Skia canvas in points (72 units per inch), y downwards.
 
-    Paths, markers and collections go through ``draw_path`` (RendererBase turns markers and
-    collections into paths); text through :func:`layout`; mathtext through RendererBase, as outlines.
+    Markers are stamped from one converted shape; collections go through ``draw_path`` (RendererBase
+    turns them into paths); text through :func:`layout`; mathtext through RendererBase, as outlines.
     Images are not supported (no metablina figure has one).
     """
 
@@ -159,21 +159,41 @@ class SkiaRenderer(RendererBase):
     def points_to_pixels(self, points: float) -> float:
         return points
 
-    def _path(self, path: MplPath, transform: Transform) -> skia.Path:
+    def _path(self, path: MplPath, transform: Transform, *, offset: bool = False) -> skia.Path:
+        """``path`` through ``transform`` into Skia's y-down coordinates (``offset``: a marker shape,
+        flipped about its own origin rather than about the canvas)."""
+        verts = np.asarray(path.vertices, dtype=float)
+        if not np.isfinite(verts).all():  # matplotlib breaks a path at NaNs: let it do so
+            path, verts = path.cleaned(remove_nans=True), None
+            verts = np.asarray(path.vertices, dtype=float)
+        xy = transform.transform(verts) if len(verts) else verts.reshape(0, 2)
+        xy[:, 1] = -xy[:, 1] if offset else self.height - xy[:, 1]
         out = skia.Path()
-        for verts, code in path.iter_segments(
-            transform + self._flip, remove_nans=True, simplify=False, curves=True
-        ):
+        codes = path.codes
+        if codes is None:
+            if len(xy):
+                out.addPoly([skia.Point(x, y) for x, y in xy.tolist()], False)
+            return out
+        pts, i, n = xy.tolist(), 0, len(codes)
+        while i < n:
+            code = codes[i]
             if code == MplPath.MOVETO:
-                out.moveTo(*verts)
+                out.moveTo(*pts[i])
+                i += 1
             elif code == MplPath.LINETO:
-                out.lineTo(*verts)
+                out.lineTo(*pts[i])
+                i += 1
             elif code == MplPath.CURVE3:
-                out.quadTo(*verts)
+                out.quadTo(*pts[i], *pts[i + 1])
+                i += 2
             elif code == MplPath.CURVE4:
-                out.cubicTo(*verts)
+                out.cubicTo(*pts[i], *pts[i + 1], *pts[i + 2])
+                i += 3
             elif code == MplPath.CLOSEPOLY:
                 out.close()
+                i += 1
+            else:  # STOP
+                break
         return out
 
     @staticmethod
@@ -193,21 +213,12 @@ class SkiaRenderer(RendererBase):
         if path is not None:
             self.canvas.clipPath(self._path(path, transform), skia.ClipOp.kIntersect, True)
 
-    def draw_path(
-        self,
-        gc: GraphicsContextBase,
-        path: MplPath,
-        transform: Transform,
-        rgbFace: tuple[float, ...] | None = None,  # matplotlib's name
-    ) -> None:
+    def _paint(self, gc: GraphicsContextBase, shape: skia.Path, face: tuple[float, ...] | None) -> None:
+        """Fill ``shape`` with ``face`` (if any), then stroke it with the gc's pen (if any)."""
         if gc.get_hatch() is not None:
             raise NotImplementedError("hatching is not supported by metablina's figure writer")
-        shape = self._path(path, transform)
-        canvas = self.canvas
-        canvas.save()
-        self._clip(gc)
-        if rgbFace is not None:
-            canvas.drawPath(shape, skia.Paint(AntiAlias=True, Color=self._colour(rgbFace, gc)))
+        if face is not None:
+            self.canvas.drawPath(shape, skia.Paint(AntiAlias=True, Color=self._colour(face, gc)))
         width, rgb = gc.get_linewidth(), gc.get_rgb()
         if width > 0 and rgb[3] > 0:
             pen = skia.Paint(
@@ -221,7 +232,41 @@ class SkiaRenderer(RendererBase):
             offset, dashes = gc.get_dashes()
             if dashes:
                 pen.setPathEffect(skia.DashPathEffect.Make(list(dashes), offset or 0.0))
-            canvas.drawPath(shape, pen)
+            self.canvas.drawPath(shape, pen)
+
+    def draw_path(
+        self,
+        gc: GraphicsContextBase,
+        path: MplPath,
+        transform: Transform,
+        rgbFace: tuple[float, ...] | None = None,  # matplotlib's name
+    ) -> None:
+        self.canvas.save()
+        self._clip(gc)
+        self._paint(gc, self._path(path, transform), rgbFace)
+        self.canvas.restore()
+
+    def draw_markers(
+        self,
+        gc: GraphicsContextBase,
+        marker_path: MplPath,
+        marker_trans: Transform,
+        path: MplPath,
+        trans: Transform,
+        rgbFace: tuple[float, ...] | None = None,  # matplotlib's name
+    ) -> None:
+        """The marker shape is converted once and stamped at each vertex of ``path``."""
+        shape = self._path(marker_path, marker_trans, offset=True)
+        canvas = self.canvas
+        canvas.save()
+        self._clip(gc)
+        for vertices, _code in path.iter_segments(trans, simplify=False):
+            if len(vertices):
+                x, y = vertices[-2:]
+                canvas.save()
+                canvas.translate(float(x), self.height - float(y))
+                self._paint(gc, shape, rgbFace)
+                canvas.restore()
         canvas.restore()
 
     def get_text_width_height_descent(

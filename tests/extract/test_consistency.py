@@ -93,3 +93,20 @@ def test_quote_matches_source_up_to_white_space_and_dashes() -> None:
     source = "median age: 5.8 years;\n range: 1.1\u201315.7; 51.5% female"
     assert quote_in_source("median age: 5.8 years; range: 1.1-15.7", source)
     assert not quote_in_source("median age: 5.9 years", source)
+
+
+@given(st.integers(1, 3000), st.integers(0, 100_000), st.integers(0, 2))
+def test_counts_are_exactly_those_of_the_definition(total: int, raw: int, d: int) -> None:
+    # the search is confined to a window around p·n/100; checking every count must find the same ones
+    from fractions import Fraction
+    from math import floor
+
+    goal = raw % (100 * 10**d + 1)
+    printed = str(Decimal(goal).scaleb(-d))
+    every = []
+    for x in range(total + 1):
+        v = Fraction(100 * 10**d * x, total)
+        half_even = round(v)  # Python rounds a Fraction half to even
+        if goal in (floor(v + Fraction(1, 2)), half_even, floor(v)):
+            every.append(x)
+    assert consistent_counts(printed, total) == every
