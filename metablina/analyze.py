@@ -197,11 +197,13 @@ def pool(
     tau_prior: str | None = None,
     mu_prior: str = "flat",
     threshold: float | None = None,
+    shrinkage: bool = True,
 ) -> PoolResult:
     """Compute effect sizes from metafor-named ``columns`` and pool them; raise InputError on misuse.
 
     ``tau_prior``, ``mu_prior`` and ``threshold`` apply to the Bayesian methods; ``threshold`` is on the
-    natural scale and gives the posterior probability that the pooled effect lies below it.
+    natural scale and gives the posterior probability that the pooled effect lies below it;
+    ``shrinkage=False`` leaves out a binomial–normal model's shrunken study estimates (the slow part).
     """
     from metablina.stats.measures import escalc
 
@@ -211,7 +213,7 @@ def pool(
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
     if method in BAYES_METHODS:
-        return _pool_bayes(measure, method, ci, columns, labels, tau_prior, mu_prior, threshold)
+        return _pool_bayes(measure, method, ci, columns, labels, tau_prior, mu_prior, threshold, shrinkage)
     ci = ci or default_ci(method)
     if ci not in CI_METHODS:
         raise InputError(f"unknown CI method {ci!r}; one of {', '.join(CI_METHODS)}")
@@ -279,6 +281,7 @@ def _pool_bayes(
     tau_prior: str | None,
     mu_prior: str,
     threshold: float | None,
+    shrinkage: bool = True,
 ) -> PoolResult:
     from metablina.stats import bayes
     from metablina.stats.measures import escalc
@@ -298,7 +301,12 @@ def _pool_bayes(
     warnings: list[str] = []
     if method == "BAYES-GLMM":
         fit = bayes.bayes_bn(
-            columns["xi"], columns["ni"], tau_prior=tau_prior, mu_prior=mu_prior, threshold=cut
+            columns["xi"],
+            columns["ni"],
+            tau_prior=tau_prior,
+            mu_prior=mu_prior,
+            threshold=cut,
+            shrinkage=shrinkage,
         )
         es = escalc("PLO", xi=columns["xi"], ni=columns["ni"])
     else:

@@ -113,19 +113,26 @@ def _pool_cached(
     form_columns: tuple,
     labels: tuple[str, ...],
     tau_prior: str | None,
+    shrinkage: bool,
 ) -> PoolResult:
     """Pooling is pure, and a plan repeats tables (a stratum of one analysis is another's whole), so each
     distinct (table, model) is fitted once per process."""
     columns = {name: np.array(values, float) for name, values in form_columns}
-    return pool(measure, method, ci, columns, labels, tau_prior=tau_prior)
+    return pool(measure, method, ci, columns, labels, tau_prior=tau_prior, shrinkage=shrinkage)
 
 
 def pool_rows(
-    rows: tuple[EffectRow, ...], measure: str, method: str, ci: str | None, tau_prior: str | None = None
+    rows: tuple[EffectRow, ...],
+    measure: str,
+    method: str,
+    ci: str | None,
+    tau_prior: str | None = None,
+    *,
+    shrinkage: bool = True,
 ) -> PoolResult:
     """Pool effect rows (cached); raises InputError as :func:`metablina.analyze.pool` does."""
     columns = tuple((name, tuple(values.tolist())) for name, values in columns_of(rows).items())
-    return _pool_cached(measure, method, ci, columns, tuple(r.label for r in rows), tau_prior)
+    return _pool_cached(measure, method, ci, columns, tuple(r.label for r in rows), tau_prior, shrinkage)
 
 
 def fit_rows(
@@ -153,7 +160,9 @@ def bayes_fits(
     rows: tuple[EffectRow, ...], measure: str, tau_prior: str | None = None
 ) -> tuple[BayesFit, ...]:
     """The Bayesian co-primary analysis for few studies (Bender et al. 2018; Friede et al. 2017): the default
-    (or given) half-normal prior on tau, and the same prior at half and at twice its scale."""
+    (or given) half-normal prior on tau, and the same prior at half and at twice its scale. Pooled
+    estimate, tau and prediction only: the shrunken study estimates of a binomial-normal model, which
+    no table or plot shows, are not computed."""
     from metablina.analyze import DEFAULT_TAU_PRIOR
 
     if measure not in DEFAULT_TAU_PRIOR and tau_prior is None:
@@ -165,7 +174,7 @@ def bayes_fits(
     for role, factor in (("primary", 1.0), ("half the prior scale", 0.5), ("twice the prior scale", 2.0)):
         this = f"{kind}:{float(scale) * factor:g}"
         try:
-            result = pool_rows(rows, measure, method, None, tau_prior=this)
+            result = pool_rows(rows, measure, method, None, tau_prior=this, shrinkage=False)
             out.append(BayesFit(role, this, result))
         except InputError as exc:
             out.append(BayesFit(role, this, None, str(exc)))

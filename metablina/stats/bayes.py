@@ -150,7 +150,8 @@ class BayesResult:
             out["p_below"] = plain(self.p_below)
         sh = {name: getattr(self, "shrink_" + name) for name in self._SHRINK}
         lead = self.shrink_mean.shape[:-1]
-        out["shrinkage"] = _shrink_list(sh, lead)
+        computed = not np.isnan(self.shrink_median).all()
+        out["shrinkage"] = _shrink_list(sh, lead) if computed else None
         out["warnings"] = list(self.warnings)
         return out
 
@@ -913,7 +914,7 @@ def _bn_start(x, n, tau, mp: MuPrior):
     return M
 
 
-def _bn_core(x, n, tp: TauPrior, mp: MuPrior, level, threshold, c, beta):
+def _bn_core(x, n, tp: TauPrior, mp: MuPrior, level, threshold, c, beta, shrinkage=True):
     from scipy.special import gammaln
 
     from metablina.stats.agq import log_binom_kernel
@@ -958,9 +959,9 @@ def _bn_core(x, n, tp: TauPrior, mp: MuPrior, level, threshold, c, beta):
     # shrinkage: p(θ_i, τ_j | x) ∝ Bin(x_i | θ) Σ_g (w_jg / L_i) N(θ; μ_jg, τ_j²)  (leave-one-out predictive);
     # each node's grid is centred on the mode of that density and scaled by the curvature there, found by
     # Newton from the node's μ mode with the scale √(s² + τ²) of a new study's θ as the cap.
-    sh = {key: np.empty((m, k)) for key in ("median", "low", "high", "mean", "sd")}
-    sh_edge = np.empty((m, k))
-    for i in range(k):  # a loop over studies (k is small), not over analyses
+    sh = {key: np.full((m, k), np.nan) for key in ("median", "low", "high", "mean", "sd")}
+    sh_edge = np.full((m, k), -np.inf)
+    for i in range(k if shrinkage else 0):  # a loop over studies (k is small), not over analyses
         li = ll_i[..., i]
         xi, ni = x[:, i, None, None], n[:, i, None, None]
         lc = gammaln(ni + 1) - gammaln(xi + 1) - gammaln(ni - xi + 1)
@@ -1014,6 +1015,7 @@ def bayes_bn(
     mu_prior: str | MuPrior = "flat",
     level: float = 0.95,
     threshold: float | None = None,
+    shrinkage: bool = True,
 ) -> BayesResult:
     """Bayesian binomial–normal (logit) random-effects model for proportions, exact binomial likelihood.
 
@@ -1028,6 +1030,9 @@ def bayes_bn(
     the studies need ≥ 1 event and ≥ 1 non-event in total, and then ∫ Π L_i dμ grows like τ, so the
     τ prior needs a finite mean (half-Cauchy does not). Calls that fail this are refused with a pointer
     to a normal μ prior, which always gives a proper posterior.
+
+    ``shrinkage=False`` skips the shrunken study estimates (about 40% of the time; their fields are
+    NaN and ``to_dict()["shrinkage"]`` is None).
     """
     x, n, lead = _check_bn_data(xi, ni)
     level = _check_level(level)
@@ -1071,7 +1076,7 @@ def bayes_bn(
     for i in range(0, len(x), step):
         xs, ns = x[i : i + step], n[i : i + step]
         c, beta = np.full(len(xs), c0), np.ones(len(xs))
-        o = _bn_core(xs, ns, tp, mp, level, threshold, c, beta)
+        o = _bn_core(xs, ns, tp, mp, level, threshold, c, beta, shrinkage)
         # second pass where the τ map fits the posterior badly: median far from c, a peak narrow in
         # log τ (β < 1 then spreads it over the rule), or Chebyshev coefficients that have not decayed
         ratio = o["tau_median"] / c
@@ -1079,7 +1084,7 @@ def bayes_bn(
         redo = (ratio < 1 / 3) | (ratio > 3) | (beta2 < 0.7) | (o["tau_tail"] > _TAIL)
         if redo.any():
             r = np.flatnonzero(redo)
-            o2 = _bn_core(xs[r], ns[r], tp, mp, level, threshold, o["tau_median"][r], beta2[r])
+            o2 = _bn_core(xs[r], ns[r], tp, mp, level, threshold, o["tau_median"][r], beta2[r], shrinkage)
             for key in o:
                 o[key][r] = o2[key]
         parts.append(o)

@@ -633,3 +633,14 @@ def test_to_dict_and_summary():
     db = bayes_bn(*CRS).to_dict()
     assert db["model"] == "BN" and db["tau_prior"] == "half-normal(1) on tau"
     json.dumps(db)
+
+
+def test_bn_without_shrinkage_gives_the_same_posterior_and_no_study_estimates():
+    x, n = np.array([3, 5, 2, 7]), np.array([20, 30, 15, 40])
+    full = bayes_bn(x, n)
+    lean = bayes_bn(x, n, shrinkage=False)
+    for name in ("estimate", "ci_low", "ci_high", "tau_median", "pi_low", "pi_high", "pred_sd"):
+        assert getattr(lean, name) == getattr(full, name), name
+    assert np.isfinite(full.shrink_median).all() and np.isnan(lean.shrink_median).all()
+    assert len(full.to_dict()["shrinkage"]) == 4
+    assert lean.to_dict()["shrinkage"] is None
