@@ -11,12 +11,14 @@ output folder is left as it was.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,19 +149,26 @@ def load_inputs(folder: Path) -> tuple[Review, list[EffectRow], Plan]:
     return review, rows, plan
 
 
-def run_plan(folder: Path, workers: int = 1) -> ReviewRun:
+def run_plan(folder: Path, workers: int = 1, meanwhile: Callable[[], object] | None = None) -> ReviewRun:
     """Every analysis of the plan; with ``workers`` > 1 the analyses (independent of each other, and
-    the Bayesian fits in them take most of the time) run in forked processes, results in plan order."""
+    the Bayesian fits in them take most of the time) run in forked processes, results in plan order.
+    ``meanwhile`` is called in this process while the workers compute (or first, with one worker)."""
     review, rows, plan = load_inputs(folder)
     if workers > 1 and _can_fork() and len(plan.analyses) > 1:
-        import functools
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            results = tuple(pool.map(functools.partial(run_analysis, rows), plan.analyses))
+            with _frozen():  # the first submit forks the workers
+                futures = [pool.submit(run_analysis, rows, plan.analyses[0])]
+            futures += [pool.submit(run_analysis, rows, a) for a in plan.analyses[1:]]
+            if meanwhile is not None:
+                meanwhile()
+            results = tuple(f.result() for f in futures)
     else:
+        if meanwhile is not None:
+            meanwhile()
         results = tuple(run_analysis(rows, a) for a in plan.analyses)
     return ReviewRun(review, tuple(rows), plan, results)
 
@@ -439,7 +448,10 @@ class FigureDrawer:
             from concurrent.futures import ProcessPoolExecutor
 
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
-        self._futures.append(self._pool.submit(draw_figure, job, self.folder))
+            with _frozen():  # the first submit forks the workers
+                self._futures.append(self._pool.submit(draw_figure, job, self.folder))
+        else:
+            self._futures.append(self._pool.submit(draw_figure, job, self.folder))
         for f in self._futures:  # fail early: a broken figure stops the run
             if f.done() and f.exception() is not None:
                 raise f.exception()  # type: ignore[misc]
@@ -460,6 +472,29 @@ class FigureDrawer:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _prepare_drawing() -> None:
+    """Import the plotting modules (matplotlib is most of the import time) and load the fonts, so that
+    the figure workers, forked later, start with both."""
+    import metablina.render.plots
+    import metablina.render.report  # noqa: F401
+    from metablina.render.figures import font, font_family
+    from metablina.render.skiafig import layout
+
+    for weight, style in (("normal", "normal"), ("bold", "normal"), ("normal", "italic")):
+        layout("Study 0123456789% τ²", font(font_family(), 8.0, weight, style))
+
+
+@contextlib.contextmanager
+def _frozen() -> Iterator[None]:
+    """Keep the garbage collector off this process's objects while workers are forked: a collection in
+    a worker would otherwise write to (and so copy) every page holding a tracked object."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _can_fork() -> bool:
@@ -505,7 +540,7 @@ def build_report(
     folder, out = Path(folder), Path(out)
     _check_target(out)
     workers = default_workers() if workers is None else workers
-    run = run_plan(folder, workers)
+    run = run_plan(folder, workers, meanwhile=_prepare_drawing)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
     drawer = FigureDrawer(tmp / "figures", workers)
