@@ -148,6 +148,7 @@ class SkiaRenderer(RendererBase):
         super().__init__()
         self.canvas = canvas
         self.width, self.height = width, height
+        self.grey = True  # no colour but greys drawn so far
         self._flip = Affine2D().scale(1.0, -1.0).translate(0.0, height)
 
     def flipy(self) -> bool:
@@ -196,10 +197,10 @@ class SkiaRenderer(RendererBase):
                 break
         return out
 
-    @staticmethod
-    def _colour(rgba: tuple[float, ...], gc: GraphicsContextBase) -> int:
+    def _colour(self, rgba: tuple[float, ...], gc: GraphicsContextBase) -> int:
         r, g, b, *rest = rgba
         a = gc.get_alpha() if gc.get_forced_alpha() else (rest[0] if rest else 1.0)
+        self.grey = self.grey and r == g == b
         return skia.Color4f(r, g, b, a).toColor()
 
     def _clip(self, gc: GraphicsContextBase) -> None:
@@ -313,11 +314,13 @@ class SkiaRenderer(RendererBase):
 
 @dataclass(frozen=True)
 class Drawing:
-    """A figure drawn once: a Skia picture ``width`` × ``height`` points."""
+    """A figure drawn once: a Skia picture ``width`` × ``height`` points; ``grey`` when every colour
+    in it is a grey (its raster is then drawn and saved as 8-bit grey)."""
 
     picture: skia.Picture
     width: float
     height: float
+    grey: bool
 
 
 def record(fig: Figure) -> Drawing:
@@ -327,28 +330,34 @@ def record(fig: Figure) -> Drawing:
     canvas = recorder.beginRecording(skia.Rect.MakeWH(width, height))
     saved = fig.dpi
     fig.dpi = 72.0
+    renderer = SkiaRenderer(canvas, width, height)
     try:
-        fig.draw(SkiaRenderer(canvas, width, height))
+        fig.draw(renderer)
     finally:
         fig.dpi = saved
-    return Drawing(recorder.finishRecordingAsPicture(), width, height)
+    return Drawing(recorder.finishRecordingAsPicture(), width, height, renderer.grey)
 
 
 def write_png(drawing: Drawing, path: str | PathLike[str], dpi: float = 300.0) -> None:
-    """Rasterise at ``dpi`` on white; saved as 8-bit grey when every pixel is grey (lossless, and about
-    half the size of RGB), else as RGB, with zlib's run-length strategy (fast, and small for figures)."""
+    """Rasterise at ``dpi`` on white: into 8-bit grey when the drawing has only greys (lossless, a
+    quarter of the pixels to draw and compress), else RGB; zlib's run-length strategy (fast, and
+    small for figures)."""
     from PIL import Image
 
     scale = dpi / 72.0
-    surface = skia.Surface(max(1, round(drawing.width * scale)), max(1, round(drawing.height * scale)))
-    with surface as canvas:
-        canvas.clear(skia.ColorWHITE)
-        canvas.scale(scale, scale)
-        canvas.drawPicture(drawing.picture)
-    pixels = surface.toarray(colorType=skia.ColorType.kRGBA_8888_ColorType)
-    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
-    grey = bool((r == g).all() and (g == b).all())
-    image = Image.fromarray(np.ascontiguousarray(r if grey else pixels[..., :3]))
+    width, height = max(1, round(drawing.width * scale)), max(1, round(drawing.height * scale))
+    colour = skia.ColorType.kGray_8_ColorType if drawing.grey else skia.ColorType.kRGBA_8888_ColorType
+    surface = skia.Surface.MakeRaster(
+        skia.ImageInfo.Make(width, height, colour, skia.AlphaType.kOpaque_AlphaType)
+    )
+    canvas = surface.getCanvas()
+    canvas.clear(skia.ColorWHITE)
+    canvas.scale(scale, scale)
+    canvas.drawPicture(drawing.picture)
+    pixels = surface.toarray()
+    image = Image.fromarray(
+        np.ascontiguousarray(pixels.reshape(height, width) if drawing.grey else pixels[..., :3])
+    )
     image.save(path, format="png", compress_type=zlib.Z_RLE, dpi=(dpi, dpi))
 
 

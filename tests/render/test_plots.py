@@ -97,3 +97,28 @@ def test_cumulative_refuses_mismatched_lengths():
         cumulative_plot(LABELS, [1, 1, 1, 1], [0.5] * 3, [2] * 4, scale="ratio", measure_label="OR")
     with pytest.raises(ValueError, match="labels: expected 4"):
         cumulative_plot(LABELS[:3], [1, 1, 1, 1], [0.5] * 4, [2] * 4, scale="ratio", measure_label="OR")
+
+
+@pytest.mark.parametrize("exp", [False, True])
+@pytest.mark.parametrize("k", [4, FUNNEL_MIN_K + 2])
+def test_funnel_texts_fit_the_figure_without_overlapping(exp, k):
+    # the panel is placed from measured labels (no constrained layout): nothing may be cut off or clash
+    rng = np.random.default_rng(k)
+    ax = funnel_plot(
+        rng.normal(-0.5, 1.5, k), rng.uniform(0.05, 2.5, k), estimate=-0.5, exp=exp, title="Funnel plot"
+    )
+    fig = ax.figure
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    shown = [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
+    for axis in (ax.xaxis, ax.yaxis):  # the drawn ticks: those inside the view limits
+        lo, hi = sorted(axis.get_view_interval())
+        shown += [t.label1 for t in axis.get_major_ticks() if lo <= t.get_loc() <= hi and t.label1.get_text()]
+    boxes = [t.get_window_extent(r) for t in shown]
+    for t, b in zip(shown, boxes, strict=True):
+        assert b.x0 >= 0 and b.y0 >= 0 and b.x1 <= fig.bbox.x1 and b.y1 <= fig.bbox.y1, t.get_text()
+    for i, a in enumerate(boxes):
+        for j in range(i + 1, len(boxes)):
+            assert not a.overlaps(boxes[j]), (shown[i].get_text(), shown[j].get_text())
+    panel = ax.get_window_extent(r)
+    assert panel.width > 0.6 * fig.bbox.width and panel.height > 0.6 * fig.bbox.height  # no waste
