@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+# metablina's arrays are small: OpenBLAS's worker threads only spin (about 0.25 s of CPU at numpy's
+# import alone, taken from the other processes of `metablina report`). One thread, unless the user
+# chose otherwise; this must be set before numpy is first imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import click
 

@@ -548,12 +548,13 @@ def build_report(
         (tmp / "figures").mkdir()
         (tmp / "tables").mkdir()
         model = build_model(folder, out, run, extra=extra, on_figure=drawer.submit)
-        from metablina.render.report import render_html
+        from metablina.render.report import embed_figures, render_page
         from metablina.render.report_tables import write_tables
 
         write_tables(model, tmp / "tables")
+        page = render_page(model)  # while the figures are drawn
         drawer.finish()
-        (tmp / REPORT_FILE).write_text(render_html(model, tmp / "figures"), encoding="utf-8")
+        (tmp / REPORT_FILE).write_text(embed_figures(page, model, tmp / "figures"), encoding="utf-8")
         files = sum(1 for p in tmp.rglob("*") if p.is_file())
         _replace(tmp, out)
     except BaseException:

@@ -201,6 +201,7 @@ def test_html_is_self_contained(html: str) -> None:
     assert "@import" not in html and "url(" not in html
     sources = re.findall(r'\ssrc="([^"]*)"', html)
     assert sources and all(s.startswith("data:image/svg+xml;base64,") for s in sources)
+    assert "@@metablina-figure" not in html  # every slot of the page rendered early is filled
     for href in re.findall(r'\shref="([^"]*)"', html):
         assert href.startswith(("#", "figures/", "tables/", "../")), href
 

@@ -232,7 +232,7 @@ def _pooled_context(rec: dict[str, Any], measure: str) -> dict[str, Any]:
     }
 
 
-def analysis_context(ar: AnalysisReport, model: ReportModel, figures_dir: Path) -> dict[str, Any]:
+def analysis_context(ar: AnalysisReport, model: ReportModel) -> dict[str, Any]:
     result = ar.result
     a = result.analysis
     measure = a.measure
@@ -259,8 +259,8 @@ def analysis_context(ar: AnalysisReport, model: ReportModel, figures_dir: Path) 
                 "name": job.name,
                 "kind": job.kind,
                 "caption": job.caption,
-                "uri": _data_uri(figures_dir / f"{job.name}.svg"),
-                "width": _screen_width(figures_dir / f"{job.name}.svg"),
+                "uri": _FIGURE_SLOT.format(what="uri", name=job.name),
+                "width": _FIGURE_SLOT.format(what="width", name=job.name),
                 "files": [(fmt.upper(), f"figures/{job.name}.{fmt}") for fmt in job.formats],
             }
         )
@@ -496,6 +496,29 @@ def _age_text(c: Any) -> str:
 
 def render_html(model: ReportModel, figures_dir: Path) -> str:
     """The whole report page; figures are read from ``figures_dir`` (``<name>.svg``) and embedded."""
+    return embed_figures(render_page(model), model, figures_dir)
+
+
+# Where a figure's data URI and its on-screen width go in a page rendered before the figures exist.
+_FIGURE_SLOT = "@@metablina-figure-{what}:{name}@@"
+
+
+def embed_figures(page: str, model: ReportModel, figures_dir: Path) -> str:
+    """Fill the figure slots of ``page`` (from :func:`render_page`) from ``figures_dir``."""
+    slots = {}
+    for ar in model.analyses:
+        for job in ar.figures:
+            svg = figures_dir / f"{job.name}.svg"
+            slots[_FIGURE_SLOT.format(what="uri", name=job.name)] = _data_uri(svg)
+            slots[_FIGURE_SLOT.format(what="width", name=job.name)] = _screen_width(svg)
+    if not slots:
+        return page
+    return re.sub("|".join(map(re.escape, slots)), lambda m: slots[m.group()], page)
+
+
+def render_page(model: ReportModel) -> str:
+    """The report page with a slot for each figure, so that it can be rendered while the figures are
+    still being drawn; :func:`embed_figures` fills the slots."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(
@@ -531,7 +554,7 @@ def render_html(model: ReportModel, figures_dir: Path) -> str:
         folder=Path(model.folder).as_posix(),
         studies=studies,
         summary=summary_context(model),
-        analyses=[analysis_context(ar, model, figures_dir) for ar in model.analyses],
+        analyses=[analysis_context(ar, model) for ar in model.analyses],
         general_methods=GENERAL_METHODS,
         software=software_versions(),
         n_records=sum(len(s.study.outcomes) for s in model.run.review.studies),
