@@ -477,11 +477,14 @@ class FigureDrawer:
 def _prepare_drawing() -> None:
     """Import the plotting modules (matplotlib is most of the import time) and load the fonts, so that
     the figure workers, forked later, start with both."""
+    from PIL import Image
+
     import metablina.render.plots
     import metablina.render.report  # noqa: F401
     from metablina.render.figures import font, font_family
     from metablina.render.skiafig import layout
 
+    Image.preinit()  # Pillow imports its common image plugins on the first save
     for weight, style in (("normal", "normal"), ("bold", "normal"), ("normal", "italic")):
         layout("Study 0123456789% τ²", font(font_family(), 8.0, weight, style))
 
