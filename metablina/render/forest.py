@@ -4,13 +4,15 @@ Why not the ``forestplot`` package (0.4.1, evaluated with a rendered example): i
 with one scatter marker of fixed size (no squares sized by weight), has no diamond and no prediction-interval
 glyph, aligns its text columns by padding strings with spaces (straight only in a monospaced font) and draws
 through pyplot. Here every glyph is a matplotlib artist in data coordinates and every text column is measured
-with the Agg renderer, so the layout holds for 1 or 300 rows and for any label.
+with the layout the figure files are drawn with, so it holds for 1 or 300 rows and for any label.
 
 Layout: one Axes is the plot panel; it spans all rows vertically (row centres are data y values, y grows
-downwards) and only its bottom spine is shown as the x axis. Text columns are ``ax.text`` artists whose x is
-in inches from the figure's left edge and whose y is in the Axes' data units, so text and glyphs of a row
-share one y. Column widths, row count and notes fix the figure size when ``ax`` is None; when an ``ax`` is
-given, the table is fitted into that Axes' box and the Axes is shrunk to the plot panel.
+downwards) and its bottom spine is the x axis, with tick marks, tick labels and the axis label drawn as
+artists of their own (gids ``x-ticks``, ``x-tick-label``, ``x-label``) rather than by a matplotlib Axis. Text
+columns are ``ax.text`` artists whose x is in inches from the figure's left edge and whose y is in the Axes'
+data units, so text and glyphs of a row share one y. Column widths, row count and notes fix the figure size
+when ``ax`` is None; when an ``ax`` is given, the table is fitted into that Axes' box and the Axes is shrunk
+to the plot panel.
 
 Glyphs (metafor ``forest()`` / meta ``forest.meta()`` conventions): a square per study with area
 proportional to its weight (uniform when there are no weights, e.g. GLMM or Bayesian models), its CI as a
@@ -31,10 +33,10 @@ from matplotlib import transforms
 from matplotlib.axes import Axes
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
-from matplotlib.markers import MarkerStyle
+from matplotlib.markers import TICKDOWN, MarkerStyle
 from matplotlib.patches import Polygon, Rectangle
 from matplotlib.path import Path as MplPath
-from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+from matplotlib.ticker import MaxNLocator
 
 from metablina.render.figures import TextMeasure, font, font_family, new_figure
 
@@ -619,30 +621,53 @@ def _render(
     ax.set_position(((region[0] + x_plot0) / fw, (region[1] + bottom) / fh, plot_w / fw, total * unit / fh))
     ax.set_facecolor("none")
 
-    # ---- axis
+    # ---- axis: the bottom spine, and tick marks, tick labels and the axis label drawn here (a
+    # matplotlib Axis would rebuild a Tick of five artists per tick at every draw, most of the cost of
+    # saving a forest plot); only the scale and the limits stay with the Axes
     lim, ticks = _axis(data, plot_w, measure, fonts["tick"])
     if data.scale == "ratio":
         ax.set_xscale("log")
     ax.set_xlim(*lim)
     ax.set_ylim(total, 0.0)
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: _tick_label(x, data.scale)))
-    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks([])
+    ax.set_xticks([], minor=True)  # a log scale brings minor ticks of its own
     ax.set_yticks([])
     for side in ("top", "left", "right"):
         ax.spines[side].set_visible(False)
     ax.spines["bottom"].set_linewidth(0.6)
     ax.spines["bottom"].set_color(style.ink)
-    ax.tick_params(
-        axis="x",
-        direction="out",
-        length=tick_len,
-        width=0.6,
-        pad=tick_pad,
-        labelsize=fs - 0.5,
-        labelfontfamily=family[0],
-        colors=style.ink,
+    at_axis = transforms.blended_transform_factory(ax.transData, ax.transAxes)
+    ax.add_line(
+        Line2D(
+            ticks,
+            [0.0] * len(ticks),
+            transform=at_axis,
+            ls="",
+            marker=TICKDOWN,
+            markersize=tick_len,
+            markeredgewidth=0.6,
+            color=style.ink,
+            clip_on=False,
+            gid="x-ticks",
+        )
     )
+    below_ticks = at_axis + transforms.ScaledTranslation(
+        0, -(tick_len + tick_pad) / 72.0, fig.dpi_scale_trans
+    )
+    for t in ticks:
+        ax.text(
+            t,
+            0.0,
+            _tick_label(t, data.scale),
+            transform=below_ticks,
+            ha="center",
+            va="top",
+            fontproperties=fonts["tick"],
+            color=style.ink,
+            parse_math=False,
+            clip_on=False,
+            gid="x-tick-label",
+        )
 
     # ---- text
     to_in = transforms.blended_transform_factory(fig.dpi_scale_trans, ax.transData)
@@ -860,11 +885,18 @@ def _render(
                 annotation_clip=False,
             )
     if data.measure_label:
-        ax.set_xlabel(
+        ax.text(
+            0.5,
+            0.0,
             data.measure_label,
+            transform=ax.transAxes + transforms.ScaledTranslation(0, -y_label / 72.0, fig.dpi_scale_trans),
+            ha="center",
+            va="top",
             fontproperties=fonts["body"],
             color=style.ink,
-            labelpad=y_label - (tick_len + tick_pad + tick_h),
+            parse_math=False,
+            clip_on=False,
+            gid="x-label",
         )
     for i, line in enumerate(notes):
         ax.annotate(
