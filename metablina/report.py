@@ -158,19 +158,35 @@ def run_plan(folder: Path, workers: int = 1, meanwhile: Callable[[], object] | N
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        groups = _by_outcome(plan.analyses)
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             with _frozen():  # the first submit forks the workers
-                futures = [pool.submit(run_analysis, rows, plan.analyses[0])]
-            futures += [pool.submit(run_analysis, rows, a) for a in plan.analyses[1:]]
+                futures = [pool.submit(_run_group, rows, groups[0])]
+            futures += [pool.submit(_run_group, rows, g) for g in groups[1:]]
             if meanwhile is not None:
                 meanwhile()
-            results = tuple(f.result() for f in futures)
+            done = {a.id: r for f in futures for a, r in f.result()}
+        results = tuple(done[a.id] for a in plan.analyses)
     else:
         if meanwhile is not None:
             meanwhile()
         results = tuple(run_analysis(rows, a) for a in plan.analyses)
     return ReviewRun(review, tuple(rows), plan, results)
+
+
+def _by_outcome(analyses: Sequence[Any]) -> list[list[Any]]:
+    """Analyses of one outcome in one group, to be run in one worker: they pool the same tables (a
+    stratum of one analysis is another's whole), which each process fits once (run.pool_rows caches
+    them), so no table is fitted twice in two workers. Groups in plan order."""
+    groups: dict[tuple[str, ...], list[Any]] = {}
+    for a in analyses:
+        groups.setdefault(tuple(sorted(a.outcome)), []).append(a)
+    return list(groups.values())
+
+
+def _run_group(rows: list[EffectRow], analyses: list[Any]) -> list[tuple[Any, AnalysisResult]]:
+    return [(a, run_analysis(rows, a)) for a in analyses]
 
 
 # -------------------------------------------------------------------------------------- diagnostics
