@@ -71,7 +71,7 @@ def phases(tmp: Path) -> None:
     jobs: list = []
     model = report.build_model(ROOT / "studies", tmp / "p", run, on_figure=jobs.append)
     lap("forest data, leave-one-out and cumulative fits")
-    from metablina.render.report import draw_figure
+    from metablina.render.draw import draw_figure
 
     (tmp / "p" / "figures").mkdir(parents=True)
     (tmp / "p" / "tables").mkdir()

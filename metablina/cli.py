@@ -191,6 +191,10 @@ def analyses(folder: Path) -> None:
 @click.option("--jobs", type=click.IntRange(min=1), help="Processes that draw the figures [CPUs, at most 4].")
 def report(folder: Path, out: Path, jobs: int | None) -> None:
     """Run every analysis of the plan; write OUT/report.html, OUT/figures/ and OUT/tables/."""
+    from metablina.workers import start_figure_server
+
+    if jobs is None or jobs > 1:
+        start_figure_server()  # first: it imports the plotting modules while this process goes on
     from metablina.report import ReportError, build_report
 
     try:

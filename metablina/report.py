@@ -26,7 +26,9 @@ from typing import Any
 from metablina.extract.validate import Review, load_review
 from metablina.normalize import EffectRow, NormalizeError, normalize
 from metablina.plan import Plan, load_plan, plan_path
+from metablina.render.draw import FigureJob
 from metablina.run import AnalysisResult, ReviewRun, StratumFit, columns_of, run_analysis
+from metablina.workers import can_fork, default_workers, figure_context, prepare_figure_workers
 
 REPORT_FILE = "report.html"
 FOREST_FORMATS = ("png", "svg", "pdf")
@@ -90,17 +92,6 @@ class Diagnostics:
     cumulative: Series | None
 
 
-@dataclass(frozen=True)
-class FigureJob:
-    """One figure to draw: ``kind`` forest, funnel, leave-one-out or cumulative; ``name`` the file stem."""
-
-    name: str
-    kind: str
-    payload: Any
-    formats: tuple[str, ...]
-    caption: str = ""
-
-
 @dataclass
 class AnalysisReport:
     result: AnalysisResult
@@ -154,7 +145,7 @@ def run_plan(folder: Path, workers: int = 1, meanwhile: Callable[[], object] | N
     the Bayesian fits in them take most of the time) run in forked processes, results in plan order.
     ``meanwhile`` is called in this process while the workers compute (or first, with one worker)."""
     review, rows, plan = load_inputs(folder)
-    if workers > 1 and _can_fork() and len(plan.analyses) > 1:
+    if workers > 1 and can_fork() and len(plan.analyses) > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -433,14 +424,15 @@ def _href(path: Path, out: Path) -> str:
 
 
 class FigureDrawer:
-    """Draws figure jobs into a folder while the caller goes on: in ``workers`` forked processes
-    (started at the first job, so they inherit the imported modules), or in this process when one
-    worker is asked for or fork is not available. A job whose payload equals an earlier one is not
-    drawn again; its files are copied at the end."""
+    """Draws figure jobs into a folder while the caller goes on: in ``workers`` processes (forked from
+    the figure server or from this process, see :mod:`metablina.workers`; started at the first job),
+    or in this process when one worker is asked for or processes cannot be forked. A job whose payload
+    equals an earlier one is not drawn again; its files are copied at the end."""
 
     def __init__(self, folder: Path, workers: int) -> None:
         self.folder = folder
-        self.workers = workers if _can_fork() else 1
+        self._context = figure_context() if workers > 1 else None
+        self.workers = workers if self._context is not None else 1
         self._seen: dict[Any, FigureJob] = {}
         self._copies: list[tuple[FigureJob, FigureJob]] = []
         self._futures: list[Any] = []
@@ -448,7 +440,7 @@ class FigureDrawer:
         self.drawn = 0
 
     def submit(self, job: FigureJob) -> None:
-        from metablina.render.report import draw_figure
+        from metablina.render.draw import draw_figure
 
         key = (job.kind, _freeze(job.payload), job.formats)
         if key in self._seen:
@@ -460,14 +452,10 @@ class FigureDrawer:
             draw_figure(job, self.folder)
             return
         if self._pool is None:
-            import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
-            with _frozen():  # the first submit forks the workers
-                self._futures.append(self._pool.submit(draw_figure, job, self.folder))
-        else:
-            self._futures.append(self._pool.submit(draw_figure, job, self.folder))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=self._context)
+        self._futures.append(self._pool.submit(draw_figure, job, self.folder))
         for f in self._futures:  # fail early: a broken figure stops the run
             if f.done() and f.exception() is not None:
                 raise f.exception()  # type: ignore[misc]
@@ -490,19 +478,13 @@ class FigureDrawer:
             self._pool = None
 
 
-def _prepare_drawing() -> None:
-    """Import the plotting modules (matplotlib is most of the import time) and load the fonts, so that
-    the figure workers, forked later, start with both."""
-    from PIL import Image
+def _meanwhile() -> None:
+    """While the analyses run: compile the page's template and, without a figure server, import the
+    plotting modules for the figure workers to inherit."""
+    from metablina.render.report import page_template
 
-    import metablina.render.plots
-    import metablina.render.report  # noqa: F401
-    from metablina.render.figures import font, font_family
-    from metablina.render.skiafig import layout
-
-    Image.preinit()  # Pillow imports its common image plugins on the first save
-    for weight, style in (("normal", "normal"), ("bold", "normal"), ("normal", "italic")):
-        layout("Study 0123456789% τ²", font(font_family(), 8.0, weight, style))
+    page_template()
+    prepare_figure_workers()
 
 
 @contextlib.contextmanager
@@ -516,11 +498,6 @@ def _frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _can_fork() -> bool:
-    import multiprocessing
-
-    return "fork" in multiprocessing.get_all_start_methods()
-
 
 def _freeze(x: Any) -> Any:
     if isinstance(x, dict):
@@ -533,14 +510,6 @@ def _freeze(x: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------------- writing
-
-
-def default_workers() -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 4))
 
 
 def build_report(
@@ -559,7 +528,7 @@ def build_report(
     folder, out = Path(folder), Path(out)
     _check_target(out)
     workers = default_workers() if workers is None else workers
-    run = run_plan(folder, workers, meanwhile=_prepare_drawing)
+    run = run_plan(folder, workers, meanwhile=_meanwhile if workers > 1 else None)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
     drawer = FigureDrawer(tmp / "figures", workers)

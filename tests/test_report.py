@@ -11,11 +11,14 @@ import json
 import math
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+import metablina.workers
 from metablina.cli import main
 from metablina.render import figures
 from metablina.report import FOREST_FORMATS, ReportError, build_report, cumulative, leave_one_out, run_plan
@@ -312,6 +315,8 @@ def test_a_failure_midway_leaves_outputs_untouched(tmp_path: Path, monkeypatch, 
         return real(fig, path, formats, **kw)
 
     monkeypatch.setattr(figures, "save_figure", flaky)
+    # workers forked from this process see the patch (a figure server, if a test started one, would not)
+    monkeypatch.setattr(metablina.workers, "_server_started", False)
     with pytest.raises(OSError, match="injected"):
         build_report(STUDIES, out, workers=workers)
     assert files(out) == before
@@ -349,3 +354,24 @@ def test_studies_table_shows_reported_age_and_the_flagged_derived_mean(html: str
         "median 8.5, range 1.3-11.5 months; estimated mean 7.7 (SD 3.2), derived (Luo 2018 / Wan 2014" in html
     )
     assert "skewness test rejects normality (Shi 2023): use with care" in html  # the CCLG trial's ages
+
+
+def test_a_script_without_a_main_guard_can_build_a_report(out: Path, tmp_path: Path) -> None:
+    # From Python the figure workers are forked from the caller (no forkserver, which would re-run the
+    # caller's main module in every worker); the command line's figure server gives the same files
+    script = tmp_path / "script.py"
+    target = tmp_path / "outputs"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from metablina.report import build_report\n"
+        f"print(build_report(Path({str(STUDIES)!r}), Path({str(target)!r}), workers=2).figures)\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "30"
+    mine, cli = files(target), files(out)  # report.html links to the extracts relative to its folder
+    assert mine.keys() == cli.keys()
+    assert {k: v for k, v in mine.items() if k != "report.html"} == {
+        k: v for k, v in cli.items() if k != "report.html"
+    }

@@ -22,7 +22,7 @@ import numpy as np
 
 from metablina.analyze import METHOD_NAMES, PoolResult
 from metablina.normalize import EffectRow
-from metablina.render.forest import ForestData, Group, Pooled, StudyRow
+from metablina.render.forestmodel import ForestData, Group, Pooled, StudyRow
 from metablina.run import AnalysisResult, StratumFit
 
 Z975 = 1.959963984540054

@@ -10,6 +10,7 @@ or time, so two runs on the same inputs give the same bytes.
 from __future__ import annotations
 
 import base64
+import functools
 import platform
 import re
 from pathlib import Path
@@ -28,65 +29,12 @@ from metablina.render.forestdata import (
 from metablina.render.report_tables import analysis_records, summary_rows
 
 if TYPE_CHECKING:
-    from metablina.report import AnalysisReport, FigureJob, ReportModel
+    from metablina.report import AnalysisReport, ReportModel
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
 # ------------------------------------------------------------------------------------------------ figures
-
-
-def file_style() -> Any:
-    """The figure style for files only: the report's figures are never shown in a window, and files are
-    drawn unhinted, so the text is measured unhinted only (no ``dpi``: no hinted screen measurement,
-    which would double the cost of the layout)."""
-    from metablina.render.forest import ForestStyle
-
-    return ForestStyle(dpi=None)  # type: ignore[arg-type]
-
-
-def draw_figure(job: FigureJob, folder: Path) -> list[Path]:
-    """Draw one figure and save it in each of its formats from the same drawing."""
-    from metablina.render import figures
-
-    p = job.payload
-    style = file_style()
-    if job.kind == "forest":
-        from metablina.render.forest import draw_forest
-
-        ax = draw_forest(p, style=style)
-    elif job.kind == "funnel":
-        from metablina.render.plots import funnel_plot
-
-        ax = funnel_plot(
-            p["yi"],
-            p["sei"],
-            estimate=p["estimate"],
-            xlabel=p["xlabel"],
-            exp=p["exp"],
-            title=p["title"],
-            style=style,
-        )
-    elif job.kind in ("leave-one-out", "cumulative"):
-        from metablina.render.plots import cumulative_plot, leave_one_out_plot
-
-        common = {
-            "scale": p["scale"],
-            "measure_label": p["measure_label"],
-            "title": p["title"],
-            "detail": p["detail"],
-            "detail_label": p["detail_label"],
-            "notes": p["notes"],
-            "style": style,
-        }
-        args = (p["labels"], p["estimate"], p["ci_low"], p["ci_high"])
-        if job.kind == "leave-one-out":
-            ax = leave_one_out_plot(*args, full=p["full"], **common)
-        else:
-            ax = cumulative_plot(*args, **common)
-    else:
-        raise ValueError(f"unknown figure kind {job.kind!r}")
-    return figures.save_figure(ax.figure, folder / job.name, job.formats)
 
 
 def _data_uri(path: Path) -> str:
@@ -516,9 +464,10 @@ def embed_figures(page: str, model: ReportModel, figures_dir: Path) -> str:
     return re.sub("|".join(map(re.escape, slots)), lambda m: slots[m.group()], page)
 
 
-def render_page(model: ReportModel) -> str:
-    """The report page with a slot for each figure, so that it can be rendered while the figures are
-    still being drawn; :func:`embed_figures` fills the slots."""
+@functools.cache
+def page_template() -> Any:
+    """The page's Jinja template, compiled once per process (compiling it is most of rendering it, so
+    ``metablina report`` does it while the analyses run)."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(
@@ -529,6 +478,12 @@ def render_page(model: ReportModel) -> str:
         keep_trailing_newline=True,
         undefined=StrictUndefined,
     )
+    return env.get_template("report.html.j2")
+
+
+def render_page(model: ReportModel) -> str:
+    """The report page with a slot for each figure, so that it can be rendered while the figures are
+    still being drawn; :func:`embed_figures` fills the slots."""
     from metablina.normalize import characteristics
 
     ages = {c.study: c for c in characteristics(list(model.run.review.studies))}
@@ -550,7 +505,7 @@ def render_page(model: ReportModel) -> str:
         }
         for s in model.run.review.studies
     ]
-    page = env.get_template("report.html.j2").render(
+    page = page_template().render(
         folder=Path(model.folder).as_posix(),
         studies=studies,
         summary=summary_context(model),

@@ -1,0 +1,76 @@
+"""One figure job drawn and saved, in whichever process draws it (a worker forked from the figure server).
+
+A :class:`FigureJob` is plain data (a name, a kind, the plot data and the formats), so it crosses to a
+worker process by pickling; this module imports the plotting modules only inside :func:`draw_figure`,
+so that the process that makes the jobs never imports matplotlib.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FigureJob:
+    """One figure to draw: ``kind`` forest, funnel, leave-one-out or cumulative; ``name`` the file stem."""
+
+    name: str
+    kind: str
+    payload: Any
+    formats: tuple[str, ...]
+    caption: str = ""
+
+
+def file_style() -> Any:
+    """The figure style for files only: the report's figures are never shown in a window, and files are
+    drawn unhinted, so the text is measured unhinted only (no ``dpi``: no hinted screen measurement,
+    which would double the cost of the layout)."""
+    from metablina.render.forestmodel import ForestStyle
+
+    return ForestStyle(dpi=None)  # type: ignore[arg-type]
+
+
+def draw_figure(job: FigureJob, folder: Path) -> list[Path]:
+    """Draw one figure and save it in each of its formats from the same drawing."""
+    from metablina.render import figures
+
+    p = job.payload
+    style = file_style()
+    if job.kind == "forest":
+        from metablina.render.forest import draw_forest
+
+        ax = draw_forest(p, style=style)
+    elif job.kind == "funnel":
+        from metablina.render.plots import funnel_plot
+
+        ax = funnel_plot(
+            p["yi"],
+            p["sei"],
+            estimate=p["estimate"],
+            xlabel=p["xlabel"],
+            exp=p["exp"],
+            title=p["title"],
+            style=style,
+        )
+    elif job.kind in ("leave-one-out", "cumulative"):
+        from metablina.render.plots import cumulative_plot, leave_one_out_plot
+
+        common = {
+            "scale": p["scale"],
+            "measure_label": p["measure_label"],
+            "title": p["title"],
+            "detail": p["detail"],
+            "detail_label": p["detail_label"],
+            "notes": p["notes"],
+            "style": style,
+        }
+        args = (p["labels"], p["estimate"], p["ci_low"], p["ci_high"])
+        if job.kind == "leave-one-out":
+            ax = leave_one_out_plot(*args, full=p["full"], **common)
+        else:
+            ax = cumulative_plot(*args, **common)
+    else:
+        raise ValueError(f"unknown figure kind {job.kind!r}")
+    return figures.save_figure(ax.figure, folder / job.name, job.formats)
