@@ -48,21 +48,32 @@ def _typeface(path: str) -> skia.Typeface:
     return face
 
 
-@functools.cache
 def _font_files(prop: FontProperties) -> tuple[str, ...]:
     """The font file of each installed family of ``prop`` (weight and style matched by matplotlib), in
     order, then matplotlib's default font (DejaVu Sans, always there) for anything still missing."""
+    return _files_of(
+        tuple(prop.get_family()), prop.get_weight(), prop.get_style(), prop.get_stretch(), prop.get_variant()
+    )
+
+
+@functools.cache
+def _files_of(
+    families: tuple[str, ...], weight: object, style: str, stretch: object, variant: str
+) -> tuple[str, ...]:
+    """Cached without the size, which picks no other file (matplotlib's own cache has it in its key, so
+    every size of a font would be looked up again)."""
     installed = {f.name for f in fontManager.ttflist}
     files: list[str] = []
-    for family in [*prop.get_family(), "DejaVu Sans"]:
+    for family in [*families, "DejaVu Sans"]:
         if family not in installed:
             continue
-        one = prop.copy()
-        one.set_family(family)
+        one = FontProperties(family=family, weight=weight, style=style, stretch=stretch, variant=variant)
         path = str(findfont(one, fallback_to_default=False))
         if path not in files:
             files.append(path)
-    return tuple(files) or (str(findfont(prop)),)
+    if not files:
+        files.append(str(findfont(FontProperties(family=list(families), weight=weight, style=style))))
+    return tuple(files)
 
 
 @functools.cache
