@@ -22,8 +22,14 @@ import multiprocessing
 import os
 from multiprocessing.context import BaseContext
 
-# What a figure worker needs: everything draw_figure imports (no scipy, no pydantic).
-FIGURE_MODULES = ("metablina.render.draw", "metablina.render.forest", "metablina.render.plots")
+# What a figure worker needs: everything draw_figure imports (no scipy, no pydantic), and the image
+# plugins Pillow imports on its first save.
+FIGURE_MODULES = (
+    "metablina.render.draw",
+    "metablina.render.forest",
+    "metablina.render.plots",
+    *(f"PIL.{name}ImagePlugin" for name in ("Bmp", "Gif", "Jpeg", "Ppm", "Png")),
+)
 
 _server_started = False
 
