@@ -498,7 +498,6 @@ def _frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
-
 def _freeze(x: Any) -> Any:
     if isinstance(x, dict):
         return tuple(sorted((k, _freeze(v)) for k, v in x.items()))
