@@ -123,13 +123,6 @@ def new_figure(width_in: float, height_in: float, dpi: float = 100.0, layout: st
     return fig
 
 
-def renderer_of(fig: Figure) -> RendererAgg:
-    """The Agg renderer of ``fig`` (attaching an Agg canvas if the figure has another one)."""
-    if not isinstance(fig.canvas, FigureCanvasAgg):
-        FigureCanvasAgg(fig)
-    return fig.canvas.get_renderer()
-
-
 def save_figure(
     fig: Figure | Axes,
     path_without_suffix: str | PathLike[str],
