@@ -37,8 +37,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 # ------------------------------------------------------------------------------------------------ figures
 
 
-def _data_uri(path: Path) -> str:
-    return "data:image/svg+xml;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+def _data_uri(svg: bytes) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
 
 
 # Figures are laid out in points for print (8 pt text); on screen they are shown 25% larger than their
@@ -46,9 +46,9 @@ def _data_uri(path: Path) -> str:
 SCREEN_PX_PER_PT = 4 / 3 * 1.25
 
 
-def svg_width_pt(path: Path) -> float | None:
+def svg_width_pt(svg: bytes) -> float | None:
     """The width of a figure's SVG in points, read from its root element."""
-    head = path.read_bytes()[:2000].decode("utf-8", "replace")
+    head = svg[:2000].decode("utf-8", "replace")
     match = re.search(r'<svg[^>]*\swidth="([0-9.]+)pt"', head)
     return float(match.group(1)) if match else None
 
@@ -76,8 +76,8 @@ def software_versions() -> list[tuple[str, str]]:
     return out
 
 
-def _screen_width(path: Path) -> str:
-    width = svg_width_pt(path)
+def _screen_width(svg: bytes) -> str:
+    width = svg_width_pt(svg)
     return "" if width is None else f"{width * SCREEN_PX_PER_PT:.0f}px"
 
 
@@ -456,7 +456,7 @@ def embed_figures(page: str, model: ReportModel, figures_dir: Path) -> str:
     slots = {}
     for ar in model.analyses:
         for job in ar.figures:
-            svg = figures_dir / f"{job.name}.svg"
+            svg = (figures_dir / f"{job.name}.svg").read_bytes()
             slots[_FIGURE_SLOT.format(what="uri", name=job.name)] = _data_uri(svg)
             slots[_FIGURE_SLOT.format(what="width", name=job.name)] = _screen_width(svg)
     if not slots:
