@@ -129,7 +129,8 @@ def layout(text: str, prop: FontProperties) -> TextLayout:
     out = []
     for path, glyphs in runs:
         font, face = _font(path, size), _typeface(path)
-        kern = face.getKerningPairAdjustments(glyphs) if len(glyphs) > 1 else []
+        # None where the font has no kern table (Computer Modern, for one)
+        kern = (face.getKerningPairAdjustments(glyphs) if len(glyphs) > 1 else None) or []
         per_unit = size / face.getUnitsPerEm()
         xs = []
         for i, advance in enumerate(font.getWidths(glyphs)):

@@ -51,11 +51,14 @@ def test_widths_scale_with_size_and_extents_are_positive():
     small, big = layout("Events/N", prop(8.0)), layout("Events/N", prop(16.0))
     assert big.width == pytest.approx(2 * small.width, rel=1e-9)
     assert small.ascent > 0 and small.descent > 0  # "/" goes below the baseline
-    assert layout("ace", prop(8.0)).descent == pytest.approx(0.0, abs=0.1)
+    # measured on the outlines: round letters overshoot the baseline a little (Liberation Sans: under
+    # 0.1 pt at 8 pt, DejaVu Sans 0.11 pt), far less than the font's own descent (about 1.7 pt)
+    assert layout("ace", prop(8.0)).descent == pytest.approx(0.0, abs=0.15)
 
 
 def test_a_glyph_missing_from_the_first_family_comes_from_the_next():
-    line = layout("a ⊕ b", prop())
+    # Computer Modern ships with matplotlib (so this holds on any machine) and has no ⊕; it has no kern table
+    line = layout("a ⊕ b", FontProperties(family=["cmr10", "DejaVu Sans"], size=8.0))
     files = [run[0] for run in line.runs]
     assert len(files) == 3 and files[0] == files[2] != files[1]
     assert files[1].endswith("DejaVuSans.ttf")
