@@ -16,6 +16,15 @@ Fisher scoring starts at max(0, τ²_HE), stops when |Δτ²| ≤ 1e-5 (at most 
 that would leave [0, ∞); ML/REML estimates whose log-likelihood is below the one at τ² = 0 by more than
 ε^¼ are reset to 0 (metafor's ``ll0check``); PM and the Q-profile bounds use R's ``uniroot`` (Brent's
 zeroin, tol ε^¼), re-implemented here step for step, on [0, max(100, 10·mad(y)²)].
+
+Where metafor gives up, this module does not (each case says so in the result's warnings):
+
+* the upper end of a root search grows tenfold until it brackets the root, instead of stopping at a fixed
+  ``tau2.max`` (metafor then returns NA for PM and asks for a larger ``tau2.max``; given one, it agrees);
+* when Fisher scoring does not converge (it can oscillate between two points), τ² is the root of the
+  estimating equation itself, found by the same bracketed Brent search: the score of the (restricted)
+  likelihood for ML / REML, Q_gen(τ²) = k − p for EB (Morris's EB and PM solve the same equation), kept
+  only if its log-likelihood is not below the one at τ² = 0.
 Like metafor, the moment estimators and Q are computed from mean-centred y (this only matters for
 models without an intercept).
 """
@@ -42,6 +51,8 @@ METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "PM", "EB")
 _ALIASES = {"EE": "FE", "CE": "FE"}
 THRESHOLD = 1e-5  # metafor control$threshold (Fisher scoring)
 MAXITER = 100  # metafor control$maxiter
+GROWTH = 10.0  # factor by which an upper search bound grows until it brackets the root
+MAX_GROWTH = 40  # 10^40 times the first bound: beyond any τ² of finite data with positive variances
 TOL = np.finfo(float).eps ** 0.25  # metafor control$tol = uniroot's default tolerance
 EVTOL = 1e-7  # metafor control$evtol (rank check on X'X)
 
@@ -339,6 +350,82 @@ def uniroot_brent(
     return root, conv
 
 
+def widen_upper(
+    f: Callable[[np.ndarray, np.ndarray], np.ndarray], upper: np.ndarray, f_upper: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grow ``upper`` tenfold where the decreasing function ``f`` is still positive there, until it is not.
+
+    ``f(x, idx)`` evaluates problems ``idx`` at ``x``. Returns the new upper ends, f at them, and a mask of
+    the problems whose upper end had to grow (for a warning). A problem still positive after
+    ``MAX_GROWTH`` steps keeps its last (positive) value: the caller treats it as not bracketed.
+    """
+    upper, f_upper = upper.astype(float).copy(), f_upper.astype(float).copy()
+    grown = np.zeros(upper.shape, dtype=bool)
+    for _ in range(MAX_GROWTH):
+        out = np.flatnonzero(f_upper > 0)
+        if out.size == 0:
+            break
+        grown[out] = True
+        upper[out] *= GROWTH
+        f_upper[out] = f(upper[out], out)
+    return upper, f_upper, grown
+
+
+def _estimating_equation(method: str, ymc, v, X, p: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The equation whose root is τ², positive below it: the ML or REML score (up to a positive factor),
+    or Q_gen(τ²) − (k − p) for PM and EB."""
+    k = ymc.shape[1]
+
+    def f(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        w = 1.0 / (v[idx] + x[:, None])
+        pr = Projection(w, _sub(X, idx))
+        if method in ("PM", "EB"):
+            return pr.quad(ymc[idx]) - (k - p)
+        Py = pr.Py(ymc[idx])
+        return (Py * Py).sum(-1) - (pr.trP() if method == "REML" else w.sum(-1))
+
+    return f
+
+
+def _root_search(
+    method: str,
+    ymc,
+    v,
+    X,
+    p: int,
+    rows: np.ndarray,
+    start: np.ndarray,
+    tol: float = TOL,
+    maxiter: int = MAXITER,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """τ² for the problems ``rows`` as the root of their estimating equation on [0, upper], the upper end
+    starting at ``start`` and grown until it brackets the root; 0 where the equation is negative at 0.
+    ``tol`` is Brent's (metafor's ε^¼ for PM, to take its steps). Returns (τ², converged, upper grown)."""
+    f_all = _estimating_equation(method, ymc, v, X, p)
+
+    def f(x, idx):
+        return f_all(x, rows[idx])
+
+    n = rows.size
+    f0 = f(np.zeros(n), np.arange(n))
+    upper, f_upper, grown = widen_upper(f, start, f(start, np.arange(n)))
+    t = np.zeros(n)
+    conv = np.ones(n, dtype=bool)
+    run = np.flatnonzero((f0 >= 0) & (f_upper <= 0))
+    if run.size:
+
+        def fr(x, idx):
+            return f(x, run[idx])
+
+        t[run], conv[run] = uniroot_brent(
+            fr, np.zeros(run.size), upper[run], f0[run], f_upper[run], tol, maxiter
+        )
+    unbracketed = (f0 >= 0) & ~(f_upper <= 0)  # also NaN: no root to be found
+    t[unbracketed] = np.nan
+    conv[unbracketed] = False
+    return t, conv, grown & (f0 >= 0)
+
+
 # ------------------------------------------------------------------------------------------------------------
 # estimators
 # ------------------------------------------------------------------------------------------------------------
@@ -493,6 +580,24 @@ def _estimate(
         else:
             init = np.maximum(0.0, _he_raw(ymc, v, X, p))
             t, conv, iters = _fisher_scoring(method, ymc, v, X, p, init)
+            stuck = np.flatnonzero(~conv)
+            if stuck.size:
+                start = np.maximum(100.0, 10.0 * mad(y[stuck]) ** 2)
+                # no metafor steps to follow here: solve to near machine precision
+                t[stuck], conv[stuck], _ = _root_search(
+                    method, ymc, v, X, p, stuck, start, tol=1e-13, maxiter=1000
+                )
+                fell_back = np.zeros(m, dtype=bool)
+                fell_back[stuck[conv[stuck]]] = True
+                if fell_back.any():
+                    equation = "Q_gen(tau^2) = k - p" if method == "EB" else f"the {method} score equation"
+                    msgs.append(
+                        (
+                            fell_back,
+                            f"Fisher scoring did not converge in {MAXITER} iterations; tau^2 is the root of "
+                            f"{equation} from a bracketed Brent search instead",
+                        )
+                    )
             if method in ("ML", "REML"):
                 ok = np.flatnonzero(conv)
                 if ok.size:
@@ -511,39 +616,29 @@ def _estimate(
                         )
                     )
             if (~conv).any():
-                msgs.append((~conv, f"Fisher scoring did not converge in {MAXITER} iterations; tau^2 = NaN"))
+                msgs.append(
+                    (~conv, "neither Fisher scoring nor a bracketed root search converged; tau^2 = NaN")
+                )
                 t = np.where(conv, t, np.nan)
     elif method == "PM":
         if fixed is not None:
             t = fixed.copy()
         else:
-            target = float(k - p)
-            tmax = np.maximum(100.0, 10.0 * mad(y) ** 2)
-
-            def f(x, idx):
-                return Projection(1.0 / (v[idx] + x[:, None]), _sub(X, idx)).quad(ymc[idx]) - target
-
-            all_idx = np.arange(m)
-            f0 = f(np.zeros(m), all_idx)
-            fmax = f(tmax, all_idx)
-            t = np.zeros(m)
-            low = f0 < 0  # Q(0) < k - p: tau^2 = 0
-            high = ~low & (fmax > 0)
-            run = np.flatnonzero(~low & ~high)
-            if run.size:
-
-                def fr(x, idx):
-                    return f(x, run[idx])
-
-                root, ok = uniroot_brent(fr, np.zeros(run.size), tmax[run], f0[run], fmax[run], TOL, MAXITER)
-                t[run] = root
-                conv[run[~ok]] = False
-                if (~ok).any():
-                    msgs.append((~conv, "PM root search did not converge (uniroot: maxiter reached)"))
-            if high.any():
-                t[high] = np.nan
-                conv[high] = False
-                msgs.append((high, "PM: Q_gen(tau2.max) > k - p; tau^2 = NaN (metafor: 'tau2.max' too low)"))
+            everyone = np.arange(m)
+            t, conv, grown = _root_search(
+                method, ymc, v, X, p, everyone, np.maximum(100.0, 10.0 * mad(y) ** 2)
+            )
+            if grown.any():
+                msgs.append(
+                    (
+                        grown,
+                        "PM: Q_gen(tau^2) > k - p at max(100, 10 mad(y)^2); the search bound grew tenfold "
+                        "until it bracketed the root (metafor: raise 'tau2.max')",
+                    )
+                )
+            if (~conv).any():
+                t[~conv] = np.nan
+                msgs.append((~conv, "PM root search did not converge; tau^2 = NaN"))
     else:  # pragma: no cover - normalise_method guards
         raise InputError(f"method: unknown {method!r}")
 

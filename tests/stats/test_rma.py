@@ -48,8 +48,16 @@ def _warnings(e) -> list[str]:
 
 def _fit(c, **kw) -> RMAResult:
     fixed = None if c["tau2_fixed"] == "NA" else c["tau2_fixed"]
-    return rma(c["yi"], c["vi"], method=c["method"], test=c["test"], X=np.array(c["X"], float),
-               level=c["level"], tau2=fixed, **kw)
+    return rma(
+        c["yi"],
+        c["vi"],
+        method=c["method"],
+        test=c["test"],
+        X=np.array(c["X"], float),
+        level=c["level"],
+        tau2=fixed,
+        **kw,
+    )
 
 
 def _close(ours, theirs, what):
@@ -68,9 +76,22 @@ def test_matches_metafor(case):
     r = _fit(case)
     assert r.k == e["k"] and r.p == e["p"]
     for ours, key in [
-        (r.b, "b"), (r.b_se, "se"), (r.b_stat, "zval"), (r.b_p, "pval"), (r.b_ci_low, "ci_lb"),
-        (r.b_ci_high, "ci_ub"), (r.tau2, "tau2"), (r.i2, "I2"), (r.h2, "H2"), (r.q, "QE"), (r.q_p, "QEp"),
-        (r.qm, "QM"), (r.qm_p, "QMp"), (r.s2w, "s2w"), (r.vt, "vt"), (r.weights, "weights"),
+        (r.b, "b"),
+        (r.b_se, "se"),
+        (r.b_stat, "zval"),
+        (r.b_p, "pval"),
+        (r.b_ci_low, "ci_lb"),
+        (r.b_ci_high, "ci_ub"),
+        (r.tau2, "tau2"),
+        (r.i2, "I2"),
+        (r.h2, "H2"),
+        (r.q, "QE"),
+        (r.q_p, "QEp"),
+        (r.qm, "QM"),
+        (r.qm_p, "QMp"),
+        (r.s2w, "s2w"),
+        (r.vt, "vt"),
+        (r.weights, "weights"),
     ]:
         _close(ours, e[key], key)
     assert r.q_df == e["k"] - e["p"]
@@ -95,8 +116,14 @@ def test_matches_metafor(case):
         assert r.estimate is None and r.pi_low is None
         _close(r.r2, e["R2"], "R2")  # NA in R when the model has no intercept
     if "tau2_lb" in e:
-        for ours, key in [(r.tau2_ci_low, "tau2_lb"), (r.tau2_ci_high, "tau2_ub"), (r.i2_ci_low, "I2_lb"),
-                          (r.i2_ci_high, "I2_ub"), (r.h2_ci_low, "H2_lb"), (r.h2_ci_high, "H2_ub")]:
+        for ours, key in [
+            (r.tau2_ci_low, "tau2_lb"),
+            (r.tau2_ci_high, "tau2_ub"),
+            (r.i2_ci_low, "I2_lb"),
+            (r.i2_ci_high, "I2_ub"),
+            (r.h2_ci_low, "H2_lb"),
+            (r.h2_ci_high, "H2_ub"),
+        ]:
             _close(ours, e[key], key)
         assert r.tau2_ci_empty == e["ci_null"]
         assert any("empty" in w for w in r.warnings) == e["ci_null"]
@@ -132,7 +159,9 @@ def test_shared_copy_is_current():
     for f in sorted(src.glob("*.json")):
         row = json.loads(f.read_text())
         if row.get("method") in METHODS:
-            assert rows.get(row["id"]) == row, f"{f.name}: refresh tests/data/rma_shared.json from the shared set"
+            assert rows.get(row["id"]) == row, (
+                f"{f.name}: refresh tests/data/rma_shared.json from the shared set"
+            )
 
 
 def test_methods_md_hazard_ratio_example():
@@ -154,7 +183,10 @@ def test_methods_md_hazard_ratio_example():
     assert (round(dl.tau2, 6), round(dl.se, 6), round(dl.ci_low, 6)) == (0.005729, 0.148579, -1.101619)
     pm = rma(y, v, method="PM", test="knha")
     assert (round(pm.tau2, 6), round(pm.ci_low, 6), round(pm.ci_high, 6)) == (0.004303, -1.101197, -0.154564)
-    assert round(rma(y, v, method="ML").tau2, 6) == 0.000763 and round(rma(y, v, method="SJ").tau2, 6) == 0.031868
+    assert (
+        round(rma(y, v, method="ML").tau2, 6) == 0.000763
+        and round(rma(y, v, method="SJ").tau2, 6) == 0.031868
+    )
     assert (round(reml.q, 4), round(reml.i2, 1), round(reml.h2, 3)) == (3.1957, 20.5, 1.258)
     assert (reml.tau2_ci_low, round(reml.tau2_ci_high, 4), round(reml.i2_ci_high, 1)) == (0.0, 0.9358, 91.4)
 
@@ -173,8 +205,15 @@ def test_stack_equals_metafor_one_by_one(key):
         method, test = key.split("_")[0], ("knha" if key.endswith("knha") else "z")
         y, X = np.array(s["yi"]), None
     r = rma(y, np.array(s["vi"]), method=method, test=test, X=X)
-    for ours, k in [(r.b, "b"), (r.b_se, "se"), (r.b_ci_low, "ci_lb"), (r.tau2, "tau2"), (r.q, "QE"),
-                    (r.i2, "I2"), (r.b_p, "pval")]:
+    for ours, k in [
+        (r.b, "b"),
+        (r.b_se, "se"),
+        (r.b_ci_low, "ci_lb"),
+        (r.tau2, "tau2"),
+        (r.q, "QE"),
+        (r.i2, "I2"),
+        (r.b_p, "pval"),
+    ]:
         _close(ours, [f[k] for f in fits], k)
     if method != "FE":
         _close(r.tau2_ci_low, [f["tau2_lb"] for f in fits], "tau2_lb")
@@ -229,7 +268,9 @@ def test_per_analysis_design_matrix():
 # edge cases
 # ----------------------------------------------------------------------------------------------------------
 def test_k1_refused():
-    with pytest.raises(InputError, match=r"^k = 1: a single study cannot be pooled; report the study itself$"):
+    with pytest.raises(
+        InputError, match=r"^k = 1: a single study cannot be pooled; report the study itself$"
+    ):
         rma([0.3], [0.1])
 
 
@@ -352,9 +393,29 @@ def test_bad_input(args, kwargs, match):
 def test_to_dict_keys_for_the_cli():
     r = rma(CASES["bcg_REML_z"]["yi"], CASES["bcg_REML_z"]["vi"], test="adhoc")
     d = r.to_dict()
-    required = ["k", "method", "ci_method", "estimate", "se", "ci_low", "ci_high", "tau2", "tau2_ci_low",
-                "tau2_ci_high", "i2", "h2", "q", "q_df", "q_p", "pi_low", "pi_high", "pi_hts_low", "pi_hts_high",
-                "yi", "vi"]
+    required = [
+        "k",
+        "method",
+        "ci_method",
+        "estimate",
+        "se",
+        "ci_low",
+        "ci_high",
+        "tau2",
+        "tau2_ci_low",
+        "tau2_ci_high",
+        "i2",
+        "h2",
+        "q",
+        "q_df",
+        "q_p",
+        "pi_low",
+        "pi_high",
+        "pi_hts_low",
+        "pi_hts_high",
+        "yi",
+        "vi",
+    ]
     assert all(k in d for k in required)
     assert d["ci_method"] == "adhoc" and d["method"] == "REML" and isinstance(d["estimate"], float)
     assert abs(sum(d["weights"]) - 100) < 1e-9
@@ -365,7 +426,9 @@ def test_to_dict_keys_for_the_cli():
 def test_summary_and_format_like_metafor_print():
     table = rma(CASES["bcg_REML_z"]["yi"], CASES["bcg_REML_z"]["vi"]).summary()
     assert table.loc["tau^2 estimator", "value"] == "REML" and table.loc["k", "value"] == 13
-    np.testing.assert_allclose(table.loc["tau^2", "value"], CASES["bcg_REML_z"]["expected"]["tau2"], rtol=RTOL)
+    np.testing.assert_allclose(
+        table.loc["tau^2", "value"], CASES["bcg_REML_z"]["expected"]["tau2"], rtol=RTOL
+    )
     reg = _fit(CASES["bcgreg_ablat_REML_z"]).summary()
     assert "X1: estimate" in reg.index and "R^2 (%)" in reg.index
     printed = [c for c in FITTABLE if "print" in c["expected"]]
@@ -454,8 +517,13 @@ def test_duplicating_every_study(data):
 
 
 @PROP
-@given(m=st.integers(1, 4), k=st.integers(2, 7), seed=st.integers(0, 2**31),
-       method=st.sampled_from(METHODS), test=st.sampled_from(["z", "knha", "adhoc"]))
+@given(
+    m=st.integers(1, 4),
+    k=st.integers(2, 7),
+    seed=st.integers(0, 2**31),
+    method=st.sampled_from(METHODS),
+    test=st.sampled_from(["z", "knha", "adhoc"]),
+)
 def test_stacked_equals_one_by_one(m, k, seed, method, test):
     rng = np.random.default_rng(seed)
     v = rng.uniform(0.01, 0.5, (m, k))
@@ -464,8 +532,23 @@ def test_stacked_equals_one_by_one(m, k, seed, method, test):
     s = rma(y, v, method=method, test=test, X=X)
     for i in range(m):
         one = rma(y[i], v[i], method=method, test=test, X=X)
-        for f in ("b", "b_se", "b_ci_low", "b_p", "tau2", "q", "i2", "h2", "weights", "tau2_ci_low",
-                  "tau2_ci_high", "pi_low", "pi_hts_high", "qm", "r2"):
+        for f in (
+            "b",
+            "b_se",
+            "b_ci_low",
+            "b_p",
+            "tau2",
+            "q",
+            "i2",
+            "h2",
+            "weights",
+            "tau2_ci_low",
+            "tau2_ci_high",
+            "pi_low",
+            "pi_hts_high",
+            "qm",
+            "r2",
+        ):
             a, b = getattr(one, f), getattr(s, f)
             if a is None:
                 assert b is None
@@ -544,9 +627,14 @@ def test_pymare(cid):
     np.testing.assert_allclose(fe["est"].ravel()[0], kh.estimate, rtol=1e-10)
     np.testing.assert_allclose(fe["se"].ravel()[0], kh.se, rtol=1e-10)
     np.testing.assert_allclose(fe["p"].ravel()[0], kh.p_value, rtol=1e-8)
-    np.testing.assert_allclose([fe["ci_l"].ravel()[0], fe["ci_u"].ravel()[0]], [kh.ci_low, kh.ci_high], rtol=1e-10)
+    np.testing.assert_allclose(
+        [fe["ci_l"].ravel()[0], fe["ci_u"].ravel()[0]], [kh.ci_low, kh.ci_high], rtol=1e-10
+    )
     np.testing.assert_allclose(het["Q"][0], kh.q, rtol=1e-10)
-    for method in ("ML", "REML"):  # PyMARE's default is ML; it maximises with scipy, metafor by Fisher scoring
+    for method in (
+        "ML",
+        "REML",
+    ):  # PyMARE's default is ML; it maximises with scipy, metafor by Fisher scoring
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             s = VarianceBasedLikelihoodEstimator(method=method).fit_dataset(ds).summary()
@@ -562,20 +650,38 @@ def test_pymare(cid):
             assert re["ci_u"][0] > ours.tau2_ci_high
 
 
-def test_non_convergence_is_nan_not_a_silent_fallback():
-    """metafor stops with an error for this EB fit; alone or inside a stack we return NaN plus a warning,
-    and the other analyses of the stack are unaffected."""
+def test_non_convergence_is_a_stated_fallback_per_analysis_of_a_stack():
+    """metafor stops with an error for this EB fit; we take the root of its estimating equation instead and
+    say so, for that analysis only: the other analyses of the stack are unaffected."""
     bad = CASES["nonconv_EB"]
     assert "did not converge" in bad["error"]
     r = rma(bad["yi"], bad["vi"], method="EB", test="knha")
-    assert np.isnan(r.tau2) and np.isnan(r.estimate) and np.isnan(r.se) and not r.converged
-    d = r.to_dict()
-    assert d["estimate"] is None and d["tau2_ci_low"] is None and any("did not converge" in w for w in d["warnings"])
+    assert np.isfinite(r.tau2) and np.isfinite(r.estimate) and r.converged
+    assert any("bracketed Brent search" in w for w in r.to_dict()["warnings"])
     good = CASES["ll0_REML"]
     s = rma(np.array([bad["yi"], good["yi"]]), np.array([bad["vi"], good["vi"]]), method="EB", test="knha")
     one = rma(good["yi"], good["vi"], method="EB", test="knha")
-    assert np.isnan(s.estimate[0]) and s.estimate[1] == one.estimate and s.qm[1] == one.qm
+    assert s.estimate[0] == r.estimate and s.estimate[1] == one.estimate and s.qm[1] == one.qm
     assert s.warnings_for(0) and not any("converge" in w for w in s.warnings_for(1))
+
+
+def test_when_no_search_converges_the_analysis_is_nan_with_a_warning(monkeypatch):
+    """Should the root search fail too, τ² and everything built on it are NaN (None in JSON), stated."""
+    import metablina.stats.tau2 as tau2_module
+
+    def failing(method, ymc, v, X, p, rows, start, **kw):
+        return np.full(rows.size, np.nan), np.zeros(rows.size, bool), np.zeros(rows.size, bool)
+
+    monkeypatch.setattr(tau2_module, "_root_search", failing)
+    bad = CASES["nonconv_EB"]
+    r = rma(bad["yi"], bad["vi"], method="EB", test="knha")
+    assert np.isnan(r.tau2) and np.isnan(r.estimate) and np.isnan(r.se) and not r.converged
+    d = r.to_dict()
+    assert (
+        d["estimate"] is None
+        and d["tau2_ci_low"] is None
+        and any("nor a bracketed root search converged" in w for w in d["warnings"])
+    )
 
 
 def test_knapp_hartung_zero_factor_in_a_stack():
