@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from metablina.extract.loader import MAX_BYTES, LoadError, load_yaml
+from metablina.extract.loader import MAX_BYTES, MAX_DEPTH, LoadError, load_yaml
 
 
 def _load_error(path: Path, content: bytes) -> str:
@@ -33,11 +33,36 @@ def _load_error(path: Path, content: bytes) -> str:
         (b"x: !!python/name:os.system\n", "is not allowed"),
         (b"x: !custom 3\n", "is not allowed"),
         (b"a: &x 1\nb: *x\n", "anchors and aliases"),
-        (b"[" * 3000 + b"]" * 3000, "nested"),
     ],
 )
 def test_broken_yaml_gives_one_located_line(tmp_path: Path, content: bytes, expected: str) -> None:
     assert expected in _load_error(tmp_path / "bad.yaml", content)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"[" * 3000 + b"]" * 3000,
+        b"{a: " * 3000 + b"1" + b"}" * 3000,
+        b"- " * 3000 + b"x\n",
+    ],
+    ids=["flow-list", "flow-map", "block-list"],
+)
+def test_deep_nesting_is_one_line_naming_the_file(tmp_path: Path, content: bytes) -> None:
+    # PyYAML 6.0.4's libyaml stops flow nesting at 1000 levels in its own words, 6.0.3 does not stop it
+    # at all: either way the reader gets one line naming the file and the line, never a RecursionError
+    message = _load_error(tmp_path / "deep.yaml", content)
+    assert message.startswith(f"{tmp_path}/deep.yaml:")
+    assert message.split(":")[1].isdigit()
+
+
+def test_nesting_is_refused_past_our_own_depth(tmp_path: Path) -> None:
+    path = tmp_path / "nested.yaml"
+    path.write_bytes(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)
+    load_yaml(path)
+    block = "".join(f"{'  ' * i}k{i}:\n" for i in range(MAX_DEPTH + 1)) + "  " * (MAX_DEPTH + 1) + "x\n"
+    message = _load_error(path, block.encode())
+    assert message == f"{path}:{MAX_DEPTH + 1}: (yaml): nested more than {MAX_DEPTH} levels deep"
 
 
 def test_error_names_the_line(tmp_path: Path) -> None:
