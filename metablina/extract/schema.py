@@ -14,8 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,63}$"
 Slug = Annotated[str, Field(pattern=SLUG, description="lower-case letters, digits and hyphens")]
-Count = Annotated[int, Field(ge=0, strict=True)]
-PositiveCount = Annotated[int, Field(ge=1, strict=True)]
+# No study counts ten million patients: a larger count is a typo, and refusing it here keeps every
+# later check on counts (GRIM, sums of parts) small.
+MAX_COUNT = 10_000_000
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT, strict=True)]
+PositiveCount = Annotated[int, Field(ge=1, le=MAX_COUNT, strict=True)]
 Percent = Annotated[float, Field(ge=0, le=100)]
 
 OUTCOMES = (
@@ -85,7 +88,8 @@ SETTINGS = (
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # .inf and .nan are YAML floats, but no number read from a source is infinite or undefined
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
 
 
 class Provenance(Strict):
