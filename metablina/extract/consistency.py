@@ -7,7 +7,9 @@ studies and turns failures into located problems.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 from math import floor
@@ -52,62 +54,75 @@ _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
 _WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)?")
 
 
-def decimals_of(text: str) -> int:
-    """How many decimals a number was printed with: ``"95.0"`` -> 1, ``"97"`` -> 0."""
-    try:
-        exponent = Decimal(text.strip()).as_tuple().exponent
-    except InvalidOperation:
-        return 0
-    return max(0, -exponent) if isinstance(exponent, int) else 0
+# A percentage as a source prints it: 0 to 100 in digits, with at most six decimals. Anything else
+# ("0.0e-999999999", YAML's "0x1F" or "1:30") is no printed precision to check counts against.
+MAX_DECIMALS = 6
+_PRINTED_PERCENT = re.compile(rf"\s*(0|[1-9]\d{{0,2}})(?:\.(\d{{1,{MAX_DECIMALS}}}))?\s*")
 
 
-def _round_half_up(x: Fraction) -> int:
-    return floor(x + Fraction(1, 2))
+def printed_percent(text: str) -> tuple[int, int] | None:
+    """``"95.0"`` -> ``(950, 1)``: its digits as one integer and its decimals; None if not so printed."""
+    m = _PRINTED_PERCENT.fullmatch(text)
+    if m is None:
+        return None
+    decimals = m.group(2) or ""
+    return int(m.group(1) + decimals), len(decimals)
 
 
-def _round_half_even(x: Fraction) -> int:
-    lower = floor(x)
-    diff = x - lower
-    if diff > Fraction(1, 2) or (diff == Fraction(1, 2) and lower % 2 == 1):
-        return lower + 1
-    return lower
+@dataclass(frozen=True)
+class Counts:
+    """The counts ``first`` to ``last`` (both included; none when ``first > last``), without listing them."""
+
+    first: int
+    last: int
+
+    def __contains__(self, count: object) -> bool:
+        return isinstance(count, int) and self.first <= count <= self.last
+
+    def __len__(self) -> int:
+        return max(0, self.last - self.first + 1)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.first, self.last + 1))
+
+    def __str__(self) -> str:
+        return str(list(self)) if len(self) <= 4 else f"[{self.first}, {self.first + 1}, …, {self.last}]"
 
 
-def consistent_counts(percent_text: str, total: int) -> list[int]:
+NO_COUNTS = Counts(1, 0)
+
+
+def consistent_counts(percent_text: str, total: int) -> Counts:
     """Every count x in 0..total whose 100·x/total prints as ``percent_text`` (Brown & Heathers 2017).
 
     Rounding half-up, half-even and truncation are all accepted (authors use each); ceiling is not,
-    since it would make 95.3% of 21 look consistent. Exact rational arithmetic, so no float edge cases.
+    since it would make 95.3% of 21 look consistent. With v = 100·x/total in units of the last printed
+    decimal and g the printed digits, half-up gives g for v in [g − 1/2, g + 1/2), truncation for v in
+    [g, g + 1), half-even only for values inside the first of these and g + 1/2: so the counts are those
+    with v in [g − 1/2, g + 1), found in constant time by exact integer arithmetic.
     """
-    d = decimals_of(percent_text)
-    target = Fraction(Decimal(percent_text.strip())) * 10**d
-    if target.denominator != 1:
-        return []
-    goal = target.numerator
-    scale = 100 * 10**d
-    # every accepted rounding of v = scale·x/total equals goal only if goal − 1/2 ≤ v < goal + 1, so
-    # only the counts with x in [(goal − 1)·total/scale, (goal + 1)·total/scale] need checking
-    first = max(0, (goal - 1) * total // scale)
-    last = min(total, -(-(goal + 1) * total // scale))
-    out = []
-    for x in range(first, last + 1):
-        value = Fraction(scale * x, total)
-        if goal in (_round_half_up(value), _round_half_even(value), floor(value)):
-            out.append(x)
-    return out
+    printed = printed_percent(percent_text)
+    if printed is None:
+        return NO_COUNTS
+    goal, decimals = printed
+    scale = 100 * 10**decimals
+    first = max(0, -(-(2 * goal - 1) * total // (2 * scale)))  # ceil((g − 1/2)·total/scale)
+    last = min(total, -(-(goal + 1) * total // scale) - 1)  # the last x with x < (g + 1)·total/scale
+    return Counts(first, last)
 
 
-def closest_count(percent_text: str, total: int) -> tuple[int | None, list[int]]:
+def closest_count(percent_text: str, total: int) -> tuple[int | None, Counts]:
     """The count to use for a percentage of ``total`` and all consistent candidates.
 
     None when no count fits (an error to query, not to round away); the closest to p·n/100 when
-    several fit, which happens only when total exceeds 10^(decimals+2).
+    several fit (the lower of two equally close), which happens only when total exceeds 10^(decimals+2).
     """
     candidates = consistent_counts(percent_text, total)
     if not candidates:
         return None, candidates
-    exact = Fraction(Decimal(percent_text.strip())) * total / 100
-    return min(candidates, key=lambda x: (abs(x - exact), x)), candidates
+    exact = Fraction(Decimal(percent_text.strip())) * total / 100  # a printed percentage: few digits
+    nearest = floor(exact) + (exact - floor(exact) > Fraction(1, 2))
+    return min(max(nearest, candidates.first), candidates.last), candidates
 
 
 def normalise_text(text: str) -> str:

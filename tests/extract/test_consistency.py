@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -11,8 +14,8 @@ from hypothesis import strategies as st
 from metablina.extract.consistency import (
     closest_count,
     consistent_counts,
-    decimals_of,
     number_in_quotes,
+    printed_percent,
     quote_in_source,
 )
 
@@ -30,13 +33,14 @@ from metablina.extract.consistency import (
     ],
 )
 def test_counts_from_reported_percentages(percent: str, total: int, count: int) -> None:
-    assert closest_count(percent, total) == (count, [count])
+    found, candidates = closest_count(percent, total)
+    assert (found, list(candidates)) == (count, [count])
 
 
 def test_inconsistent_percentage_has_no_count() -> None:
     # 95.3% of 21 fits no count under half-up, half-even or truncation (ceiling would accept 20).
-    assert consistent_counts("95.3", 21) == []
-    assert closest_count("95.3", 21) == (None, [])
+    assert list(consistent_counts("95.3", 21)) == []
+    assert closest_count("95.3", 21)[0] is None
 
 
 def test_several_counts_fit_only_beyond_the_precision() -> None:
@@ -60,8 +64,49 @@ def test_every_honestly_rounded_percentage_recovers_its_count(
     assert x in consistent_counts(printed, total)
 
 
-def test_decimals_as_printed() -> None:
-    assert [decimals_of(t) for t in ("95.0", "97", "4.55", "100")] == [1, 0, 2, 0]
+def test_percentages_as_printed() -> None:
+    assert [printed_percent(t) for t in ("95.0", "97", "4.55", "100", "0.5")] == [
+        (950, 1),
+        (97, 0),
+        (455, 2),
+        (100, 0),
+        (5, 1),
+    ]
+    # not as a source prints a percentage: exponents, YAML's other ways to write an int, 7 decimals
+    for text in ("0.0e-999999999", "1e1", "0x1F", "1:30", "1_0", "017", "1.0000001", "1000"):
+        assert printed_percent(text) is None, text
+        assert not consistent_counts(text, 100)
+
+
+@contextmanager
+def _within(seconds: float) -> Iterator[None]:
+    """Interrupt the block if it runs longer than ``seconds`` (a loop over the counts would run for days)."""
+
+    def _stop(signum: int, frame: object) -> None:
+        raise TimeoutError(f"took more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, _stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_counts_of_a_huge_total_are_found_at_once() -> None:
+    # "50" fits 100·x/n in [49.5, 51): 1.5·10^10 counts of 10^12, none of them listed or tried
+    with _within(1.0):
+        count, candidates = closest_count("50", 10**12)
+        assert count == 5 * 10**11 and len(candidates) == 15 * 10**9
+        assert (candidates.first, candidates.last) == (495 * 10**9, 510 * 10**9 - 1)
+        assert str(candidates) == "[495000000000, 495000000001, …, 509999999999]"
+        assert 495 * 10**9 - 1 not in candidates and 510 * 10**9 not in candidates
+
+
+def test_closest_count_prefers_the_lower_of_two_equally_close() -> None:
+    count, candidates = closest_count("50", 1001)  # 500.5 patients: 500 and 501 are equally close
+    assert count == 500 and 501 in candidates
 
 
 @pytest.mark.parametrize(
@@ -109,4 +154,4 @@ def test_counts_are_exactly_those_of_the_definition(total: int, raw: int, d: int
         half_even = round(v)  # Python rounds a Fraction half to even
         if goal in (floor(v + Fraction(1, 2)), half_even, floor(v)):
             every.append(x)
-    assert consistent_counts(printed, total) == every
+    assert list(consistent_counts(printed, total)) == every
