@@ -6,6 +6,7 @@ reviewer can fix a folder in one pass. Nothing here prints; the CLI does.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -13,14 +14,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from metablina.extract.consistency import closest_count, number_in_quotes, quote_in_source
-from metablina.extract.loader import Key, LoadError, Located, Problem, load_yaml
-from metablina.extract.schema import Provenance, Study
+from metablina.extract.consistency import (
+    MAX_DECIMALS,
+    closest_count,
+    number_in_quotes,
+    printed_percent,
+    quote_in_source,
+)
+from metablina.extract.loader import Key, LoadError, Located, Problem, load_yaml, shown
+from metablina.extract.schema import (
+    SLUG,
+    Arm,
+    OutcomeRecord,
+    Population,
+    Provenance,
+    Source,
+    Study,
+    SubPopulation,
+)
+from metablina.safeio import InputRefused, read_input
 
 PLAN_FILE = "analyses.yaml"
 SOURCES_DIR = "sources"
+MAX_SOURCE_BYTES = 8 << 20  # a full text is a few hundred KiB
 
 
 @dataclass(frozen=True)
@@ -54,10 +72,29 @@ def study_files(folder: Path) -> list[Path]:
     return sorted(files)
 
 
+@dataclass(frozen=True)
+class Sources:
+    """Where source documents are looked up, and the folder they must lie in once links are followed.
+
+    ``folder/sources`` must stay inside the review folder; a sources folder named on the command line
+    is trusted as given, but nothing may lead out of it.
+    """
+
+    folder: Path
+    inside: Path
+
+
 def load_review(folder: Path, sources: Path | None = None) -> Review:
-    """Load and check every extract in ``folder``; sources are looked up in ``folder/sources``."""
+    """Load and check every extract in ``folder``; sources are looked up in ``folder/sources``.
+
+    Every check that can run does, even on an extract the schema refuses (its id, its source and
+    its quotes, and the numbers of each record that is valid by itself), so one run lists them all.
+    """
     folder = Path(folder)
-    sources = Path(sources) if sources is not None else folder / SOURCES_DIR
+    if sources is None:
+        where = Sources(folder / SOURCES_DIR, inside=folder)
+    else:
+        where = Sources(Path(sources), inside=Path(sources))
     if not folder.is_dir():
         return Review(folder, [], [Problem(folder, None, "(folder)", "not a folder")])
     problems: list[Problem] = []
@@ -67,15 +104,17 @@ def load_review(folder: Path, sources: Path | None = None) -> Review:
         problems.append(Problem(folder, None, "(folder)", "holds no *.yaml study extracts"))
     for path in files:
         try:
-            doc = load_yaml(path)
+            doc = load_yaml(path, inside=folder)
         except LoadError as exc:
             problems.append(exc.problem)
             continue
         study, found = parse_study(doc)
         problems += found
+        if isinstance(doc.data, dict):
+            problems += check_provenance(doc, where)
         if study is not None:
             loaded = LoadedStudy(study, doc)
-            problems += check_study(loaded, sources)
+            problems += check_study(loaded)
             studies.append(loaded)
     problems += check_across(studies)
     return Review(folder, studies, problems)
@@ -115,7 +154,7 @@ def _message(err: dict[str, Any]) -> str:
     msg = msg.removeprefix("Value error, ")
     if isinstance(value, dict | list) or (kind.endswith("_error") and "ValueError" in msg):
         return msg
-    return f"{msg} (got {value!r})"
+    return f"{msg} (got {shown(value)})"
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
@@ -134,8 +173,6 @@ def _data_numbers(record: Provenance) -> Iterator[tuple[str, float | int]]:
             value = getattr(obj, name, None)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 yield f"{prefix}{name}", value
-
-    from metablina.extract.schema import Arm, OutcomeRecord, Population, SubPopulation
 
     if isinstance(record, Population):
         yield from walk(record, "", ("n", "female_percent", "female"))
@@ -162,34 +199,71 @@ def _data_numbers(record: Provenance) -> Iterator[tuple[str, float | int]]:
                 yield "hazard_ratio.p.value", hr.p.value
 
 
-def _records(study: Study) -> Iterator[tuple[Key, Provenance]]:
-    yield ("population",), study.population
-    for i, sub in enumerate(study.population.subpopulations):
-        yield ("population", "subpopulations", i), sub
-    for i, arm in enumerate(study.arms):
-        yield ("arms", i), arm
-    for i, rec in enumerate(study.outcomes):
-        yield ("outcomes", i), rec
+def _records(data: dict[str, Any]) -> Iterator[tuple[Key, type[Provenance], Any]]:
+    """Every record of a loaded extract, as typed (valid or not), with the model it should fit."""
+
+    def items(parent: Any, name: str) -> list[Any]:
+        value = parent.get(name) if isinstance(parent, dict) else None
+        return value if isinstance(value, list) else []
+
+    population = data.get("population")
+    yield ("population",), Population, population
+    for i, sub in enumerate(items(population, "subpopulations")):
+        yield ("population", "subpopulations", i), SubPopulation, sub
+    for i, arm in enumerate(items(data, "arms")):
+        yield ("arms", i), Arm, arm
+    for i, rec in enumerate(items(data, "outcomes")):
+        yield ("outcomes", i), OutcomeRecord, rec
+
+
+def _valid(model: type[BaseModel], data: Any) -> Any:
+    """``data`` as a ``model``, or None when the schema refuses it (its errors are reported already)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None
 
 
 def _key(base: Key, dotted_field: str) -> Key:
     return (*base, *dotted_field.split("."))
 
 
-def check_study(loaded: LoadedStudy, sources: Path) -> list[Problem]:
-    """Consistency within one study: ids, references, sub-population sizes, counts, quotes, source."""
+def check_provenance(doc: Located, sources: Sources) -> list[Problem]:
+    """The checks that need no valid study: its id against the file name, its source document, every
+    quote against the source and the numbers of every record that is valid by itself against its quotes.
+    """
+    out: list[Problem] = []
+    study_id = doc.data.get("id")
+    if isinstance(study_id, str) and re.fullmatch(SLUG, study_id) and study_id != doc.path.stem:
+        out.append(doc.problem(("id",), f"id {study_id!r} differs from the file name {doc.path.stem!r}"))
+    source = _valid(Source, doc.data.get("source"))
+    source_text = None
+    if source is not None:
+        source_text, problem = _read_source(doc, sources, source.file)
+        out += problem
+    for base, model, raw in _records(doc.data):
+        if isinstance(raw, dict) and source is not None:
+            out += _check_quotes(raw.get("quote"), base, doc, source_text, source.file)
+        if (record := _valid(model, raw)) is not None:
+            out += _check_numbers(record, base, doc)
+    return out
+
+
+def _read_source(doc: Located, sources: Sources, name: str) -> tuple[str | None, list[Problem]]:
+    path = sources.folder / name
+    if not os.path.lexists(path):
+        return None, [doc.problem(("source", "file"), f"source document not found at {path}")]
+    try:
+        raw = read_input(path, MAX_SOURCE_BYTES, inside=sources.inside)
+    except InputRefused as exc:
+        return None, [doc.problem(("source", "file"), f"source document {path}: {exc.reason}")]
+    return raw.decode("utf-8", errors="replace"), []
+
+
+def check_study(loaded: LoadedStudy) -> list[Problem]:
+    """Consistency within one valid study: ids, references, sub-population sizes, counts."""
     study, doc = loaded.study, loaded.doc
     out: list[Problem] = []
-    if study.id != doc.path.stem:
-        out.append(doc.problem(("id",), f"id {study.id!r} differs from the file name {doc.path.stem!r}"))
-
-    source_path = sources / study.source.file
-    source_text = None
-    if not source_path.is_file():
-        out.append(doc.problem(("source", "file"), f"source document not found at {source_path}"))
-    else:
-        source_text = source_path.read_text(encoding="utf-8", errors="replace")
-
     arms = {a.id: a for a in study.arms}
     subs = {s.id: s for s in study.population.subpopulations}
     for kind, ids, base in (
@@ -222,9 +296,6 @@ def check_study(loaded: LoadedStudy, sources: Path) -> list[Problem]:
                 out.append(doc.problem((*base, "hazard_ratio"), "experimental and control are the same arm"))
         if rec.binary is not None:
             out += _check_binary(rec, base, doc, study, arms, subs)
-
-    for base, record in _records(study):
-        out += _check_provenance(record, base, doc, source_text, study.source.file)
     return out
 
 
@@ -271,7 +342,7 @@ def _check_subpopulations(study: Study, doc: Located, subs: dict) -> list[Proble
 
 
 def _check_binary(rec: Any, base: Key, doc: Located, study: Study, arms: dict, subs: dict) -> list[Problem]:
-    out = []
+    """A count's total within its group, then (only if that holds) its percentage against its count."""
     b = rec.binary
     if rec.unit == "patients":
         group, group_n = "the cohort", study.population.n
@@ -280,40 +351,44 @@ def _check_binary(rec: Any, base: Key, doc: Located, study: Study, arms: dict, s
         elif rec.arm in arms and len(arms) > 1:
             group, group_n = f"arm {rec.arm}", arms[rec.arm].n
         if b.total > group_n:
-            out.append(
-                doc.problem(
-                    (*base, "binary", "total"), f"total {b.total} exceeds the n of {group} ({group_n})"
-                )
-            )
-    if b.percent is not None:
-        text = doc.texts.get((*base, "binary", "percent"), repr(b.percent))
-        count, candidates = closest_count(text, b.total)
-        if count is None:
-            out.append(
-                doc.problem(
-                    (*base, "binary", "percent"),
-                    f"{text}% of {b.total} is no whole number of patients at the printed precision",
-                )
-            )
-        elif b.events is not None and b.events not in candidates:
-            out.append(
-                doc.problem(
-                    (*base, "binary", "events"),
-                    f"{b.events}/{b.total} does not print as {text}% (consistent: {candidates})",
-                )
-            )
+            message = f"total {b.total} exceeds the n of {group} ({group_n})"
+            return [doc.problem((*base, "binary", "total"), message)]
+    if b.percent is None:
+        return []
+    text = doc.texts.get((*base, "binary", "percent"), repr(b.percent))
+    if printed_percent(text) is None:
+        message = f"write the percentage as the source prints it, e.g. 95.0 (at most {MAX_DECIMALS} decimals)"
+        return [doc.problem((*base, "binary", "percent"), f"{message}, not {shown(text)}")]
+    count, candidates = closest_count(text, b.total)
+    if count is None:
+        message = f"{text}% of {b.total} is no whole number of patients at the printed precision"
+        return [doc.problem((*base, "binary", "percent"), message)]
+    if b.events is not None and b.events not in candidates:
+        message = f"{b.events}/{b.total} does not print as {text}% (consistent: {candidates})"
+        return [doc.problem((*base, "binary", "events"), message)]
+    return []
+
+
+def _check_quotes(
+    quote: Any, base: Key, doc: Located, source_text: str | None, source_file: str
+) -> list[Problem]:
+    """Each quote (a string or a list of strings, as typed) must stand verbatim in the source."""
+    if source_text is None:
+        return []
+    out = []
+    quotes = [(("quote",), quote)] if isinstance(quote, str) else []
+    if isinstance(quote, list):
+        quotes = [(("quote", j), q) for j, q in enumerate(quote) if isinstance(q, str)]
+    for where, text in quotes:
+        if not quote_in_source(text, source_text):
+            message = f"quote not found verbatim in {source_file}: {text.strip()[:60]!r}"
+            out.append(doc.problem((*base, *where), message))
     return out
 
 
-def _check_provenance(
-    record: Provenance, base: Key, doc: Located, source_text: str | None, source_file: str
-) -> list[Problem]:
+def _check_numbers(record: Provenance, base: Key, doc: Located) -> list[Problem]:
+    """Every number of a record must stand in its quotes, or be explained under ``derived``."""
     out = []
-    quotes = record.quotes
-    for j, quote in enumerate(quotes):
-        if source_text is not None and not quote_in_source(quote, source_text):
-            key = (*base, "quote") if isinstance(record.quote, str) else (*base, "quote", j)
-            out.append(doc.problem(key, f"quote not found verbatim in {source_file}: {quote[:60]!r}"))
     for dotted_field in record.derived:
         if dotted_field not in {name for name, _ in _data_numbers(record)}:
             out.append(doc.problem((*base, "derived", dotted_field), "names no number field of this record"))
@@ -322,7 +397,7 @@ def _check_provenance(
         if name in record.derived:
             continue
         equals_total = name == "binary.events" and value == total
-        if not number_in_quotes(value, quotes, equals_total=equals_total):
+        if not number_in_quotes(value, record.quotes, equals_total=equals_total):
             out.append(
                 doc.problem(
                     _key(base, name),

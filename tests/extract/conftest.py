@@ -51,10 +51,15 @@ outcomes:
 """
 
 
+def write_review(folder: Path) -> Path:
+    """Fill ``folder`` with one valid study ``demo.yaml`` and its source ``sources/demo.txt``."""
+    (folder / "sources").mkdir()
+    (folder / "sources" / "demo.txt").write_text(SOURCE, encoding="utf-8")
+    (folder / "demo.yaml").write_text(STUDY, encoding="utf-8")
+    return folder
+
+
 @pytest.fixture
 def review(tmp_path: Path) -> Path:
     """A folder holding one valid study ``demo.yaml`` and its source ``sources/demo.txt``."""
-    (tmp_path / "sources").mkdir()
-    (tmp_path / "sources" / "demo.txt").write_text(SOURCE, encoding="utf-8")
-    (tmp_path / "demo.yaml").write_text(STUDY, encoding="utf-8")
-    return tmp_path
+    return write_review(tmp_path)

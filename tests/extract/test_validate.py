@@ -178,6 +178,43 @@ def test_new_writes_a_template_that_validate_reads(tmp_path: Path) -> None:
     assert bad.exit_code == 1 and "lower-case letters" in bad.output
 
 
+def test_template_gets_its_schema_source_and_quote_problems_in_one_run(tmp_path: Path) -> None:
+    assert CliRunner().invoke(main, ["new", "x", "--dir", str(tmp_path)]).exit_code == 0
+    code, lines = _validate(tmp_path)
+    assert code == 1
+    assert f"{tmp_path}/x.yaml:17: population.n: Input should be greater than or equal to 1 (got 0)" in lines
+    assert (
+        f"{tmp_path}/x.yaml:8: source.file: source document not found at {tmp_path}/sources/NAME.txt" in lines
+    )
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "NAME.txt").write_text("The sentence that gives n, age and sex.")
+    code, lines = _validate(tmp_path)
+    assert code == 1
+    assert lines == [
+        f"{tmp_path}/x.yaml:17: population.n: Input should be greater than or equal to 1 (got 0)",
+        f"{tmp_path}/x.yaml:28: arms[0].n: Input should be greater than or equal to 1 (got 0)",
+        f"{tmp_path}/x.yaml:46: outcomes[0].binary.total: Input should be greater than or equal to 1 (got 0)",
+        f"{tmp_path}/x.yaml:30: arms[0].quote: quote not found verbatim in NAME.txt: "
+        '"The sentence that gives the arm\'s n."',
+        f"{tmp_path}/x.yaml:47: outcomes[0].quote: quote not found verbatim in NAME.txt: "
+        "'The sentence with the numbers, verbatim.'",
+        f"5 problem(s) in {tmp_path}",
+    ]
+
+
+def test_numbers_of_valid_records_are_checked_when_another_field_is_wrong(review: Path) -> None:
+    _break(review, "year: 2025", "year: 1800")
+    _break(review, "binary: {events: 4, total: 11}", "binary: {events: 5, total: 11}")
+    code, lines = _validate(review)
+    assert code == 1
+    assert lines == [
+        f"{review}/demo.yaml:3: year: Input should be greater than or equal to 1900 (got 1800)",
+        f"{review}/demo.yaml:26: outcomes[0].binary.events: 5 does not appear in the quote "
+        "(write it, or explain it under derived)",
+        f"2 problem(s) in {review}",
+    ]
+
+
 def test_studies_lists_outcome_counts(review: Path) -> None:
     result = CliRunner().invoke(main, ["studies", str(review), "--format", "csv"])
     assert result.exit_code == 0, result.output
