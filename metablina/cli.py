@@ -77,7 +77,7 @@ def new(study_id: str, folder: Path) -> None:
 def studies(folder: Path, fmt: str) -> None:
     """List the studies and how many records each reports per outcome."""
     from metablina.extract.validate import load_review
-    from metablina.render.tables import study_overview
+    from metablina.render.tables import counts_csv, study_overview
 
     review = load_review(folder)
     if not review.ok:
@@ -87,7 +87,7 @@ def studies(folder: Path, fmt: str) -> None:
         )
     studies_table, outcome_table = study_overview([s.study for s in review.studies])
     if fmt == "csv":
-        click.echo(outcome_table.to_csv(), nl=False)
+        click.echo(counts_csv(outcome_table), nl=False)
         return
     click.echo(studies_table.to_string(index=False))
     click.echo()

@@ -16,6 +16,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import Markup
+
 from metablina.render.forestdata import (
     PROPORTION_MEASURES,
     SCALE_OF,
@@ -207,8 +209,8 @@ def analysis_context(ar: AnalysisReport, model: ReportModel) -> dict[str, Any]:
                 "name": job.name,
                 "kind": job.kind,
                 "caption": job.caption,
-                "uri": _FIGURE_SLOT.format(what="uri", name=job.name),
-                "width": _FIGURE_SLOT.format(what="width", name=job.name),
+                "uri": _figure_slot("uri", job.name),
+                "width": _figure_slot("width", job.name),
                 "files": [(fmt.upper(), f"figures/{job.name}.{fmt}") for fmt in job.formats],
             }
         )
@@ -447,8 +449,12 @@ def render_html(model: ReportModel, figures_dir: Path) -> str:
     return embed_figures(render_page(model), model, figures_dir)
 
 
-# Where a figure's data URI and its on-screen width go in a page rendered before the figures exist.
-_FIGURE_SLOT = "@@metablina-figure-{what}:{name}@@"
+def _figure_slot(what: str, name: str) -> Markup:
+    """Where a figure's data URI (``what="uri"``) or on-screen width goes in a page rendered before the
+    figures exist. The slot is markup starting with ``<``, which the template inserts as it is; text from
+    an extract has every ``<`` escaped to ``&lt;``, so no extract can write a slot and have a figure put
+    in its place."""
+    return Markup(f"<@metablina-figure-{what}:{name}@>")
 
 
 def embed_figures(page: str, model: ReportModel, figures_dir: Path) -> str:
@@ -457,8 +463,8 @@ def embed_figures(page: str, model: ReportModel, figures_dir: Path) -> str:
     for ar in model.analyses:
         for job in ar.figures:
             svg = (figures_dir / f"{job.name}.svg").read_bytes()
-            slots[_FIGURE_SLOT.format(what="uri", name=job.name)] = _data_uri(svg)
-            slots[_FIGURE_SLOT.format(what="width", name=job.name)] = _screen_width(svg)
+            slots[_figure_slot("uri", job.name)] = _data_uri(svg)
+            slots[_figure_slot("width", job.name)] = _screen_width(svg)
     if not slots:
         return page
     return re.sub("|".join(map(re.escape, slots)), lambda m: slots[m.group()], page)

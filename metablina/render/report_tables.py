@@ -2,13 +2,12 @@
 sensitivity analyses, leave-one-out and cumulative rows and decisions, as CSV and JSON.
 
 Files are deterministic: rows in the plan's and the extracts' order, JSON through :func:`to_json`, CSV
-numbers with a fixed format (``.6g``) and ``\\n`` line ends, so two runs give byte-identical files.
+numbers with a fixed format (``.6g``) and ``\\n`` line ends, so two runs give byte-identical files. CSV
+goes through :func:`metablina.render.tables.to_csv`, so extract text cannot run as a spreadsheet formula.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from metablina.render.forestdata import (
     reason_of,
     weights_of,
 )
+from metablina.render.tables import to_csv
 from metablina.render.text import analysis_dict, to_json
 
 if TYPE_CHECKING:
@@ -369,25 +369,16 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def to_csv(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(row.get(k)) for k in fields})
-    return buf.getvalue()
-
-
 def write_tables(model: ReportModel, folder: Path) -> list[Path]:
     """tables/summary.csv|json and tables/<analysis>.csv|json."""
     summary = summary_rows(model)
     files = {
-        "summary.csv": to_csv(summary, SUMMARY_FIELDS),
+        "summary.csv": to_csv(summary, SUMMARY_FIELDS, _cell),
         "summary.json": to_json({"summary": summary}),
     }
     for ar in model.analyses:
         data = analysis_json(ar, model)
-        files[f"{ar.result.analysis.id}.csv"] = to_csv(data["rows"], ANALYSIS_FIELDS)
+        files[f"{ar.result.analysis.id}.csv"] = to_csv(data["rows"], ANALYSIS_FIELDS, _cell)
         files[f"{ar.result.analysis.id}.json"] = to_json(data)
     paths = []
     for name, text in files.items():

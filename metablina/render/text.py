@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import TYPE_CHECKING, Any
+
+from metablina.render.tables import to_csv
 
 if TYPE_CHECKING:
     from metablina.analyze import PoolResult
@@ -26,11 +26,7 @@ def pool_csv(result: PoolResult) -> str:
     d = result.to_dict()
     row = {k: v for k, v in d.items() if not isinstance(v, list | dict)}
     row.update({f"back_{k}": v for k, v in d["back"].items()})
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(row), lineterminator="\n")
-    writer.writeheader()
-    writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return buf.getvalue()
+    return to_csv([row], list(row))
 
 
 def _f(x: float | None, digits: int = 4) -> str:
@@ -169,7 +165,6 @@ def analysis_json(result: AnalysisResult) -> str:
 
 def analysis_csv(result: AnalysisResult) -> str:
     """One row per stratum: the pooled numbers, or the reason it was not pooled."""
-    buf = io.StringIO()
     fields = [
         "analysis",
         "stratum",
@@ -192,8 +187,7 @@ def analysis_csv(result: AnalysisResult) -> str:
         "back_pi_high",
         "reason",
     ]
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
+    rows = []
     for s in result.strata:
         row: dict[str, Any] = {
             "analysis": result.analysis.id,
@@ -206,8 +200,8 @@ def analysis_csv(result: AnalysisResult) -> str:
             d = s.result.to_dict()
             row.update({k: v for k, v in d.items() if not isinstance(v, list | dict)})
             row.update({f"back_{k}": v for k, v in d["back"].items()})
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return buf.getvalue()
+        rows.append(row)
+    return to_csv(rows, fields)
 
 
 def analysis_text(result: AnalysisResult) -> str:
