@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from metablina.stats.errors import InputError
@@ -129,6 +129,8 @@ def test_stack_equals_one_by_one():
     st.lists(st.floats(0.01, 1.0), min_size=k, max_size=k),
     st.lists(st.sampled_from("abc"), min_size=k, max_size=k))),
     st.sampled_from(["DL", "REML", "FE"]))
+# found by this test (about 1 run in 30): REML Fisher scoring oscillated in subgroup a and gave tau^2 = NaN
+@example(([0, 0, 0, 0, 0, 1, 0.5], [1, 1, 1, 1, 1, 0.125, 0.5], list("aaaaaab")), "REML")
 def test_relabelling_subgroups_changes_nothing(data, method):
     """Q_between and QM do not depend on the names (hence order / reference level) of the subgroups."""
     y, v, g = map(np.array, data)
