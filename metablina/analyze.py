@@ -6,6 +6,7 @@ so that ``metablina pool --table`` and the analyses of a plan give the same numb
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,10 +93,52 @@ CI_NAMES = {
 
 
 def default_ci(method: str) -> str:
-    """Few-study default: the ad hoc Knapp-Hartung interval for random effects, Wald otherwise."""
+    """Few-study default: the ad hoc Knapp-Hartung interval for inverse-variance random effects, t(k-1)
+    for the GLMM, Wald otherwise."""
     if method in BAYES_METHODS:
         return "credible"
-    return "hksj-adhoc" if (method in IV_METHODS and method != "FE") or method == "GLMM" else "z"
+    if method == "GLMM":
+        return "t"
+    return "hksj-adhoc" if method in IV_METHODS and method != "FE" else "z"
+
+
+def interval_of(measure: str, method: str, ci: str | None) -> str:
+    """The interval ``method`` computes when ``ci`` is asked for (None: its default), as results are
+    labelled; InputError with the reason when the measure, method and interval do not go together.
+
+    A GLMM has no Knapp-Hartung adjustment: ``hksj`` and ``hksj-adhoc`` ask it for its t(k-1) interval,
+    labelled ``t``. A Bayesian model reports a credible interval and takes no other.
+    """
+    if measure not in (*MEASURES, *GENERIC_LOG):
+        raise InputError(f"unknown measure {measure!r}; one of {', '.join(MEASURES)}")
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
+    if method in BAYES_METHODS:
+        if ci not in (None, "credible"):
+            raise InputError(f"a Bayesian model reports a central credible interval, not a {ci} interval")
+        if method == "BAYES-GLMM" and measure != "PLO":
+            raise InputError(
+                f"method BAYES-GLMM pools proportions on the logit scale: use measure PLO, not {measure}"
+            )
+        return "credible"
+    ci = ci or default_ci(method)
+    if ci not in CI_METHODS:
+        raise InputError(f"unknown CI method {ci!r}; one of {', '.join(CI_METHODS)}")
+    if measure in GENERIC_LOG and method not in IV_METHODS:
+        raise InputError(f"{GENERIC_LOG[measure]} are pooled by inverse variance, not by {method}")
+    if method == "GLMM" and measure not in ("PLO", "OR"):
+        raise InputError(f"method GLMM pools PLO (proportions) or OR (two-group counts), not {measure}")
+    if method == "MH" and measure not in ("OR", "RR", "RD"):
+        raise InputError(f"method MH pools OR, RR or RD, not {measure}")
+    if method == "PETO" and measure != "OR":
+        raise InputError(f"method PETO pools odds ratios: use measure OR, not {measure}")
+    if method in ("FE", "MH", "PETO") and ci != "z":
+        raise InputError(f"a {METHOD_NAMES[method]} model has no {ci} interval; use the z interval")
+    if method == "GLMM":
+        return "z" if ci == "z" else "t"
+    if ci == "t":
+        raise InputError(f"a plain t(k-1) interval is the GLMM's; for {method} use hksj, hksj-adhoc or z")
+    return ci
 
 
 @dataclass(frozen=True)
@@ -170,14 +213,39 @@ def back_value(measure: str, x: Any, ni: np.ndarray | None = None) -> Any:
     return back_transform(measure, x, ni=ni)
 
 
+def scaled_prior(spec: str, factor: float) -> str:
+    """A prior on tau at ``factor`` times its scale, its first parameter: ``halfnormal:1`` at 0.5 is
+    ``halfnormal:0.5``, ``halft:1:3`` at 2 is ``halft:2:3``."""
+    kind, scale, *rest = spec.split(":")
+    return ":".join([kind, f"{float(scale) * factor:g}", *rest])
+
+
 def _num(x: Any) -> float | None:
     value = float(np.asarray(x))
     return value if np.isfinite(value) else None
 
 
+RATE_MEASURES = ("PLO", "PFT", "PAS", "PR", "KM")
+RATIO_MEASURES = ("RR", "OR", "HR")
+
+
+def check_threshold(measure: str, value: float) -> None:
+    """InputError unless ``value`` is a threshold on the natural scale of ``measure``: a proportion or
+    survival rate strictly between 0 and 1, a ratio above 0, any other measure a finite number."""
+    if not math.isfinite(value):
+        raise InputError(f"threshold must be a finite number, not {value}")
+    if measure in RATE_MEASURES and not 0 < value < 1:
+        raise InputError(
+            f"threshold for {measure} is a proportion between 0 and 1 (0.05 for 5%), not {value:g}"
+        )
+    if measure in RATIO_MEASURES and value <= 0:
+        raise InputError(f"threshold for {measure} is a ratio above 0, not {value:g}")
+
+
 def to_analysis_scale(measure: str, value: float) -> tuple[float, bool]:
     """A natural-scale threshold on the analysis scale, and whether the transform reverses the order
     (log(-log S) decreases in S, so P(S < c) is P(mu > g(c)))."""
+    check_threshold(measure, value)
     if measure == "PLO":
         return float(np.log(value / (1 - value))), False
     if measure in ("RR", "OR", "HR"):
@@ -208,25 +276,9 @@ def pool(
     from metablina.stats.measures import escalc
 
     measure, method = measure.upper(), method.upper()
-    if measure not in (*MEASURES, *GENERIC_LOG):
-        raise InputError(f"unknown measure {measure!r}; one of {', '.join(MEASURES)}")
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
+    interval = interval_of(measure, method, ci)
     if method in BAYES_METHODS:
-        return _pool_bayes(measure, method, ci, columns, labels, tau_prior, mu_prior, threshold, shrinkage)
-    ci = ci or default_ci(method)
-    if ci not in CI_METHODS:
-        raise InputError(f"unknown CI method {ci!r}; one of {', '.join(CI_METHODS)}")
-    if measure in GENERIC_LOG and method not in IV_METHODS:
-        raise InputError(f"{GENERIC_LOG[measure]} are pooled by inverse variance, not by {method}")
-    if method == "GLMM" and measure not in ("PLO", "OR"):
-        raise InputError(f"method GLMM pools PLO (proportions) or OR (two-group counts), not {measure}")
-    if method == "MH" and measure not in ("OR", "RR", "RD"):
-        raise InputError(f"method MH pools OR, RR or RD, not {measure}")
-    if method == "PETO" and measure != "OR":
-        raise InputError(f"method PETO pools odds ratios: use --measure OR, not {measure}")
-    if method in ("FE", "MH", "PETO") and ci != "z":
-        raise InputError(f"a {METHOD_NAMES[method]} model has no {ci} interval; use --ci z")
+        return _pool_bayes(measure, method, columns, labels, tau_prior, mu_prior, threshold, shrinkage)
 
     warnings: list[str] = []
     es = escalc("GEN" if measure in GENERIC_LOG else measure, **columns)
@@ -244,20 +296,22 @@ def pool(
         if keep.sum() < k:
             dropped = [labels[i] for i in np.flatnonzero(~keep)]
             warnings.append(f"left out (no estimable effect): {', '.join(dropped)}")
-        fit = rma(yi[keep], vi[keep], method=method, test=TEST_OF_CI[ci])
+        fit = rma(yi[keep], vi[keep], method=method, test=TEST_OF_CI[interval])
         yi, vi = yi[keep], vi[keep]
     elif method == "GLMM":
         from metablina.stats import glmm
 
-        test = "z" if ci == "z" else "t"
-        if ci != "z":
+        if ci in ("hksj", "hksj-adhoc"):
             warnings.append(
-                "GLMM: the interval uses t with k-1 df; no Knapp-Hartung adjustment exists for a GLMM"
+                f"GLMM: no Knapp-Hartung adjustment exists for a GLMM; the {ci} interval asked for is "
+                "t with k-1 df (ci t)"
             )
         if measure == "PLO":
-            fit = glmm.glmm_proportion(columns["xi"], columns["ni"], test=test)
+            fit = glmm.glmm_proportion(columns["xi"], columns["ni"], test=interval)
         else:
-            fit = glmm.glmm_or_umfs(columns["ai"], columns["n1i"], columns["ci"], columns["n2i"], test=test)
+            fit = glmm.glmm_or_umfs(
+                columns["ai"], columns["n1i"], columns["ci"], columns["n2i"], test=interval
+            )
     else:
         from metablina.stats import mh
 
@@ -268,14 +322,22 @@ def pool(
             yi, vi = np.asarray(peto.yi, dtype=float), np.asarray(peto.vi, dtype=float)
     warnings += list(getattr(fit, "warnings", ()))
     return PoolResult(
-        measure, method, ci, tuple(labels), fit, yi, vi, ni, dict(columns), tuple(dict.fromkeys(warnings))
+        measure,
+        method,
+        interval,
+        tuple(labels),
+        fit,
+        yi,
+        vi,
+        ni,
+        dict(columns),
+        tuple(dict.fromkeys(warnings)),
     )
 
 
 def _pool_bayes(
     measure: str,
     method: str,
-    ci: str | None,
     columns: dict[str, np.ndarray],
     labels: list[str] | tuple[str, ...],
     tau_prior: str | None,
@@ -286,12 +348,6 @@ def _pool_bayes(
     from metablina.stats import bayes
     from metablina.stats.measures import escalc
 
-    if ci not in (None, "credible"):
-        raise InputError(f"a Bayesian model reports a central credible interval, not a {ci} interval")
-    if method == "BAYES-GLMM" and measure != "PLO":
-        raise InputError(
-            f"method BAYES-GLMM pools proportions on the logit scale: use --measure PLO, not {measure}"
-        )
     tau_prior = tau_prior or DEFAULT_TAU_PRIOR.get(measure)
     if tau_prior is None:
         raise InputError(

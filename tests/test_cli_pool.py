@@ -192,6 +192,11 @@ def write(tmp_path: Path, text: str) -> Path:
             "has no hksj interval",
         ),
         ("study,xi,ni,xi\na,1,10,1\nb,2,10,2\n", ["--measure", "PLO"], "column 'xi' appears twice"),
+        (
+            "study,xi,ni\na,1,10\nb,2,10\n",
+            ["--measure", "PLO", "--ci", "t"],
+            "a plain t(k-1) interval is the GLMM's; for REML use hksj, hksj-adhoc or z",
+        ),
     ],
 )
 def test_bad_tables_get_one_line_and_exit_1(
@@ -209,7 +214,6 @@ def test_bad_tables_get_one_line_and_exit_1(
     [
         ["--measure", "XYZ"],
         ["--measure", "PLO", "--method", "BOGUS"],
-        ["--measure", "PLO", "--ci", "t"],
         [],
     ],
 )

@@ -88,7 +88,7 @@ def short_model(method: str | None, ci_method: str | None) -> str:
     if method is None:
         return ""
     name = "GLMM (ML)" if method == "GLMM" else method
-    ci = {"z": "z", "hksj": "t(k−1)" if method == "GLMM" else "HKSJ", "hksj-adhoc": "HKSJ (ad hoc)"}
+    ci = {"z": "z", "t": "t(k−1)", "hksj": "HKSJ", "hksj-adhoc": "HKSJ (ad hoc)"}
     return f"{name}, {ci.get(ci_method or '', ci_method)}"
 
 
@@ -321,13 +321,18 @@ def _selection_sentence(ar: AnalysisReport) -> str:
 
 def _model_sentence(f: Any, scale: str) -> str:
     if f.method == "GLMM":
+        quantiles = (
+            "the normal distribution"
+            if f.ci_method == "z"
+            else "a t distribution with k − 1 degrees of freedom (no Knapp–Hartung adjustment exists "
+            "for a GLMM)"
+        )
         return (
             "Proportions were pooled with a binomial-normal generalised linear mixed model on the "
             f"{scale} scale (random study intercepts, maximum likelihood, adaptive Gauss–Hermite "
             "quadrature with 7 nodes; Stijnen et al. 2010), which uses the counts as they are, zero and "
-            "100% included; 95% confidence and prediction intervals use a t distribution with k − 1 "
-            "degrees of freedom (no Knapp–Hartung adjustment exists for a GLMM). Heterogeneity: τ² by ML, "
-            "I², and the Wald-type and likelihood-ratio tests."
+            f"100% included; 95% confidence and prediction intervals use {quantiles}. Heterogeneity: τ² "
+            "by ML, I², and the Wald-type and likelihood-ratio tests."
         )
     from metablina.analyze import CI_NAMES, METHOD_NAMES
 
@@ -339,11 +344,13 @@ def _model_sentence(f: Any, scale: str) -> str:
     )
 
 
-def _variant_words(v: Any) -> str:
+def _variant_words(fit: Any) -> str:
+    v = fit.variant
+    computed = next((s.result.ci_method for s in fit.strata if s.result is not None), v.ci)
     bits = [
         f"measure {v.measure}" if v.measure else "",
         f"model {v.model}" if v.model else "",
-        f"interval {v.ci}" if v.ci else "",
+        f"interval {computed}" if v.ci else "",
         "other studies"
         if (v.exclude or v.overlap_keep is not None or v.exclude_overlapping or v.exclude_risk_of_bias)
         else "",
@@ -406,7 +413,7 @@ def methods_text(ar: AnalysisReport) -> str:
         if failed:
             text.append(f"The Bayesian model could not be fitted where {failed[0]}")
     if result.sensitivity:
-        variants = "; ".join(_variant_words(v.variant) for v in result.sensitivity)
+        variants = "; ".join(_variant_words(v) for v in result.sensitivity)
         text.append(f"Sensitivity analyses: {variants}.")
     if ar.diagnostics:
         text.append(
