@@ -15,7 +15,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import click
 
-from metablina.options import CI_METHODS, FORMATS, MEASURES, METHODS
+from metablina.options import BAYES_METHODS, CI_METHODS, FORMATS, MEASURES, METHODS
 
 # At exit the interpreter's last collections walk every object matplotlib and scipy made (about 0.1 s
 # after a report); freezing them first skips that work. The operating system frees the memory anyway.
@@ -34,51 +34,93 @@ def _fail(lines: list[str]) -> None:
     sys.exit(1)
 
 
+def _usage(message: str) -> None:
+    """A command line that cannot mean what it says: one line, exit 2 as for click's usage errors."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+# Every command takes the review folder as --studies FOLDER; the older spellings stay as aliases.
+STUDIES_HELP = "The review folder: extracts, sources/ and analyses.yaml [studies]."
+studies_option = click.option(
+    "--studies", "folder", metavar="FOLDER", type=click.Path(path_type=Path), help=STUDIES_HELP
+)
+old_folder_argument = click.argument(
+    "old_folder", metavar="[FOLDER]", required=False, type=click.Path(path_type=Path)
+)
+
+
+def _review_folder(folder: Path | None, old_folder: Path | None = None) -> Path:
+    """--studies FOLDER, or the folder given the old way; the two must agree."""
+    if folder is not None and old_folder is not None and folder != old_folder:
+        _usage(f"two review folders given: {old_folder} and --studies {folder}")
+    return folder or old_folder or Path("studies")
+
+
 @main.command()
-@click.argument("folder", default="studies", type=click.Path(path_type=Path))
+@old_folder_argument
+@studies_option
 @click.option(
     "--sources", type=click.Path(path_type=Path), help="Folder of source documents [FOLDER/sources]."
 )
-def validate(folder: Path, sources: Path | None) -> None:
-    """Check every extract in FOLDER: YAML, schema, consistency, quotes against sources."""
+def validate(old_folder: Path | None, folder: Path | None, sources: Path | None) -> None:
+    """Check every extract in FOLDER (YAML, schema, consistency, quotes against sources) and the plan,
+    FOLDER/analyses.yaml (schema, the studies it names, analyses that match no record)."""
     from metablina.extract.validate import load_review
+    from metablina.plan import check_plan
 
+    folder = _review_folder(folder, old_folder)
     review = load_review(folder, sources)
-    if not review.ok:
-        _fail([str(p) for p in review.problems] + [f"{len(review.problems)} problem(s) in {folder}"])
+    plan, plan_problems = check_plan(folder, review)
+    problems = review.problems + plan_problems
+    if problems:
+        _fail([str(p) for p in problems] + [f"{len(problems)} problem(s) in {folder}"])
     records = sum(len(s.study.outcomes) for s in review.studies)
+    planned = "no plan (analyses.yaml)" if plan is None else f"a plan of {len(plan.analyses)} analyses"
     click.echo(
-        f"ok: {len(review.studies)} studies, {records} outcome records, every quote found in its source"
+        f"ok: {len(review.studies)} studies, {records} outcome records, every quote found in its source; "
+        + planned
     )
 
 
 @main.command()
 @click.argument("study_id", metavar="ID")
-@click.option("--dir", "folder", default="studies", show_default=True, type=click.Path(path_type=Path))
-def new(study_id: str, folder: Path) -> None:
+@click.option(
+    "--studies", "--dir", "folder", metavar="FOLDER", type=click.Path(path_type=Path), help=STUDIES_HELP
+)
+def new(study_id: str, folder: Path | None) -> None:
     """Write a commented template extract FOLDER/ID.yaml for a reviewer to fill in."""
     from metablina.extract.template import render_template
 
+    folder = _review_folder(folder)
     try:
         text = render_template(study_id)
     except ValueError as exc:
         _fail([f"error: {exc}"])
     target = folder / f"{study_id}.yaml"
-    if target.exists():
+    if folder.exists() and not folder.is_dir():
+        _fail([f"error: {folder} is not a folder"])
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with target.open("x", encoding="utf-8") as f:  # never replaces a file, nor writes through a link
+            f.write(text)
+    except FileExistsError:
         _fail([f"error: {target} exists; not overwriting it"])
-    folder.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {target}: fill it in, then run `metablina validate {folder}`")
+    except OSError as exc:
+        _fail([f"error: cannot write {target}: {exc.strerror or exc}"])
+    click.echo(f"wrote {target}: fill it in, then run `metablina validate --studies {folder}`")
 
 
 @main.command()
-@click.argument("folder", default="studies", type=click.Path(path_type=Path))
+@old_folder_argument
+@studies_option
 @click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True)
-def studies(folder: Path, fmt: str) -> None:
-    """List the studies and how many records each reports per outcome."""
+def studies(old_folder: Path | None, folder: Path | None, fmt: str) -> None:
+    """List the studies in FOLDER and how many records each reports per outcome."""
     from metablina.extract.validate import load_review
     from metablina.render.tables import counts_csv, study_overview
 
+    folder = _review_folder(folder, old_folder)
     review = load_review(folder)
     if not review.ok:
         _fail(
@@ -104,18 +146,26 @@ def studies(folder: Path, fmt: str) -> None:
     "--measure", type=click.Choice(MEASURES, case_sensitive=False), help="Effect measure (table mode)."
 )
 @click.option(
-    "--method", type=click.Choice(METHODS, case_sensitive=False), help="Model / tau^2 estimator [REML]."
+    "--method",
+    type=click.Choice(METHODS, case_sensitive=False),
+    help="Model / tau^2 estimator [REML; an ANALYSIS: the plan's model].",
 )
 @click.option(
-    "--ci", type=click.Choice(CI_METHODS), help="Interval: z, hksj, hksj-adhoc [hksj-adhoc for RE]."
+    "--ci",
+    type=click.Choice(CI_METHODS),
+    help="Interval: z, hksj, hksj-adhoc, or t (GLMM) [hksj-adhoc for RE, t for GLMM].",
 )
-@click.option("--tau-prior", help="Bayesian methods: halfnormal:S, halfcauchy:S, halft:S:DF [by measure].")
-@click.option("--mu-prior", default="flat", show_default=True, help="Bayesian methods: flat or normal:M:S.")
 @click.option(
-    "--threshold", type=float, help="Bayesian methods: report P(effect < C), C on the natural scale."
+    "--tau-prior", help="Bayesian methods, table mode: halfnormal:S, halfcauchy:S, halft:S:DF [by measure]."
+)
+@click.option("--mu-prior", help="Bayesian methods, table mode: flat or normal:M:S [flat].")
+@click.option(
+    "--threshold",
+    type=float,
+    help="Bayesian methods, table mode: report P(effect < C), C on the natural scale.",
 )
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--studies", "folder", default="studies", show_default=True, type=click.Path(path_type=Path))
+@studies_option
 def pool(
     analysis: str | None,
     table: Path | None,
@@ -123,31 +173,50 @@ def pool(
     method: str | None,
     ci: str | None,
     tau_prior: str | None,
-    mu_prior: str,
+    mu_prior: str | None,
     threshold: float | None,
     fmt: str,
-    folder: Path,
+    folder: Path | None,
 ) -> None:
     """Pool a CSV table (--table FILE --measure M) or the plan's ANALYSIS from the extracts."""
     if (analysis is None) == (table is None):
-        raise click.UsageError("give either an ANALYSIS of the plan or --table FILE")
+        _usage("give either an ANALYSIS of the plan or --table FILE")
     from metablina.render import text
 
+    method = method and method.upper()
+    priors = {"--tau-prior": tau_prior, "--mu-prior": mu_prior, "--threshold": threshold}
+    given = [name for name, value in priors.items() if value is not None]
     if table is not None:
         if measure is None:
-            raise click.UsageError("--table needs --measure")
-        priors = {"tau_prior": tau_prior, "mu_prior": mu_prior, "threshold": threshold}
-        result = _pool_table(table, measure.upper(), (method or "REML").upper(), ci, priors)
+            _usage("--table needs --measure")
+        if folder is not None:
+            _usage("--studies names the review of an ANALYSIS; --table pools the table alone")
+        if given and method not in BAYES_METHODS:
+            _usage(f"{given[0]} applies to the Bayesian methods (--method BAYES or BAYES-GLMM)")
+        result = _pool_table(table, measure.upper(), method or "REML", ci, tau_prior, mu_prior, threshold)
         for line in result.warnings:
             click.echo(f"warning: {line}", err=True)
         render = {"json": text.pool_json, "csv": text.pool_csv, "table": text.pool_text}[fmt]
     else:
-        result = _pool_plan(folder, analysis, method and method.upper(), ci)
+        if measure is not None:
+            _usage(f"--measure applies to --table; the plan gives {analysis} its measure")
+        if given:
+            planned = {"--tau-prior": "tau_prior", "--threshold": "threshold", "--mu-prior": "flat mu prior"}
+            _usage(f"{given[0]} applies to --table; the plan sets {analysis}'s {planned[given[0]]}")
+        result = _pool_plan(_review_folder(folder), analysis, method, ci)
         render = {"json": text.analysis_json, "csv": text.analysis_csv, "table": text.analysis_text}[fmt]
     click.echo(render(result), nl=False)
 
 
-def _pool_table(table: Path, measure: str, method: str, ci: str | None, priors: dict):
+def _pool_table(
+    table: Path,
+    measure: str,
+    method: str,
+    ci: str | None,
+    tau_prior: str | None,
+    mu_prior: str | None,
+    threshold: float | None,
+):
     from metablina.analyze import pool as pool_arrays
     from metablina.stats.errors import InputError
     from metablina.tableio import TableError, check_counts, read_table
@@ -155,6 +224,7 @@ def _pool_table(table: Path, measure: str, method: str, ci: str | None, priors: 
     try:
         data = read_table(table, measure)
         check_counts(data)
+        priors = {"tau_prior": tau_prior, "mu_prior": mu_prior or "flat", "threshold": threshold}
         return pool_arrays(measure, method, ci, data.columns, data.labels, **priors)
     except TableError as exc:
         _fail([f"error: {exc}"])
@@ -164,20 +234,23 @@ def _pool_table(table: Path, measure: str, method: str, ci: str | None, priors: 
 
 def _pool_plan(folder: Path, analysis: str, method: str | None, ci: str | None):
     from metablina.run import AnalysisNotFound, run_one
+    from metablina.stats.errors import InputError
 
     try:
         return run_one(folder, analysis, method=method, ci=ci)
     except AnalysisNotFound as exc:
         _fail([f"error: {exc}"])
+    except InputError as exc:
+        _fail([f"error: analysis {analysis}: {exc}"])
 
 
 @main.command()
-@click.option("--studies", "folder", default="studies", show_default=True, type=click.Path(path_type=Path))
-def analyses(folder: Path) -> None:
-    """List the analyses of the plan (FOLDER/analyses.yaml)."""
+@studies_option
+def analyses(folder: Path | None) -> None:
+    """List the analyses of the plan, FOLDER/analyses.yaml (--studies FOLDER)."""
     from metablina.plan import load_plan, plan_path
 
-    plan, problems = load_plan(plan_path(folder))
+    plan, problems = load_plan(plan_path(_review_folder(folder)))
     if plan is None or problems:
         _fail([str(p) for p in problems])
     width = max(len(a.id) for a in plan.analyses)

@@ -18,17 +18,31 @@ an analysis applies, in order, the guards a methods reviewer expects, and logs e
 
 from __future__ import annotations
 
+import math
+import os
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from metablina.extract.loader import LoadError, Problem, load_yaml
+from metablina.analyze import check_threshold, interval_of
+from metablina.extract.loader import Key, LoadError, Located, Problem, load_yaml
 from metablina.extract.schema import GRADES, OUTCOMES, TIMEPOINTS, Slug
-from metablina.extract.validate import PLAN_FILE, parse_errors
-from metablina.normalize import EffectRow
+from metablina.extract.validate import PLAN_FILE, Review, parse_errors, study_files
+from metablina.normalize import EffectRow, NormalizeError, normalize
+from metablina.options import CI_METHODS, IV_METHODS
+from metablina.stats.errors import InputError
 
 MEASURE_FORM = {
     "PLO": "proportion",
@@ -59,6 +73,7 @@ GUARD_NAMES = {
     "landmark_months": "landmark time (months)",
     "timepoint": "timepoint",
 }
+NO_RECORDS = "no record matches this analysis"
 SUBGROUP_KEYS = (
     "setting",
     "design",
@@ -68,6 +83,12 @@ SUBGROUP_KEYS = (
     "risk_of_bias",
     "subpopulation",
 )
+
+
+PLAN_MODELS = ("GLMM", *IV_METHODS)
+RISK_OF_BIAS = ("low", "some concerns", "moderate", "serious", "high", "critical", "unclear")
+# Names of the report's own files that an analysis id would overwrite (tables/ID.csv beside summary.csv).
+RESERVED_IDS = {"summary": "the report's tables/summary.csv and summary.json"}
 
 
 class _Strict(BaseModel):
@@ -88,18 +109,28 @@ class Select(_Strict):
     subpopulation: list[Slug] | None = None
     studies: list[Slug] | None = None
 
+    @field_validator("landmark_months")
+    @classmethod
+    def _months(cls, v: list[float] | None) -> list[float] | None:
+        for m in v or ():
+            if not (math.isfinite(m) and m > 0):
+                raise ValueError(f"a landmark is a positive number of months, not {m}")
+        return v
+
 
 class Sensitivity(_Strict):
     """A variant of the analysis: other studies, another model, measure or interval."""
 
     id: Slug
     label: str
-    measure: str | None = None
-    model: str | None = None
-    ci: str | None = None
+    measure: Literal[tuple(MEASURE_FORM)] | None = None  # type: ignore[valid-type]
+    model: Literal[PLAN_MODELS] | None = None  # type: ignore[valid-type]
+    ci: Literal[CI_METHODS] | None = None  # type: ignore[valid-type]
     exclude: list[Slug] = Field(default_factory=list, description="study ids to leave out")
     overlap_keep: list[Slug] | None = Field(None, description="which overlapping cohorts to keep instead")
-    exclude_risk_of_bias: list[str] = Field(default_factory=list, description="e.g. [serious, critical]")
+    exclude_risk_of_bias: list[Literal[RISK_OF_BIAS]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="e.g. [serious, critical]"
+    )
     exclude_overlapping: bool = Field(False, description="leave out every cohort that declares an overlap")
 
 
@@ -110,9 +141,11 @@ class Analysis(_Strict):
     select: Select = Field(default_factory=Select)
     arm: Literal["intervention", "comparator"] = "intervention"
     level: Literal["cohort", "subpopulations"] = "cohort"
-    measure: Literal["PLO", "PFT", "PAS", "PR", "KM", "HR"]
-    model: str = "REML"
-    ci: str = "hksj-adhoc"
+    measure: Literal[tuple(MEASURE_FORM)]  # type: ignore[valid-type]
+    model: Literal[PLAN_MODELS] = "REML"  # type: ignore[valid-type]
+    ci: Literal[CI_METHODS] | None = Field(  # type: ignore[valid-type]
+        None, description="the model's default when not given: t(k-1) for the GLMM, hksj-adhoc otherwise"
+    )
     pool: bool = True
     stratify: list[Literal[(*GUARDED, "timepoint")]] = Field(default_factory=list)  # type: ignore[valid-type]
     subgroup: Literal[SUBGROUP_KEYS] | None = None  # type: ignore[valid-type]
@@ -131,6 +164,41 @@ class Analysis(_Strict):
     @classmethod
     def _one_outcome(cls, v: object) -> object:
         return [v] if isinstance(v, str) else v
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, v: str) -> str:
+        if v in RESERVED_IDS:
+            raise ValueError(f"analysis id {v!r} would overwrite {RESERVED_IDS[v]}; choose another id")
+        return v
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if v is not None and "measure" in info.data:
+            try:
+                check_threshold(info.data["measure"], v)
+            except InputError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("tau_prior")
+    @classmethod
+    def _tau_prior(cls, v: str | None) -> str | None:
+        """A prior the Bayesian fits can read (their own parser), refused here rather than mid-report."""
+        if v is not None:
+            from metablina.stats.priors import parse_tau_prior
+
+            try:
+                parse_tau_prior(v)
+            except InputError as exc:
+                raise ValueError(str(exc).removeprefix("tau_prior: ")) from None
+        return v
+
+    @property
+    def interval(self) -> str:
+        """The interval the plan's model computes (``t`` for a GLMM asked for ``hksj``)."""
+        return interval_of(self.measure, self.model, self.ci)
 
     @model_validator(mode="after")
     def _combination(self) -> Analysis:
@@ -183,28 +251,171 @@ class Selection:
         return tuple(r for s in self.strata for r in s.rows)
 
 
-def load_plan(path: Path) -> tuple[Plan | None, list[Problem]]:
-    """Read a plan file safely; problems come back located like extract problems."""
+@dataclass(frozen=True)
+class PlanFile:
+    """A plan as read: the plan (None when it cannot be read at all), its located document for the
+    lines of later problems, and every problem found in it."""
+
+    plan: Plan | None
+    doc: Located | None
+    problems: tuple[Problem, ...]
+
+
+def read_plan(path: Path) -> PlanFile:
+    """Read a plan file safely (the extracts' loader) and check it: schema, ids, and that each
+    analysis and sensitivity variant names a measure, model and interval that go together."""
     try:
         doc = load_yaml(path)
     except LoadError as exc:
-        return None, [exc.problem]
+        return PlanFile(None, None, (exc.problem,))
     if not isinstance(doc.data, dict):
-        return None, [doc.problem((), "a plan is a mapping with the key 'analyses'")]
+        return PlanFile(None, doc, (doc.problem((), "a plan is a mapping with the key 'analyses'"),))
     try:
         plan = Plan.model_validate(doc.data)
     except ValidationError as exc:
-        return None, parse_errors(doc, exc)
+        return PlanFile(None, doc, tuple(parse_errors(doc, exc)))
     problems = []
     ids = [a.id for a in plan.analyses]
     for i, a in enumerate(plan.analyses):
         if ids.index(a.id) != i:
             problems.append(doc.problem(("analyses", i, "id"), f"analysis id {a.id!r} is used twice"))
-    return plan, problems
+        problems += [doc.problem(("analyses", i, *key), message) for key, message in _combinations(a)]
+    return PlanFile(plan, doc, tuple(problems))
+
+
+def load_plan(path: Path) -> tuple[Plan | None, list[Problem]]:
+    """Read a plan file safely; problems come back located like extract problems."""
+    read = read_plan(path)
+    return read.plan, list(read.problems)
+
+
+def _combinations(a: Analysis) -> list[tuple[Key, str]]:
+    """Measure, model and interval of the analysis and of each variant, as run.run_analysis combines
+    them (a variant that names a model without an interval takes that model's default)."""
+    out = _fits_together(a.measure, a.model, a.ci, ())
+    for j, v in enumerate(a.sensitivity):
+        key: Key = ("sensitivity", j)
+        if v.measure is not None and MEASURE_FORM[v.measure] != MEASURE_FORM[a.measure]:
+            out.append(
+                ((*key, "measure"), f"measure {v.measure} cannot pool the analysis's records ({a.measure})")
+            )
+            continue
+        ci = v.ci or (None if v.model else a.ci)
+        out += _fits_together(v.measure or a.measure, v.model or a.model, ci, key)
+    return out
+
+
+def _fits_together(measure: str, model: str, ci: str | None, key: Key) -> list[tuple[Key, str]]:
+    """The model's refusal located at ``model``, else the interval's at ``ci``."""
+    for field_name, asked in (("model", None), ("ci", ci)):
+        try:
+            interval_of(measure, model, asked)
+        except InputError as exc:
+            return [((*key, field_name), str(exc))]
+    return []
 
 
 def plan_path(folder: Path) -> Path:
     return Path(folder) / PLAN_FILE
+
+
+def check_plan(folder: Path, review: Review) -> tuple[Plan | None, list[Problem]]:
+    """The plan of a review folder checked against its extracts, for ``metablina validate``.
+
+    Besides what :func:`read_plan` checks: every study and sub-population the plan names exists, every
+    analysis matches at least one record, and no analysis's figures would take another's file
+    names. References to an extract that does not load are left alone (its own problems are listed),
+    and the checks that need every record run only when every extract is valid. No plan file: (None, []).
+    """
+    path = plan_path(folder)
+    if not os.path.lexists(path):
+        return None, []
+    read = read_plan(path)
+    if read.plan is None or read.doc is None:
+        return None, list(read.problems)
+    plan, doc = read.plan, read.doc
+    problems = list(read.problems) + _references(plan, doc, review)
+    if review.ok:
+        try:
+            rows = normalize(review.studies)
+        except NormalizeError as exc:
+            return plan, [*problems, Problem(Path(folder), None, "(records)", str(exc))]
+        problems += _no_records(plan, doc, rows) + output_clashes(plan, doc, rows)
+    return plan, sorted(problems, key=lambda p: p.line or 0)
+
+
+def _references(plan: Plan, doc: Located, review: Review) -> list[Problem]:
+    """Study ids and sub-population ids the plan names that no extract has."""
+    studies = {s.study.id for s in review.studies}
+    # An id may name an extract that does not load: its own problems are listed, not this one; and
+    # a sub-population may then be that extract's.
+    unread = {p.stem for p in study_files(review.folder)} - studies if review.folder.is_dir() else set()
+    subpopulations = {p.id for s in review.studies for p in s.study.population.subpopulations}
+    named: list[tuple[Key, list[str] | None, set[str], str]] = []
+    for i, a in enumerate(plan.analyses):
+        at = ("analyses", i)
+        named += [
+            ((*at, "select", "studies"), a.select.studies, studies, "study"),
+            ((*at, "overlap_keep"), a.overlap_keep, studies, "study"),
+        ]
+        if not unread:
+            named.append(
+                ((*at, "select", "subpopulation"), a.select.subpopulation, subpopulations, "sub-population")
+            )
+        for j, v in enumerate(a.sensitivity):
+            named += [
+                ((*at, "sensitivity", j, "exclude"), v.exclude, studies, "study"),
+                ((*at, "sensitivity", j, "overlap_keep"), v.overlap_keep, studies, "study"),
+            ]
+    return [
+        doc.problem((*key, n), f"no {what} {ref!r} in {review.folder}")
+        for key, ids, known, what in named
+        for n, ref in enumerate(ids or ())
+        if ref not in known | unread
+    ]
+
+
+def _no_records(plan: Plan, doc: Located, rows: list[EffectRow]) -> list[Problem]:
+    return [
+        doc.problem(("analyses", i, "id"), f"{NO_RECORDS} (its outcome, measure and select)")
+        for i, a in enumerate(plan.analyses)
+        if not select_rows(rows, a).strata
+    ]
+
+
+def output_clashes(plan: Plan, doc: Located, rows: list[EffectRow]) -> list[Problem]:
+    """Analyses whose figure files would take each other's names: the report names a stratum's
+    figures ``ID-STRATUM`` (``funnel-efs-landmark-12-months``), so an analysis ``efs-landmark-12-months``
+    would overwrite them, and the page would show one analysis's figure for the other's."""
+    owner: dict[str, str] = {}
+    out = []
+    for i, a in enumerate(plan.analyses):
+        for stem in figure_stems(select_rows(rows, a)):
+            if owner.setdefault(stem, a.id) != a.id:
+                out.append(
+                    doc.problem(
+                        ("analyses", i, "id"),
+                        f"the figures of {a.id!r} and {owner[stem]!r} would both be named {stem!r}; "
+                        "choose another id",
+                    )
+                )
+    return out
+
+
+def figure_stems(selection: Selection) -> list[str]:
+    """The names the report gives an analysis's figures after their kind (``forest-``, ``funnel-``):
+    its id, and with several strata the id and each stratum's label."""
+    a = selection.analysis
+    stems = [a.id]
+    if len(selection.strata) > 1:
+        stems += [f"{a.id}-{slug(s.label)}" for s in selection.strata]
+    return stems
+
+
+def slug(text: str) -> str:
+    """A stratum label as part of a file name: ``grade >=3`` -> ``grade-ge3``."""
+    s = text.replace(">=", "ge").replace("<=", "le").replace(">", "gt").replace("<", "lt")
+    return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-") or "stratum"
 
 
 def _matches(row: EffectRow, analysis: Analysis, select: Select) -> bool:
@@ -303,7 +514,7 @@ def select_rows(rows: list[EffectRow], analysis: Analysis, variant: Sensitivity 
             decisions.append(Decision("not pooled", s.label or analysis.id, refusal))
         final.append(replace(s, refusal=refusal))
     if not final:
-        decisions.append(Decision("note", analysis.id, "no record matches this analysis"))
+        decisions.append(Decision("note", analysis.id, NO_RECORDS))
     return Selection(analysis, tuple(final), tuple(decisions), overall_refusal, tuple(dropped))
 
 

@@ -15,7 +15,6 @@ import contextlib
 import gc
 import math
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +24,7 @@ from typing import Any
 
 from metablina.extract.validate import Review, load_review
 from metablina.normalize import EffectRow, NormalizeError, normalize
-from metablina.plan import Plan, load_plan, plan_path
+from metablina.plan import Plan, output_clashes, plan_path, read_plan, slug
 from metablina.render.draw import FigureJob
 from metablina.run import AnalysisResult, ReviewRun, StratumFit, columns_of, run_analysis
 from metablina.workers import can_fork, default_workers, figure_context, prepare_figure_workers
@@ -128,16 +127,19 @@ def load_inputs(folder: Path) -> tuple[Review, list[EffectRow], Plan]:
     """The review, its effect rows and its plan, or ReportError with one line per problem."""
     review = load_review(Path(folder))
     lines = [str(p) for p in review.problems]
-    plan, plan_problems = load_plan(plan_path(folder))
-    lines += [str(p) for p in plan_problems]
+    read = read_plan(plan_path(folder))
+    lines += [str(p) for p in read.problems]
     if lines:
         raise ReportError([*lines, f"{len(lines)} problem(s) in {folder}; nothing was written"])
     try:
         rows = normalize(review.studies)
     except NormalizeError as exc:
         raise ReportError([f"{folder}: {exc}", "1 problem; nothing was written"]) from None
-    assert plan is not None
-    return review, rows, plan
+    assert read.plan is not None and read.doc is not None
+    clashes = [str(p) for p in output_clashes(read.plan, read.doc, rows)]
+    if clashes:
+        raise ReportError([*clashes, f"{len(clashes)} problem(s) in {folder}; nothing was written"])
+    return review, rows, read.plan
 
 
 def run_plan(folder: Path, workers: int = 1, meanwhile: Callable[[], object] | None = None) -> ReviewRun:
@@ -280,11 +282,6 @@ def cumulative(stratum: StratumFit, first: tuple[float, float, float], *, stacke
     points[0] = (*first, None)
     labels = [f"{r.label} ({r.year})" for r in order]
     return _series("cumulative", labels, points, range(1, len(order) + 1), notes)
-
-
-def slug(text: str) -> str:
-    s = text.replace(">=", "ge").replace("<=", "le").replace(">", "gt").replace("<", "lt")
-    return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-") or "stratum"
 
 
 # ------------------------------------------------------------------------------------------- building

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from metablina.analyze import PoolResult, pool
+from metablina.analyze import PoolResult, interval_of, pool, scaled_prior
 from metablina.extract.validate import Review, load_review
 from metablina.normalize import EffectRow, NormalizeError, normalize
+from metablina.options import BAYES_METHODS
 from metablina.plan import (
     Analysis,
     Decision,
@@ -142,12 +143,14 @@ def fit_rows(
     ci: str | None,
     label: str = "",
     refusal: str | None = None,
+    tau_prior: str | None = None,
 ) -> StratumFit:
-    """Pool ``rows`` or explain why not; a statistical refusal (e.g. all zero events) is kept as ``error``."""
+    """Pool ``rows`` or explain why not; a statistical refusal (e.g. all zero events) is kept as ``error``.
+    ``tau_prior`` is the prior of a Bayesian ``method`` (None: the measure's default)."""
     if refusal is not None or len(rows) < 2:
         return StratumFit(label, rows, None, refusal or "k = 1: shown as the study itself")
     try:
-        result = pool_rows(rows, measure, method, ci)
+        result = pool_rows(rows, measure, method, ci, tau_prior)
     except InputError as exc:
         return StratumFit(label, rows, None, None, f"{method} could not be fitted: {exc}")
     return StratumFit(label, rows, result)
@@ -168,11 +171,10 @@ def bayes_fits(
     if measure not in DEFAULT_TAU_PRIOR and tau_prior is None:
         return ()
     prior = tau_prior or DEFAULT_TAU_PRIOR[measure]
-    kind, scale = prior.split(":", 1)
     method = "BAYES-GLMM" if measure == "PLO" else "BAYES"
     out = []
     for role, factor in (("primary", 1.0), ("half the prior scale", 0.5), ("twice the prior scale", 2.0)):
-        this = f"{kind}:{float(scale) * factor:g}"
+        this = scaled_prior(prior, factor)
         try:
             result = pool_rows(rows, measure, method, None, tau_prior=this, shrinkage=False)
             out.append(BayesFit(role, this, result))
@@ -184,14 +186,16 @@ def bayes_fits(
 def run_analysis(
     rows: list[EffectRow], analysis: Analysis, *, method: str | None = None, ci: str | None = None
 ) -> AnalysisResult:
-    """Select, guard and pool one analysis with its subgroups and sensitivity variants."""
-    method = method or analysis.model
-    ci = ci or analysis.ci
+    """Select, guard and pool one analysis with its subgroups and sensitivity variants. A ``method``
+    given without ``ci`` takes its own default interval, not the one the plan chose for its model."""
+    if method is None:
+        method, ci = analysis.model, ci or analysis.ci
+    prior = analysis.tau_prior if method in BAYES_METHODS else None
     selection = select_rows(rows, analysis)
     strata = tuple(
-        fit_rows(s.rows, analysis.measure, method, ci, s.label, s.refusal) for s in selection.strata
+        fit_rows(s.rows, analysis.measure, method, ci, s.label, s.refusal, prior) for s in selection.strata
     )
-    if analysis.bayes:
+    if analysis.bayes and method not in BAYES_METHODS:  # else the primary analysis is Bayesian already
         strata = tuple(
             replace(s, bayes=bayes_fits(s.rows, analysis.measure, analysis.tau_prior))
             if 2 <= len(s.rows) <= BAYES_MAX_K and s.refusal is None
@@ -206,7 +210,8 @@ def run_analysis(
             groups.setdefault(subgroup_of(r, analysis.subgroup), []).append(r)
         if len(groups) > 1:
             subgroups = tuple(
-                fit_rows(tuple(g), analysis.measure, method, ci, name) for name, g in groups.items()
+                fit_rows(tuple(g), analysis.measure, method, ci, name, tau_prior=prior)
+                for name, g in groups.items()
             )
             fitted = [s.result.fit for s in subgroups if s.pooled]
             if len(fitted) >= 2:
@@ -259,11 +264,15 @@ def run_review(folder: Path) -> ReviewRun:
 def run_one(
     folder: Path, analysis_id: str, *, method: str | None = None, ci: str | None = None
 ) -> AnalysisResult:
-    """One analysis of the plan by id, for ``metablina pool ANALYSIS``."""
+    """One analysis of the plan by id, for ``metablina pool ANALYSIS``; InputError, before anything is
+    fitted, when ``method`` or ``ci`` cannot pool this analysis's measure."""
     _, rows, plan = load_everything(folder)
     by_id = {a.id: a for a in plan.analyses}
     if analysis_id not in by_id:
         raise AnalysisNotFound(
             f"no analysis {analysis_id!r} in {plan_path(folder)}; `metablina analyses` lists them"
         )
-    return run_analysis(rows, by_id[analysis_id], method=method, ci=ci)
+    analysis = by_id[analysis_id]
+    if method is not None or ci is not None:
+        interval_of(analysis.measure, method or analysis.model, ci)
+    return run_analysis(rows, analysis, method=method, ci=ci)

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from metablina.plan import NO_RECORDS
 from metablina.render.forestdata import (
     CI_SOURCES,
     PROPORTION_MEASURES,
@@ -162,9 +163,10 @@ def summary_rows(model: ReportModel) -> list[dict[str, Any]]:
         result = ar.result
         a = result.analysis
         strata = result.strata or ()
-        if not strata:
+        if not strata:  # every field a row has, so the page and the tables treat it like any other
             out.append(
-                {
+                dict.fromkeys(SUMMARY_FIELDS)
+                | {
                     "analysis": a.id,
                     "title": a.title,
                     "outcome": ", ".join(a.outcome),
@@ -172,8 +174,11 @@ def summary_rows(model: ReportModel) -> list[dict[str, Any]]:
                     "measure": a.measure,
                     "studies": 0,
                     "records": 0,
+                    "patients": 0,
                     "pooled": False,
-                    "reason": "no record matches this analysis",
+                    "single_study": False,
+                    "reason": NO_RECORDS,
+                    "overall_reason": "",
                 }
             )
             continue

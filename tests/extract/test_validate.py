@@ -27,7 +27,9 @@ def _break(review: Path, old: str, new: str) -> None:
 def test_valid_folder_passes_with_a_summary(review: Path) -> None:
     code, lines = _validate(review)
     assert code == 0
-    assert lines == ["ok: 1 studies, 2 outcome records, every quote found in its source"]
+    assert lines == [
+        "ok: 1 studies, 2 outcome records, every quote found in its source; no plan (analyses.yaml)"
+    ]
 
 
 @pytest.mark.parametrize(
