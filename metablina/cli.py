@@ -264,6 +264,19 @@ def analyses(folder: Path | None) -> None:
 @click.option("--jobs", type=click.IntRange(min=1), help="Processes that draw the figures [CPUs, at most 4].")
 def report(folder: Path, out: Path, jobs: int | None) -> None:
     """Run every analysis of the plan; write OUT/report.html, OUT/figures/ and OUT/tables/."""
+    from metablina.workers import Interrupted, stop_on_signals
+
+    with stop_on_signals():  # Ctrl-C and SIGTERM: the run cleans up as after any failure
+        try:
+            done = _report(folder, out, jobs)
+        except Interrupted as exc:
+            click.echo(f"interrupted by {exc}: stopped, no folder left half-written", err=True)
+            sys.exit(128 + exc.signum)
+    counts = f"{done.analyses} analyses, {done.figures} figures, {done.files} files"
+    click.echo(f"wrote {out / 'report.html'}: {counts}")
+
+
+def _report(folder: Path, out: Path, jobs: int | None):
     from metablina.workers import start_figure_server
 
     if jobs is None or jobs > 1:
@@ -271,11 +284,11 @@ def report(folder: Path, out: Path, jobs: int | None) -> None:
     from metablina.report import ReportError, build_report
 
     try:
-        done = build_report(folder, out, workers=jobs)
+        return build_report(folder, out, workers=jobs)
     except ReportError as exc:
         _fail(exc.lines)
-    counts = f"{done.analyses} analyses, {done.figures} figures, {done.files} files"
-    click.echo(f"wrote {out / 'report.html'}: {counts}")
+    except OSError as exc:  # a full disk, a folder without write permission
+        _fail([f"error: {exc}"])
 
 
 @main.command()

@@ -6,7 +6,7 @@ each figure once and saved in every format from the same drawing) -> tables -> `
 
 Everything is written into a temporary folder next to the output folder, which replaces the output
 folder only when every file has been written; on any failure the temporary folder is removed and the
-output folder is left as it was.
+output folder is left as it was (see metablina.reportfolder).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import gc
 import math
 import os
 import shutil
-import tempfile
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +26,16 @@ from metablina.extract.validate import Review, load_review
 from metablina.normalize import EffectRow, NormalizeError, normalize
 from metablina.plan import Plan, output_clashes, plan_path, read_plan, slug
 from metablina.render.draw import FigureJob
+from metablina.reportfolder import OutFolderError, check_out, clean_stale, replacing
 from metablina.run import AnalysisResult, ReviewRun, StratumFit, columns_of, run_analysis
-from metablina.workers import can_fork, default_workers, figure_context, prepare_figure_workers
+from metablina.workers import (
+    can_fork,
+    default_workers,
+    die_with,
+    figure_context,
+    prepare_figure_workers,
+    stop_now,
+)
 
 REPORT_FILE = "report.html"
 FOREST_FORMATS = ("png", "svg", "pdf")
@@ -153,13 +161,17 @@ def run_plan(folder: Path, workers: int = 1, meanwhile: Callable[[], object] | N
 
         groups = _by_outcome(plan.analyses)
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            with _frozen():  # the first submit forks the workers
-                futures = [pool.submit(_run_group, rows, groups[0])]
-            futures += [pool.submit(_run_group, rows, g) for g in groups[1:]]
-            if meanwhile is not None:
-                meanwhile()
-            done = {a.id: r for f in futures for a, r in f.result()}
+        with ProcessPoolExecutor(workers, context, die_with, (os.getpid(),)) as pool:
+            try:
+                with _frozen():  # the first submit forks the workers
+                    futures = [pool.submit(_run_group, rows, groups[0])]
+                futures += [pool.submit(_run_group, rows, g) for g in groups[1:]]
+                if meanwhile is not None:
+                    meanwhile()
+                done = {a.id: r for f in futures for a, r in f.result()}
+            except BaseException:
+                stop_now(pool)
+                raise
         results = tuple(done[a.id] for a in plan.analyses)
     else:
         if meanwhile is not None:
@@ -451,7 +463,7 @@ class FigureDrawer:
         if self._pool is None:
             from concurrent.futures import ProcessPoolExecutor
 
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=self._context)
+            self._pool = ProcessPoolExecutor(self.workers, self._context, die_with, (os.getpid(),))
         self._futures.append(self._pool.submit(draw_figure, job, self.folder))
         for f in self._futures:  # fail early: a broken figure stops the run
             if f.done() and f.exception() is not None:
@@ -469,9 +481,9 @@ class FigureDrawer:
                 shutil.copyfile(self.folder / f"{src.name}.{fmt}", self.folder / f"{dst.name}.{fmt}")
 
     def close(self) -> None:
-        """Stop: cancel what has not started and wait for what has, so no process writes on."""
+        """Stop the workers (those of a failed run before they are done), so no process writes on."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            stop_now(self._pool)
             self._pool = None
 
 
@@ -514,61 +526,41 @@ def build_report(
     *,
     workers: int | None = None,
     extra: Callable[[StratumFit], Sequence[Any]] | None = None,
+    on_note: Callable[[str], object] = lambda line: print(line, file=sys.stderr),
 ) -> ReportSummary:
     """Run the plan in ``folder`` and write ``out`` (report.html, figures/, tables/) in one piece.
 
-    Raises ReportError for broken inputs (``out`` untouched, nothing written) and for an ``out`` that
-    exists but is not a report folder; any other failure leaves ``out`` as it was, too. Figures are
-    drawn in ``workers`` processes [the CPUs, at most 4] while the leave-one-out and cumulative fits run.
+    Raises ReportError for broken inputs and for an ``out`` that must not be written (the review
+    folder, in it or holding it, a folder that is not a report: :mod:`metablina.reportfolder`), having
+    written nothing; any other failure, SIGINT and SIGTERM included, leaves ``out`` as it was, too.
+    Temporary folders that killed runs left beside ``out`` are removed first, in a line to ``on_note``.
+    Figures are drawn in ``workers`` processes [the CPUs, at most 4] while the leave-one-out and
+    cumulative fits run.
     """
     folder, out = Path(folder), Path(out)
-    _check_target(out)
+    try:
+        target = check_out(out, folder)
+    except OutFolderError as exc:
+        raise ReportError([f"error: {exc}"]) from None
+    for line in clean_stale(target):
+        on_note(line)
     workers = default_workers() if workers is None else workers
     run = run_plan(folder, workers, meanwhile=_meanwhile if workers > 1 else None)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
-    drawer = FigureDrawer(tmp / "figures", workers)
-    try:
-        (tmp / "figures").mkdir()
-        (tmp / "tables").mkdir()
-        model = build_model(folder, out, run, extra=extra, on_figure=drawer.submit)
-        from metablina.render.report import embed_figures, render_page
-        from metablina.render.report_tables import write_tables
+    with replacing(target) as tmp:
+        drawer = FigureDrawer(tmp / "figures", workers)
+        try:
+            (tmp / "figures").mkdir()
+            (tmp / "tables").mkdir()
+            model = build_model(folder, out, run, extra=extra, on_figure=drawer.submit)
+            from metablina.render.report import embed_figures, render_page
+            from metablina.render.report_tables import write_tables
 
-        write_tables(model, tmp / "tables")
-        page = render_page(model)  # while the figures are drawn
-        drawer.finish()
-        (tmp / REPORT_FILE).write_text(embed_figures(page, model, tmp / "figures"), encoding="utf-8")
+            write_tables(model, tmp / "tables")
+            page = render_page(model)  # while the figures are drawn
+            drawer.finish()
+            (tmp / REPORT_FILE).write_text(embed_figures(page, model, tmp / "figures"), encoding="utf-8")
+        finally:
+            drawer.close()
         files = sum(1 for p in tmp.rglob("*") if p.is_file())
-        _replace(tmp, out)
-    except BaseException:
-        drawer.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     figures = sum(len(a.figures) for a in model.analyses)
     return ReportSummary(out, len(model.analyses), figures, files)
-
-
-def _check_target(out: Path) -> None:
-    """Refuse to replace a folder that is not a report (a typo in --out must not delete a folder)."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / REPORT_FILE).is_file())):
-        raise ReportError(
-            [f"error: {out} exists and is not a metablina report folder (no {REPORT_FILE}); not replacing it"]
-        )
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    """Move ``tmp`` into place of ``out``: rename the old folder aside, rename the new one in, then
-    delete the old one; if the second rename fails the old folder is put back."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-old-", dir=out.parent))
-    old.rmdir()
-    os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        os.replace(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

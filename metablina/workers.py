@@ -14,13 +14,30 @@ figures are drawn in worker processes too, forked either
 
 Where there is no fork (Windows) the figures are drawn in the main process. This module imports
 nothing heavy, so that the command line can start the server before anything else.
+
+No process of a run outlives its main process, however that ends (``kill -9`` included): every worker
+starts with :func:`die_with`, the figure server gets SIGKILL when its parent dies (Linux; elsewhere it
+stops once no process holds its pipe, as multiprocessing's resource tracker does). SIGINT and SIGTERM
+stop the command line through :func:`stop_on_signals`, which turns them into an exception, so that the
+run cleans up as after any failure and exits with one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import select
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
 from multiprocessing.context import BaseContext
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 # What a figure worker needs: everything draw_figure imports (no scipy, no pydantic), and the image
 # plugins Pillow imports on its first save.
@@ -53,10 +70,18 @@ def start_figure_server() -> None:
     global _server_started
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return
-    multiprocessing.get_context("forkserver").set_forkserver_preload(list(FIGURE_MODULES))
+    preload = ["metablina._die_with_parent", *FIGURE_MODULES]
+    multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
     from multiprocessing import forkserver
 
-    forkserver.ensure_running()
+    # Started with SIGINT ignored, which it keeps and hands on to the workers: Ctrl-C reaches every
+    # process of the run, and is the main process's to handle (in the server's imports it would
+    # print a traceback).
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, handler)
     _server_started = True
 
 
@@ -75,3 +100,108 @@ def prepare_figure_workers() -> None:
 
         for name in FIGURE_MODULES:
             importlib.import_module(name)
+
+
+# ------------------------------------------------------------------------------------- process lifecycle
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM reached the main process of the command line."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Raise :class:`Interrupted` in the main process at the first SIGINT or SIGTERM, and ignore both
+    from then on, so that neither a second Ctrl-C during the clean-up nor one during the interpreter's
+    exit prints a traceback (for the command line, whose process ends then). Without a signal the
+    handlers are restored when the block ends."""
+    stopped = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopped.append(signum)
+        _ignore_stop_signals()
+        raise Interrupted(signum)
+
+    handlers = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        if not stopped:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+
+
+def _ignore_stop_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def stop_now(pool: Executor) -> None:
+    """Stop a process pool whose results are no longer wanted (Ctrl-C, a failure): cancel what has
+    not started and end the workers, rather than wait for what they are computing. Python 3.14 has
+    ``terminate_workers`` for this; before it the pool's processes are a private attribute."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def die_with(parent: int) -> None:
+    """Initializer of every worker process: end this worker as soon as process ``parent`` (the run's
+    main process) ends, so that no worker outlives a run that was killed; leave Ctrl-C, which a
+    terminal sends to every process of the run, to the main process, which stops the workers itself
+    (with SIGTERM, which ends a worker without a word).
+
+    A worker forked by ``parent`` asks the kernel for SIGKILL at its death (Linux's
+    PR_SET_PDEATHSIG); one forked by the figure server (whose own death would be too late) watches
+    ``parent`` from a thread."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the handler a forked worker inherits
+    if os.getppid() == parent and kill_me_when_parent_dies():
+        if os.getppid() != parent:  # the parent died before the request was made
+            os._exit(1)
+        return
+    threading.Thread(target=_exit_when_ended, args=(parent,), daemon=True, name="die-with").start()
+
+
+def kill_me_when_parent_dies() -> bool:
+    """Ask Linux to send SIGKILL to this process when its parent dies; False where it cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _exit_when_ended(pid: int) -> None:
+    """Wait for process ``pid`` to end (on a pidfd where Linux has them, else by polling), then end
+    this process."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # not Linux 5.3 or later
+        while running(pid):
+            time.sleep(0.2)
+    else:
+        select.select([pidfd], [], [])
+    os._exit(1)
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists (POSIX: on Windows signal 0 would end it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True

@@ -22,6 +22,7 @@ import metablina.workers
 from metablina.cli import main
 from metablina.render import figures
 from metablina.report import FOREST_FORMATS, ReportError, build_report, cumulative, leave_one_out, run_plan
+from metablina.reportfolder import MARKER, MARKER_TEXT
 
 STUDIES = Path(__file__).resolve().parents[1] / "studies"
 
@@ -297,6 +298,7 @@ def test_stacked_refits_agree_with_pooling_each_subset(run) -> None:
 def _existing(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
     out = tmp_path / "outputs"
     (out / "figures").mkdir(parents=True)
+    (out / MARKER).write_text(MARKER_TEXT, encoding="utf-8")  # what makes it a report to replace
     (out / "report.html").write_text("an earlier report", encoding="utf-8")
     (out / "figures" / "old.svg").write_text("<svg/>", encoding="utf-8")
     return out, files(out)
