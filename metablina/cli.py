@@ -217,19 +217,13 @@ def _pool_table(
     mu_prior: str | None,
     threshold: float | None,
 ):
-    from metablina.analyze import pool as pool_arrays
-    from metablina.stats.errors import InputError
-    from metablina.tableio import TableError, check_counts, read_table
+    from metablina.tableio import TableError, pool_table
 
+    priors = {"tau_prior": tau_prior, "mu_prior": mu_prior or "flat", "threshold": threshold}
     try:
-        data = read_table(table, measure)
-        check_counts(data)
-        priors = {"tau_prior": tau_prior, "mu_prior": mu_prior or "flat", "threshold": threshold}
-        return pool_arrays(measure, method, ci, data.columns, data.labels, **priors)
+        return pool_table(table, measure, method, ci, priors)
     except TableError as exc:
         _fail([f"error: {exc}"])
-    except InputError as exc:
-        _fail([f"error: {table}: {exc}"])
 
 
 def _pool_plan(folder: Path, analysis: str, method: str | None, ci: str | None):

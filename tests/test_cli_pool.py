@@ -142,7 +142,7 @@ def write(tmp_path: Path, text: str) -> Path:
         (
             "study,xi,nj\na,1,10\nb,2,10\n",
             ["--measure", "PLO"],
-            "row 1, column 3: unknown column 'nj' (did you mean 'ni'?)",
+            "missing: ni (is column 'nj' meant to be 'ni'?)",
         ),
         ("study,xi\na,1\nb,2\n", ["--measure", "PLO"], "measure PLO needs columns (xi, ni); missing: ni"),
         ("study,xi,ni\na,1,10\nb,two,10\n", ["--measure", "PLO"], "row 3, column xi: 'two' is not a number"),
@@ -172,7 +172,7 @@ def write(tmp_path: Path, text: str) -> Path:
             ["--measure", "GEN"],
             "row 2, column yi: 'nan' is not a finite number",
         ),
-        ("study,yi,vi\na,0.1,0.04\nb,,0.1\n", ["--measure", "GEN"], "row 3, column yi: empty cell"),
+        ("study,yi,vi\na,0.1,0.04\nb,,0.1\n", ["--measure", "GEN"], "k = 1: a single study cannot be pooled"),
         ("study,yi,vi\na,0.1,0.04\n", ["--measure", "GEN"], "k = 1: a single study cannot be pooled"),
         ("study,yi,vi\n", ["--measure", "GEN"], "no data rows under the header"),
         ("", ["--measure", "GEN"], "the file is empty"),
