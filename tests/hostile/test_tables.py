@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
@@ -314,3 +315,73 @@ def test_a_table_larger_than_its_cap_is_not_read(tmp_path: Path) -> None:
         fh.truncate((50 << 20) + 1)  # sparse: costs no disk
     code, _, err = metablina("pool", "--table", str(path), "--measure", "GEN")
     assert code == 1 and err == f"error: {path}: larger than 50 MiB; not read\n"
+
+
+# --- fits too large for memory are refused before they start ----------------------------------------
+
+
+def _proportions(tmp_path: Path, k: int) -> Path:
+    rng = np.random.default_rng(15)
+    n = rng.integers(20, 200, k)
+    x = rng.binomial(n, 0.3)
+    path = tmp_path / f"k{k}.csv"
+    path.write_text("xi,ni\n" + "".join(f"{a},{b}\n" for a, b in zip(x, n, strict=True)))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("k", "method", "need"),
+    [
+        (500_000, "GLMM", "a GLMM with k = 500000 studies needs about 3.3 GiB"),
+        (10_000, "BAYES-GLMM", "a Bayesian binomial-normal model with k = 10000 studies needs about 9.1 GiB"),
+    ],
+)
+def test_fits_too_large_for_memory_are_refused(tmp_path: Path, k: int, method: str, need: str) -> None:
+    path = _proportions(tmp_path, k)
+    # an address space of 3 GiB leaves the fixed 2 GiB budget; without the guard the fit dies at the cap
+    code, _, err = metablina(
+        "pool", "--table", str(path), "--measure", "PLO", "--method", method, cap=3 << 30
+    )
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: {path}: {need} of working memory, more than the 2.0 GiB a fit may use")
+
+
+def test_the_budget_shrinks_under_an_address_space_limit(tmp_path: Path) -> None:
+    # about 1 GiB: within the 2 GiB budget, not within a 1 GiB address space (numpy and scipy take 0.25)
+    path = _proportions(tmp_path, 150_000)
+    code, _, err = metablina(
+        "pool", "--table", str(path), "--measure", "PLO", "--method", "GLMM", cap=1 << 30
+    )
+    assert code == 1 and len(err.splitlines()) == 1, err
+    budget = re.search(
+        r"needs about 1\.0 GiB of working memory, more than the (0\.\d) GiB a fit may use", err
+    )
+    assert budget is not None and 0.5 <= float(budget.group(1)) <= 0.8, err
+
+
+@pytest.mark.parametrize(("fit", "k"), [("PLO", 1_500), ("OR", 1_500), ("BN", 12), ("NN", 5_000)])
+def test_the_memory_estimate_bounds_the_measured_peak(fit: str, k: int) -> None:
+    """The estimate the guards use is above the peak tracemalloc measures, and not far above it."""
+    import tracemalloc
+
+    from metablina.stats import bayes, glmm
+
+    rng = np.random.default_rng(3)
+    n = rng.integers(20, 200, k).astype(float)
+    x = rng.binomial(n.astype(int), 0.3).astype(float)
+    run, estimate = {
+        "PLO": (lambda: glmm.glmm_proportion(x, n), glmm._working_memory("PLO", 1, k)),
+        "OR": (lambda: glmm.glmm_or_umfs(x, n, x[::-1], n[::-1]), glmm._working_memory("OR", 1, k)),
+        "BN": (lambda: bayes.bayes_bn(x, n, shrinkage=False), bayes._working_memory("BN", 1, k)),
+        "NN": (
+            lambda: bayes.bayes_nn(rng.normal(size=k), 1 / n, tau_prior="halfnormal:0.5"),
+            bayes._working_memory("NN", 1, k),
+        ),
+    }[fit]
+    tracemalloc.start()
+    try:
+        run()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= estimate <= 1.3 * peak, (estimate, peak)
