@@ -513,6 +513,10 @@ def _fisher_scoring(
             else:  # EB
                 adj = (pr.quad(y) * k / (k - p) - k) / w.sum(-1)
         adj = np.where(np.isnan(adj), 0.0, adj)
+        # an infinite step (sum of squared P entries underflowed to 0) cannot be halved into range:
+        # stop scoring there, unconverged, so the bracketed search below takes over
+        blown = ~np.isfinite(adj)
+        adj[blown] = 0.0
         # step halving: a step below tau2.min = 0 is halved until it stays inside; from 0 it vanishes
         neg = old + adj < 0
         adj[neg & (old == 0)] = 0.0
@@ -522,7 +526,7 @@ def _fisher_scoring(
             neg = old + adj < 0
         new = old + adj
         t[idx] = new
-        failed = it[idx] > MAXITER
+        failed = (it[idx] > MAXITER) | blown
         conv[idx[failed]] = False
         still = (np.abs(old - new) > THRESHOLD) & ~failed
         active[idx[~still]] = False
@@ -594,8 +598,9 @@ def _estimate(
                     msgs.append(
                         (
                             fell_back,
-                            f"Fisher scoring did not converge in {MAXITER} iterations; tau^2 is the root of "
-                            f"{equation} from a bracketed Brent search instead",
+                            f"Fisher scoring did not converge (in {MAXITER} iterations, or its step "
+                            f"overflowed); tau^2 is the root of {equation} "
+                            "from a bracketed Brent search instead",
                         )
                     )
             if method in ("ML", "REML"):

@@ -9,6 +9,7 @@ PM with ``tau2.max`` raised to the bound metablina's search grows to.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -109,3 +110,18 @@ def test_the_stacked_benchmark_has_no_nan_estimate():
     yi, vi = simulate(2000, 10, 1)
     for method in ("ML", "REML", "EB", "PM"):
         assert not np.isnan(estimate_tau2(yi, vi, method=method).tau2).any(), method
+
+
+def test_a_step_that_overflows_ends_scoring_instead_of_halving_forever():
+    # sum of squared P entries underflows to 0 here, so the REML step is -inf; halving -inf never
+    # brings it back inside [0, inf) and the fit used to hang. Run it in a child with a deadline.
+    code = (
+        "from metablina.stats.tau2 import estimate_tau2\n"
+        "r = estimate_tau2([8.6e29, -9.4e-78], [6.1e75, 7.2e59], method='REML')\n"
+        "print(r.tau2, r.converged, len(r.warnings))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    tau2, converged, notes = done.stdout.split()
+    # the squared difference of the two estimates is below the smaller variance: no excess variation
+    assert (float(tau2), converged, notes) == (0.0, "True", "1")
