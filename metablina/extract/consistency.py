@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
-from math import floor
+from math import floor, sqrt
+
+from scipy.stats import beta, norm
 
 NUMBER_WORDS = {
     "no": 0,
@@ -50,7 +52,8 @@ NUMBER_WORDS = {
     "ninety": 90,
     "hundred": 100,
 }
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
+# A number as printed: "12", "12.5", or with a leading dot, ".03" (as p-values often are).
+_NUMBER = re.compile(r"(?<![\w.])(?:\d+(?:\.\d+)?|\.\d+)")
 _WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)?")
 
 
@@ -174,3 +177,85 @@ def _normalised(text: str) -> str:
 def quote_in_source(quote: str, source_text: str) -> bool:
     """Whether the quote stands verbatim in the source, up to white space and dash/quote variants."""
     return normalise_text(quote) in _normalised(source_text)
+
+
+def decimals(text: str) -> int:
+    """How many decimals a number is printed with: ``"93.3"`` -> 1, ``"30"`` -> 0."""
+    text = text.strip()
+    return len(text.split(".", 1)[1]) if "." in text else 0
+
+
+def half_unit(text: str) -> float:
+    """Half a unit of the last printed decimal: the rounding a printed number may hide."""
+    return 0.5 * 10.0 ** -decimals(text)
+
+
+def binomial_cis(events: int, total: int, level: float) -> dict[str, tuple[float, float]]:
+    """The usual CIs of a proportion, in percent: Clopper-Pearson (exact), Wilson (score) and Wald.
+
+    Clopper & Pearson, Biometrika 1934;26:404; Wilson, JASA 1927;22:209; Newcombe, Stat Med
+    1998;17:857 compares them. Wald's bounds are cut at 0 and 100, as programs print them.
+    """
+    alpha = 1 - level / 100
+    z = float(norm.ppf(1 - alpha / 2))
+    p = events / total
+    cp_low = 0.0 if events == 0 else float(beta.ppf(alpha / 2, events, total - events + 1))
+    cp_high = 1.0 if events == total else float(beta.ppf(1 - alpha / 2, events + 1, total - events))
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    spread = z / (1 + z * z / total) * sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    wald = z * sqrt(p * (1 - p) / total)
+    out = {
+        "Clopper-Pearson": (cp_low, cp_high),
+        "Wilson": (centre - spread, centre + spread),
+        "Wald": (max(0.0, p - wald), min(1.0, p + wald)),
+    }
+    return {name: (100 * low, 100 * high) for name, (low, high) in out.items()}
+
+
+def prints_as(value: float, text: str) -> bool:
+    """Whether ``value`` prints as ``text`` at its decimals, rounded (either way at a half) or truncated."""
+    printed, unit = float(text), 10.0 ** -decimals(text)
+    return printed - unit / 2 - 1e-9 <= value < printed + unit + 1e-9
+
+
+def ci_methods(events: int, total: int, level: float, low_text: str, high_text: str) -> list[str]:
+    """The CI methods whose interval for ``events``/``total`` prints as the printed bounds."""
+    return [
+        name
+        for name, (low, high) in binomial_cis(events, total, level).items()
+        if prints_as(low, low_text) and prints_as(high, high_text)
+    ]
+
+
+def km_unachievable(percent_text: str, n: int, kind: str) -> str | None:
+    """Why a Kaplan-Meier rate cannot come from ``n`` patients, or None when it can.
+
+    With n patients at the start, the first event lowers a survival curve by at least 1/n, so a rate
+    below 100% is at most 100(1 - 1/n); a cumulative incidence above 0 is at least 100/n. The printed
+    rate is given the benefit of its rounding (half a unit of its last decimal).
+    """
+    percent = float(percent_text)
+    share = 100 - percent if kind == "survival" else percent  # the part that events took away
+    if share <= 0 or share >= 100:
+        return None
+    if share + half_unit(percent_text) + 1e-9 >= 100 / n:
+        return None
+    if kind == "survival":
+        return f"a Kaplan-Meier rate below 100% cannot exceed {100 * (1 - 1 / n):.1f}% (1 - 1/{n})"
+    return f"a cumulative incidence above 0% cannot be below {100 / n:.1f}% (1/{n})"
+
+
+def greenwood_n(percent_text: str, se_text: str) -> float | None:
+    """The smallest effective sample size S(1 - S)/SE^2 that the printed rate and SE allow.
+
+    Without censoring Greenwood's variance is the binomial S(1 - S)/n; censoring only widens it, so
+    the effective n cannot exceed the patients at the start (Greenwood 1926; Peto et al., Br J Cancer
+    1977;35:1). The rate is moved within half a unit of its last decimal away from 50%, and the SE up
+    by half a unit, so that rounding never raises a false alarm. None when no SE can be read.
+    """
+    s, se = float(percent_text), float(se_text) + half_unit(se_text)
+    if not 0 < s < 100 or se <= 0:
+        return None
+    step = half_unit(percent_text)
+    s = max(0.0, s - step) if s < 50 else min(100.0, s + step)
+    return s * (100 - s) / (se * se)

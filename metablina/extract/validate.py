@@ -1,7 +1,9 @@
 """Load a folder of extracts into :class:`Study` objects and list everything wrong with them.
 
 All problems of all files come back in one run, each located as ``path:line: field: message``, so a
-reviewer can fix a folder in one pass. Nothing here prints; the CLI does.
+reviewer can fix a folder in one pass. Notes (reports of one trial, quotes that cannot be checked
+because a source has no local copy) come back too but do not fail the review. Nothing here prints;
+the CLI does.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +20,28 @@ from pydantic import BaseModel, ValidationError
 
 from metablina.extract.consistency import (
     MAX_DECIMALS,
+    ci_methods,
     closest_count,
+    greenwood_n,
+    km_unachievable,
     number_in_quotes,
     printed_percent,
     quote_in_source,
 )
 from metablina.extract.loader import Key, LoadError, Located, Problem, load_yaml, shown
 from metablina.extract.schema import (
+    CONTROL_ROLES_NOT_RANDOMISED,
     SLUG,
     Arm,
     OutcomeRecord,
     Population,
     Provenance,
+    Report,
     Source,
     Study,
     SubPopulation,
 )
+from metablina.extract.vocabulary import VOCABULARY_FILE, Vocabulary, load_vocabulary
 from metablina.safeio import InputRefused, read_input
 
 PLAN_FILE = "analyses.yaml"
@@ -55,11 +63,17 @@ class LoadedStudy:
 
 @dataclass(frozen=True)
 class Review:
-    """The studies of a review folder, in file-name order, and every problem found in it."""
+    """The studies of a review folder, in file-name order, every problem found in it and its notes.
+
+    ``trials`` maps each study id to the id of the trial it reports (see :func:`trial_ids`).
+    """
 
     folder: Path
     studies: list[LoadedStudy]
     problems: list[Problem]
+    notes: list[Problem] = field(default_factory=list)
+    trials: dict[str, str] = field(default_factory=dict)
+    vocabulary: Vocabulary = field(default_factory=Vocabulary)
 
     @property
     def ok(self) -> bool:
@@ -67,8 +81,12 @@ class Review:
 
 
 def study_files(folder: Path) -> list[Path]:
-    """The extract files of a review folder: every ``*.yaml``/``*.yml`` except the analysis plan."""
-    files = [p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.name != PLAN_FILE]
+    """The extract files of a review folder: every ``*.yaml``/``*.yml`` but the plan and the vocabulary."""
+    files = [
+        p
+        for p in folder.iterdir()
+        if p.suffix in (".yaml", ".yml") and p.name not in (PLAN_FILE, VOCABULARY_FILE)
+    ]
     return sorted(files)
 
 
@@ -97,7 +115,8 @@ def load_review(folder: Path, sources: Path | None = None) -> Review:
         where = Sources(Path(sources), inside=Path(sources))
     if not folder.is_dir():
         return Review(folder, [], [Problem(folder, None, "(folder)", "not a folder")])
-    problems: list[Problem] = []
+    vocabulary, problems = load_vocabulary(folder)
+    notes: list[Problem] = []
     studies: list[LoadedStudy] = []
     files = study_files(folder)
     if not files:
@@ -111,13 +130,16 @@ def load_review(folder: Path, sources: Path | None = None) -> Review:
         study, found = parse_study(doc)
         problems += found
         if isinstance(doc.data, dict):
-            problems += check_provenance(doc, where)
+            found, unchecked = check_provenance(doc, where)
+            problems += found
+            notes += unchecked
         if study is not None:
             loaded = LoadedStudy(study, doc)
-            problems += check_study(loaded)
+            problems += check_study(loaded, vocabulary)
             studies.append(loaded)
     problems += check_across(studies)
-    return Review(folder, studies, problems)
+    notes += trial_notes(studies)
+    return Review(folder, studies, problems, notes, trial_ids([s.study for s in studies]), vocabulary)
 
 
 _TYPE_PARTS = re.compile(
@@ -174,7 +196,9 @@ def _data_numbers(record: Provenance) -> Iterator[tuple[str, float | int]]:
             if isinstance(value, int | float) and not isinstance(value, bool):
                 yield f"{prefix}{name}", value
 
-    if isinstance(record, Population):
+    if isinstance(record, Report):
+        yield from walk(record, "", ("follow_up_months",))
+    elif isinstance(record, Population):
         yield from walk(record, "", ("n", "female_percent", "female"))
         if record.age is not None:
             yield from walk(record.age, "age.", ("median", "mean"))
@@ -187,16 +211,29 @@ def _data_numbers(record: Provenance) -> Iterator[tuple[str, float | int]]:
         yield from walk(record, "", ("follow_up_months",))
         if record.binary is not None:
             yield from walk(record.binary, "binary.", ("events", "total", "percent"))
+            if record.binary.ci is not None:
+                yield from walk(record.binary.ci, "binary.ci.", ("low", "high"))
         if record.km is not None:
             yield from walk(record.km, "km.", ("percent", "se", "n_at_risk"))
             if record.km.ci is not None:
                 yield from walk(record.km.ci, "km.ci.", ("low", "high"))
-        if (hr := record.hazard_ratio) is not None:
-            yield from walk(hr, "hazard_ratio.", ("hr",))
-            if hr.ci is not None:
-                yield from walk(hr.ci, "hazard_ratio.ci.", ("low", "high"))
-            if hr.p is not None:
-                yield "hazard_ratio.p.value", hr.p.value
+        for form, names in _FORM_NUMBERS.items():
+            if (value := getattr(record, form)) is None:
+                continue
+            yield from walk(value, f"{form}.", names)
+            if getattr(value, "ci", None) is not None:
+                yield from walk(value.ci, f"{form}.ci.", ("low", "high"))
+            if getattr(value, "p", None) is not None:
+                yield f"{form}.p.value", value.p.value
+
+
+# The numbers of the forms with a CI or a p-value (binary and km are walked above).
+_FORM_NUMBERS = {
+    "hazard_ratio": ("hr",),
+    "median": ("value",),
+    "logrank": ("o_minus_e", "variance", "events"),
+    "difference": ("value", "landmark_months"),
+}
 
 
 def _records(data: dict[str, Any]) -> Iterator[tuple[Key, type[Provenance], Any]]:
@@ -206,6 +243,8 @@ def _records(data: dict[str, Any]) -> Iterator[tuple[Key, type[Provenance], Any]
         value = parent.get(name) if isinstance(parent, dict) else None
         return value if isinstance(value, list) else []
 
+    if isinstance(data.get("report"), dict):
+        yield ("report",), Report, data["report"]
     population = data.get("population")
     yield ("population",), Population, population
     for i, sub in enumerate(items(population, "subpopulations")):
@@ -228,41 +267,81 @@ def _key(base: Key, dotted_field: str) -> Key:
     return (*base, *dotted_field.split("."))
 
 
-def check_provenance(doc: Located, sources: Sources) -> list[Problem]:
-    """The checks that need no valid study: its id against the file name, its source document, every
-    quote against the source and the numbers of every record that is valid by itself against its quotes.
+def check_provenance(doc: Located, sources: Sources) -> tuple[list[Problem], list[Problem]]:
+    """The checks that need no valid study: its id against the file name, its source documents, every
+    quote against the source its record names and the numbers of every record that is valid by itself
+    against its quotes. Returns the problems and the notes (quotes of a source with no local copy).
     """
     out: list[Problem] = []
+    notes: list[Problem] = []
     study_id = doc.data.get("id")
     if isinstance(study_id, str) and re.fullmatch(SLUG, study_id) and study_id != doc.path.stem:
         out.append(doc.problem(("id",), f"id {study_id!r} differs from the file name {doc.path.stem!r}"))
-    source = _valid(Source, doc.data.get("source"))
-    source_text = None
-    if source is not None:
-        source_text, problem = _read_source(doc, sources, source.file)
-        out += problem
+    declared = _declared_sources(doc.data)
+    texts: dict[str, str | None] = {}
+    seen: set[str] = set()
+    for key, sid, source in declared:
+        if sid in seen:
+            out.append(doc.problem((*key, "id"), f"source id {sid!r} is declared twice"))
+        seen.add(sid)
+        if source is not None and source.file is not None and sid not in texts:
+            texts[sid], problem = _read_source(doc, sources, source.file, (*key, "file"))
+            out += problem
+    by_id = {sid: source for _, sid, source in reversed(declared)}
+    first = declared[0][1] if declared else None
     for base, model, raw in _records(doc.data):
-        if isinstance(raw, dict) and source is not None:
-            out += _check_quotes(raw.get("quote"), base, doc, source_text, source.file)
+        if not isinstance(raw, dict):
+            continue
+        sid = raw.get("source", first)
+        source = by_id.get(sid) if isinstance(sid, str) else None
+        if "source" in raw and isinstance(sid, str) and source is None and sid not in by_id:
+            names = ", ".join(by_id) or "none"
+            message = f"names no declared source {shown(sid)} (sources: {names})"
+            out.append(doc.problem((*base, "source"), message))
+        elif source is not None and not source.checked and raw.get("quote") is not None:
+            message = f"not checked against a local copy (source {sid!r} is {source.cited_as})"
+            notes.append(doc.problem((*base, "quote"), message))
+        elif source is not None and isinstance(sid, str):
+            out += _check_quotes(raw.get("quote"), base, doc, texts.get(sid), source.file or "")
         if (record := _valid(model, raw)) is not None:
             out += _check_numbers(record, base, doc)
-    return out
+    return out, notes
 
 
-def _read_source(doc: Located, sources: Sources, name: str) -> tuple[str | None, list[Problem]]:
+def _declared_sources(data: dict[str, Any]) -> list[tuple[Key, str, Source | None]]:
+    """The sources an extract declares, as typed: (where, id, the valid Source or None), in order.
+
+    The ids are read even from a source the schema refuses, so that its records are not also reported
+    as naming an undeclared source.
+    """
+    if isinstance(data.get("source"), dict) and "sources" not in data:
+        raw = data["source"]
+        return [(("source",), str(raw.get("id", "main")), _valid(Source, raw))]
+    items = data.get("sources")
+    if not isinstance(items, list):
+        return []
+    return [
+        (("sources", i), str(raw.get("id", "main")), _valid(Source, raw))
+        for i, raw in enumerate(items)
+        if isinstance(raw, dict)
+    ]
+
+
+def _read_source(doc: Located, sources: Sources, name: str, key: Key) -> tuple[str | None, list[Problem]]:
     path = sources.folder / name
     if not os.path.lexists(path):
-        return None, [doc.problem(("source", "file"), f"source document not found at {path}")]
+        return None, [doc.problem(key, f"source document not found at {path}")]
     try:
         raw = read_input(path, MAX_SOURCE_BYTES, inside=sources.inside)
     except InputRefused as exc:
-        return None, [doc.problem(("source", "file"), f"source document {path}: {exc.reason}")]
+        return None, [doc.problem(key, f"source document {path}: {exc.reason}")]
     return raw.decode("utf-8", errors="replace"), []
 
 
-def check_study(loaded: LoadedStudy) -> list[Problem]:
-    """Consistency within one valid study: ids, references, sub-population sizes, counts."""
+def check_study(loaded: LoadedStudy, vocabulary: Vocabulary | None = None) -> list[Problem]:
+    """Consistency within one valid study: ids, references, words, sub-population sizes, counts, rates."""
     study, doc = loaded.study, loaded.doc
+    vocabulary = vocabulary or Vocabulary()
     out: list[Problem] = []
     arms = {a.id: a for a in study.arms}
     subs = {s.id: s for s in study.population.subpopulations}
@@ -278,9 +357,10 @@ def check_study(loaded: LoadedStudy) -> list[Problem]:
 
     out += _check_subpopulations(study, doc, subs)
 
+    cut = study.report.data_cut if study.report is not None else None
     for i, rec in enumerate(study.outcomes):
         base: Key = ("outcomes", i)
-        if rec.arm is None and len(arms) > 1 and rec.hazard_ratio is None:
+        if rec.arm is None and len(arms) > 1 and rec.comparison is None:
             out.append(
                 doc.problem((*base, "arm"), f"the study has {len(arms)} arms; say which ({', '.join(arms)})")
             )
@@ -288,15 +368,98 @@ def check_study(loaded: LoadedStudy) -> list[Problem]:
             out.append(doc.problem((*base, "arm"), f"no arm {rec.arm!r} (arms: {', '.join(arms)})"))
         if rec.subpopulation is not None and rec.subpopulation not in subs:
             out.append(doc.problem((*base, "subpopulation"), f"no sub-population {rec.subpopulation!r}"))
-        if (hr := rec.hazard_ratio) is not None:
-            for side in ("experimental", "control"):
-                if getattr(hr, side) not in arms:
-                    out.append(doc.problem((*base, "hazard_ratio", side), f"no arm {getattr(hr, side)!r}"))
-            if hr.experimental == hr.control:
-                out.append(doc.problem((*base, "hazard_ratio"), "experimental and control are the same arm"))
+        out += _check_words(rec, base, doc, vocabulary)
+        if rec.data_cut is not None and cut is not None and _later(rec.data_cut, cut):
+            message = f"data cut {rec.data_cut} is later than the report's ({cut})"
+            out.append(doc.problem((*base, "data_cut"), message))
+        if rec.comparison is not None:
+            out += _check_comparison(rec, base, doc, study, arms, subs)
         if rec.binary is not None:
             out += _check_binary(rec, base, doc, study, arms, subs)
+        if rec.km is not None and rec.unit == "patients":
+            out += _check_km(rec, base, doc, _group(rec, study, arms, subs))
     return out
+
+
+def _later(date: str, than: str) -> bool:
+    """Whether ``date`` is surely after ``than`` (compared at the precision both give)."""
+    size = min(len(date), len(than))
+    return date[:size] > than[:size]
+
+
+def _check_words(rec: OutcomeRecord, base: Key, doc: Located, vocabulary: Vocabulary) -> list[Problem]:
+    """Outcome, timepoint and grading must be built-in words or listed in the review's vocabulary.yaml."""
+    out = []
+    for name in ("outcome", "timepoint", "grading"):
+        word = getattr(rec, name)
+        if word is not None and (message := vocabulary.unknown(name, word, doc.path.parent)) is not None:
+            out.append(doc.problem((*base, name), message))
+    return out
+
+
+def _group(rec: OutcomeRecord, study: Study, arms: dict, subs: dict) -> tuple[str, int | None]:
+    """The group a record's rate is measured in and its n: its sub-population, its arm, or the cohort."""
+    if rec.subpopulation in subs:
+        return f"sub-population {rec.subpopulation}", subs[rec.subpopulation].n
+    if rec.arm in arms and len(arms) > 1:
+        return f"arm {rec.arm}", arms[rec.arm].n
+    return "the cohort", study.population.n
+
+
+def _check_comparison(
+    rec: OutcomeRecord, base: Key, doc: Located, study: Study, arms: dict, subs: dict
+) -> list[Problem]:
+    """A two-group record names arms or sub-populations; with a sub-population or a historical or
+    external control it is a non-randomised comparison, and may not be declared randomised."""
+    c, form = rec.comparison, rec.form
+    assert c is not None
+    out = []
+    for side in ("experimental", "control"):
+        name = getattr(c, side)
+        if name not in arms and name not in subs:
+            out.append(doc.problem((*base, form, side), f"no arm or sub-population {name!r}"))
+    if c.experimental == c.control:
+        out.append(doc.problem((*base, form), "experimental and control are the same group"))
+    if c.comparison == "randomised":
+        for side in ("experimental", "control"):
+            name = getattr(c, side)
+            why = None
+            if name in subs and name not in arms:
+                why = f"{name!r} is a sub-population, not a randomised arm"
+            elif name in arms and arms[name].role in CONTROL_ROLES_NOT_RANDOMISED:
+                why = f"{name!r} is a {arms[name].role} arm"
+            if why is not None:
+                message = f"{why}: the comparison is non-randomised (write comparison: non-randomised)"
+                out.append(doc.problem((*base, form, "comparison"), message))
+                break
+    return out
+
+
+def _check_km(rec: OutcomeRecord, base: Key, doc: Located, group: tuple[str, int | None]) -> list[Problem]:
+    """A Kaplan-Meier rate must be achievable with its group's n, and its SE must not imply more patients."""
+    km = rec.km
+    assert km is not None
+    name, n = group
+    if n is None:
+        return []
+    percent = doc.texts.get((*base, "km", "percent"), repr(km.percent))
+    why = km_unachievable(percent, n, km.kind)
+    if why is not None:
+        message = f"{percent}% is impossible with the n of {name} ({n}): {why}; is the group another one?"
+        return [doc.problem((*base, "km", "percent"), message)]
+    if km.se is None:
+        return []
+    se = doc.texts.get((*base, "km", "se"), repr(km.se))
+    if km.plus_minus == "ci95-halfwidth":
+        se = repr(float(se) / 1.959963984540054)  # a half-width's own rounding is tiny once divided
+    effective = greenwood_n(percent, se)
+    if effective is not None and effective > n + 1e-9:
+        message = (
+            f"{percent}% with SE {se} implies at least {effective:.1f} patients (S(1-S)/SE^2, Greenwood), "
+            f"more than the n of {name} ({n}); is the group another one?"
+        )
+        return [doc.problem((*base, "km", "se"), message)]
+    return []
 
 
 def _check_subpopulations(study: Study, doc: Located, subs: dict) -> list[Problem]:
@@ -344,6 +507,7 @@ def _check_subpopulations(study: Study, doc: Located, subs: dict) -> list[Proble
 def _check_binary(rec: Any, base: Key, doc: Located, study: Study, arms: dict, subs: dict) -> list[Problem]:
     """A count's total within its group, then (only if that holds) its percentage against its count."""
     b = rec.binary
+    counts: list[int] = [] if b.events is None else [b.events]
     if rec.unit == "patients":
         group, group_n = "the cohort", study.population.n
         if rec.subpopulation in subs and subs[rec.subpopulation].n is not None:
@@ -354,7 +518,7 @@ def _check_binary(rec: Any, base: Key, doc: Located, study: Study, arms: dict, s
             message = f"total {b.total} exceeds the n of {group} ({group_n})"
             return [doc.problem((*base, "binary", "total"), message)]
     if b.percent is None:
-        return []
+        return _check_binary_ci(b, base, doc, counts)
     text = doc.texts.get((*base, "binary", "percent"), repr(b.percent))
     if printed_percent(text) is None:
         message = f"write the percentage as the source prints it, e.g. 95.0 (at most {MAX_DECIMALS} decimals)"
@@ -366,7 +530,23 @@ def _check_binary(rec: Any, base: Key, doc: Located, study: Study, arms: dict, s
     if b.events is not None and b.events not in candidates:
         message = f"{b.events}/{b.total} does not print as {text}% (consistent: {candidates})"
         return [doc.problem((*base, "binary", "events"), message)]
-    return []
+    return _check_binary_ci(b, base, doc, [b.events] if b.events is not None else list(candidates))
+
+
+def _check_binary_ci(b: Any, base: Key, doc: Located, counts: list[int]) -> list[Problem]:
+    """A printed CI of a proportion must follow from its count by one of the usual methods."""
+    if b.ci is None:
+        return []
+    low = doc.texts.get((*base, "binary", "ci", "low"), repr(b.ci.low))
+    high = doc.texts.get((*base, "binary", "ci", "high"), repr(b.ci.high))
+    if any(ci_methods(x, b.total, b.ci_level, low, high) for x in counts):
+        return []
+    shown_count = f"{counts[0]}/{b.total}" if len(counts) == 1 else f"any of {counts} of {b.total}"
+    message = (
+        f"{b.ci_level:g}% CI {low}-{high} does not follow from {shown_count} by Clopper-Pearson, "
+        "Wilson or Wald at the printed decimals"
+    )
+    return [doc.problem((*base, "binary", "ci"), message)]
 
 
 def _check_quotes(
@@ -417,6 +597,7 @@ def check_across(studies: list[LoadedStudy]) -> list[Problem]:
             out.append(s.doc.problem(("id",), f"id {s.study.id!r} is already used by {first}"))
         else:
             by_id[s.study.id] = s
+    out += _check_trial_keys(studies)
     for s in studies:
         for i, ov in enumerate(s.study.overlap):
             key = ("overlap", i, "study")
@@ -430,4 +611,75 @@ def check_across(studies: list[LoadedStudy]) -> list[Problem]:
                         key, f"{ov.study} does not declare the overlap back; declare it on both sides"
                     )
                 )
+    return out
+
+
+def _check_trial_keys(studies: list[LoadedStudy]) -> list[Problem]:
+    """Extracts sharing a registry id report one trial, so their trial keys (if given) must agree."""
+    out = []
+    first_key: dict[str, tuple[str, str]] = {}  # registry id -> (key, study id) of the first keyed extract
+    for s in studies:
+        key = s.study.trial.key if s.study.trial else None
+        if key is None:
+            continue
+        for reg in s.study.registry_ids:
+            if reg in first_key and first_key[reg][0] != key:
+                other_key, other = first_key[reg]
+                message = f"shares registry id {reg} with {other}, whose trial key is {other_key!r}: use one"
+                out.append(s.doc.problem(("trial", "key"), message))
+            first_key.setdefault(reg, (key, s.study.id))
+    return out
+
+
+def trial_ids(studies: list[Study]) -> dict[str, str]:
+    """Study id -> the id of the trial it reports: extracts sharing a registry id or a trial key are
+    reports of one trial, even when their own first ids differ. The id is the shared key if any, else
+    the smallest registry id, else the study id."""
+    parent = {s.id: s.id for s in studies}
+
+    def root(x: str) -> str:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    owner: dict[str, str] = {}
+    for s in studies:
+        names = list(s.registry_ids) + ([f"key:{s.trial.key}"] if s.trial and s.trial.key else [])
+        for name in names:
+            if name in owner:
+                parent[root(s.id)] = root(owner[name])
+            else:
+                owner[name] = s.id
+    groups: dict[str, list[Study]] = defaultdict(list)
+    for s in studies:
+        groups[root(s.id)].append(s)
+    out = {}
+    for members in groups.values():
+        keys = sorted({m.trial.key for m in members if m.trial and m.trial.key})
+        registries = sorted({r for m in members for r in m.registry_ids})
+        name = keys[0] if keys else registries[0] if registries else members[0].id
+        out.update({m.id: name for m in members})
+    return out
+
+
+def trial_notes(studies: list[LoadedStudy]) -> list[Problem]:
+    """One note per trial reported by more than one extract, naming each with its kind and data cut."""
+    trials = trial_ids([s.study for s in studies])
+    groups: dict[str, list[LoadedStudy]] = defaultdict(list)
+    for s in studies:
+        groups[trials[s.study.id]].append(s)
+    out = []
+    for trial, members in groups.items():
+        if len(members) < 2:
+            continue
+        parts = []
+        for m in members:
+            report = m.study.report
+            kind = report.kind if report else "kind of report not stated"
+            cut = f"cut {report.data_cut}" if report and report.data_cut else "data cut not stated"
+            parts.append(f"{m.study.id} ({kind}, {cut})")
+        message = f"reports of one trial ({trial}): {'; '.join(parts)}; an analysis uses one of them"
+        first = members[0]
+        key = ("trial",) if first.study.trial is not None else ("registry",)
+        out.append(first.doc.problem(key, message))
     return out
