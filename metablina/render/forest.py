@@ -143,6 +143,9 @@ def _axis(
         lo, hi = max(lo, 0.01), min(hi, 100.0)
         if hi < lo * 1.5:  # a single value (or none): a 4-fold window around it
             lo, hi = lo / 2, hi * 2
+        if data.symmetric and null is not None:
+            reach = max(null / lo, hi / null)
+            lo, hi = null / reach, null * reach
         if data.xlim is not None:
             lo, hi = data.xlim
         return ratio_ticks(lo, hi, data.xlim is None, width_pt, measure, prop)
@@ -154,6 +157,9 @@ def _axis(
         hi = float(np.max(arr, initial=null or 0.0))
         if null is not None:
             lo, hi = min(lo, null), max(hi, null)
+        if data.symmetric and null is not None:
+            reach = max(null - lo, hi - null)
+            lo, hi = null - reach, null + reach
         if hi - lo < 1e-12:
             lo, hi = lo - 1.0, hi + 1.0
     if data.xlim is not None:
@@ -173,12 +179,12 @@ def _axis(
 
 @dataclass
 class _Row:
-    kind: str  # title, header, group, study, pooled, pi, text, gap
+    kind: str  # title, header-group, header, group, study, pooled, pi, text, gap
     height: float = 1.0
     label: str = ""
     font: str = "body"
     indent: bool = False
-    detail: str = ""
+    details: tuple[str, ...] = ()
     cells: tuple[str, str, str] = ("", "", "")
     weight: str = ""
     note: str = ""
@@ -215,6 +221,7 @@ def _rows(data: ForestData, digits: int) -> list[_Row]:
                 label=p.label,
                 font="bold" if overall else "body",
                 indent=indent,
+                details=tuple(p.cells),
                 cells=cells(p.estimate, p.ci_low, p.ci_high),
                 item=p,
                 weight="" if p.weight is None else f"{p.weight:.1f}%",
@@ -236,6 +243,8 @@ def _rows(data: ForestData, digits: int) -> list[_Row]:
     if data.title:
         rows.append(_Row("title", label=data.title, font="title", height=1.35))
         rows.append(_Row("gap", height=0.3))
+    if any(c.group for c in data.columns):
+        rows.append(_Row("header-group", height=1.1))
     rows.append(_Row("header", height=1.2))
     rows.append(_Row("gap", height=0.35))
     indent = any(g.label for g in data.groups)
@@ -248,9 +257,9 @@ def _rows(data: ForestData, digits: int) -> list[_Row]:
             rows.append(
                 _Row(
                     "study",
-                    label=r.label,
+                    label=f"{r.label} {r.mark}" if r.mark else r.label,
                     indent=indent,
-                    detail=r.detail,
+                    details=tuple(r.cells) if data.columns else (r.detail,),
                     item=r,
                     cells=cells(r.estimate, r.ci_low, r.ci_high),
                     note=r.note or "",
@@ -265,7 +274,7 @@ def _rows(data: ForestData, digits: int) -> list[_Row]:
             )
         if g.heterogeneity:
             rows.append(_Row("text", label=g.heterogeneity, font="stat", indent=indent, height=0.95))
-    tail = [t for t in (data.heterogeneity, data.model, data.subgroup_test) if t]
+    tail = [t for t in (data.heterogeneity, data.overall_test, data.model, data.subgroup_test) if t]
     if data.overall or tail:
         rows.append(_Row("gap", height=0.6))
         for p in data.overall:
@@ -276,6 +285,17 @@ def _rows(data: ForestData, digits: int) -> list[_Row]:
 
 
 # ------------------------------------------------------------------------------------------------ drawing
+
+
+def _column_groups(data: ForestData) -> list[tuple[str, int, int]]:
+    """(header, first, last column index) of each run of neighbouring columns with one group name."""
+    out: list[tuple[str, int, int]] = []
+    for j, c in enumerate(data.columns):
+        if c.group and out and out[-1][0] == c.group and out[-1][2] == j - 1:
+            out[-1] = (c.group, out[-1][1], j)
+        elif c.group:
+            out.append((c.group, j, j))
+    return out
 
 
 def _arrow(direction: int) -> MarkerStyle:
@@ -347,14 +367,26 @@ def _render(
             default=0.0,
         ),
     )
-    details = [r.detail for r in studies]
-    detail_w = (
-        colmax([(d, "body", 0.0) for d in details] + [(data.detail_label, "bold", 0.0)])
-        if any(details)
-        else 0.0
+    # text columns between the labels and the plot: the given columns, or the one detail column
+    headers = [c.header for c in data.columns] or (
+        [data.detail_label] if any(r.details[0] for r in studies if r.details) else []
     )
+    col_w = [
+        colmax(
+            [(h, "bold", 0.0)]
+            + [(r.details[j], r.font, 0.0) for r in rows if r.kind in ("study", "pooled") and r.details]
+        )
+        for j, h in enumerate(headers)
+    ]
+    spans_of = _column_groups(data)
+    for name, first, last in spans_of:  # a group header wider than its columns widens them evenly
+        extra = wd(name, "bold") - (sum(col_w[first : last + 1]) + gap * (last - first))
+        for j in range(first, last + 1):
+            col_w[j] += max(extra, 0.0) / (last - first + 1)
+    detail_w = sum(col_w) + gap * (len(col_w) - 1) if col_w else 0.0
     pooled_w = colmax((r.label, r.font, lead(r)) for r in rows if r.kind in ("pooled", "pi"))
-    label_w = max(study_w, pooled_w - (gap + detail_w if detail_w else 0.0))
+    pooled_cells = any(r.details for r in rows if r.kind == "pooled")
+    label_w = max(study_w, pooled_w - (gap + detail_w if detail_w and not pooled_cells else 0.0))
     cell_w = [colmax((r.cells[i], r.font, 0.0) for r in rows) for i in range(3)]
     est_header_w = wd(data.estimate_header, "bold")
     est_total = cell_w[0] + cell_w[1] + cell_w[2] + 2 * space
@@ -365,7 +397,10 @@ def _render(
     )
 
     x_label = margin
-    x_detail = x_label + label_w + (gap + detail_w if detail_w else 0.0)  # right edge of details
+    x_cols = []  # right edge of each text column
+    for w in col_w:
+        x_cols.append((x_cols[-1] if x_cols else x_label + label_w) + gap + w)
+    x_detail = x_cols[-1] if x_cols else x_label + label_w  # right edge of the columns
     x_plot0 = x_detail + plot_gap
     table_right = (
         plot_gap + cell_w[0] + cell_w[1] + cell_w[2] + 2 * space + (gap + weight_w if has_weight else 0)
@@ -505,10 +540,26 @@ def _render(
     for r in laid:
         y = r.centre
         x0 = x_label + (indent if r.indent else 0.0)
+        if r.kind == "header-group":
+            for name, first, last in spans_of:
+                left, right = x_cols[first] - col_w[first], x_cols[last]
+                put((left + right) / 2, y, name, "bold", "center")
+                ax.add_line(
+                    Line2D(
+                        [(region[0] + left) / 72, (region[0] + right) / 72],
+                        [r.top + r.height] * 2,
+                        transform=to_in,
+                        color=style.ink,
+                        lw=0.5,
+                        clip_on=False,
+                        gid="column-group-rule",
+                    )
+                )
+            continue
         if r.kind == "header":
             put(x_label, y, data.study_label, "bold")
-            if detail_w:
-                put(x_detail, y, data.detail_label, "bold", "right")
+            for j, h in enumerate(headers):
+                put(x_cols[j], y, h, "bold", "right")
             put(x_e[2], y, data.estimate_header, "bold", "right")
             if has_weight:
                 put(x_weight, y, "Weight", "bold", "right")
@@ -531,7 +582,8 @@ def _render(
             spans.append((r, x0, x0 + wd(r.label, r.font)))
         if r.note:
             put(x0 + wd(r.label, r.font) + space, y, r.note, "note", color=style.note_color)
-        put(x_detail, y, r.detail, "body", "right")
+        for j, text in enumerate(r.details[: len(headers)]):
+            put(x_cols[j], y, text, r.font if r.kind == "pooled" else "body", "right")
         for i in range(3):
             put(x_e[i], y, r.cells[i], r.font, "right")
         put(x_weight, y, r.weight, r.font, "right")

@@ -15,6 +15,9 @@ from typing import Literal
 Scale = Literal["proportion", "ratio", "difference"]
 _SCALES = ("proportion", "ratio", "difference")
 _KINDS = ("frequentist", "bayes")
+Measure = Literal["RR", "OR", "RD", "HR"]
+MEASURES: tuple[str, ...] = ("RR", "OR", "RD", "HR")
+Favourable = Literal["lower", "higher"]
 
 
 # --------------------------------------------------------------------------------------------- data objects
@@ -39,7 +42,10 @@ def _check_interval(what: str, estimate: float, low: float, high: float, name: s
 class StudyRow:
     """One study: ``detail`` is shown as given ("9/202", "97.8 ± 2.2"); values on the display scale
     (proportions in [0, 1], ratios as ratios); ``weight`` in percent, None when the model has none.
-    A NaN estimate is printed as NA with no square (a study that is not estimable)."""
+    A NaN estimate is printed as NA with no square (a study that is not estimable).
+
+    ``cells``: one text per :attr:`ForestData.columns` (e.g. events and total of each arm), printed as
+    given; ``mark``: a footnote mark printed after the label (the footnote is one of the plot's notes)."""
 
     label: str
     detail: str
@@ -48,8 +54,11 @@ class StudyRow:
     ci_high: float
     weight: float | None = None
     note: str | None = None
+    cells: Sequence[str] = ()
+    mark: str = ""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "cells", tuple(str(c) for c in self.cells))
         for name in ("estimate", "ci_low", "ci_high"):
             object.__setattr__(self, name, _float(getattr(self, name), f"{self.label}: {name}"))
         if self.weight is not None:
@@ -64,7 +73,7 @@ class StudyRow:
 class Pooled:
     """A pooled estimate, drawn as a diamond: filled for ``kind="frequentist"``, open for ``"bayes"``
     (posterior summary and credible interval); ``pi_low``/``pi_high`` add a prediction-interval bar
-    beneath."""
+    beneath. ``cells``: texts in :attr:`ForestData.columns` on the diamond's row (e.g. each arm's total)."""
 
     label: str
     estimate: float
@@ -74,8 +83,10 @@ class Pooled:
     pi_high: float | None = None
     kind: Literal["frequentist", "bayes"] = "frequentist"
     weight: float | None = None
+    cells: Sequence[str] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "cells", tuple(str(c) for c in self.cells))
         for name in ("estimate", "ci_low", "ci_high"):
             object.__setattr__(self, name, _float(getattr(self, name), f"{self.label}: {name}"))
         if not math.isfinite(self.estimate):
@@ -95,6 +106,16 @@ class Pooled:
     @property
     def has_pi(self) -> bool:
         return self.pi_low is not None
+
+
+@dataclass(frozen=True)
+class Column:
+    """A text column between the study labels and the plot (right-aligned, as RevMan's and meta's
+    "Events" and "Total"); columns with the same ``group`` next to each other share a header above them
+    (the arm's name)."""
+
+    header: str
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,7 +144,11 @@ class ForestData:
     "difference" (linear). ``null_value`` None means the scale's default: 1 for ratios, 0 for differences,
     no line for proportions. ``heterogeneity``, ``model`` and ``subgroup_test`` are printed as lines under
     the overall estimate, ``notes`` under the x axis. ``digits``: decimals (default 1 for percentages, 2
-    otherwise).
+    otherwise). ``columns``: text columns left of the plot in place of the one ``detail`` column (study and
+    pooled rows then give one cell per column). ``overall_test`` (e.g. "Test for overall effect: z = 2.31,
+    p = 0.021") is printed under the heterogeneity line. ``symmetric``: the default x axis is symmetric about
+    the null (log-symmetric for ratios), as RevMan and meta draw comparisons, so the null sits in the middle
+    with room for a "favours" label on either side wherever the intervals lie.
     """
 
     title: str
@@ -142,12 +167,19 @@ class ForestData:
     estimate_header: str = "Estimate [95% CI]"
     favours: tuple[str, str] | None = None
     digits: int | None = None
+    columns: Sequence[Column] = ()
+    overall_test: str | None = None
+    symmetric: bool = False
 
     def __post_init__(self) -> None:
         if self.scale not in _SCALES:
             raise ValueError(f"scale: {self.scale!r} is not one of {', '.join(_SCALES)}")
-        for name in ("groups", "overall", "notes"):
+        for name in ("groups", "overall", "notes", "columns"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        n = len(self.columns)
+        for item in [r for g in self.groups for r in g.rows] + list(self.pooled):
+            if item.cells and len(item.cells) != n:
+                raise ValueError(f"{item.label}: {len(item.cells)} cells for {n} columns")
         if not any(g.rows or g.subtotals or g.refusal for g in self.groups) and not self.overall:
             raise ValueError("groups: nothing to draw (no study, subtotal, refusal or overall estimate)")
         values = [(r.label, (r.estimate, r.ci_low, r.ci_high)) for g in self.groups for r in g.rows]
@@ -200,3 +232,131 @@ class ForestStyle:
     pi_color: str = "#8a8a8a"
     reference_color: str = "#7a7a7a"
     dpi: float = 100.0
+
+
+# ----------------------------------------------------------------------------------- comparisons (two arms)
+
+
+@dataclass(frozen=True)
+class ComparisonStudy:
+    """One study of a two-arm comparison as its forest row shows it.
+
+    Arm counts (``events_i``/``total_i`` intervention, ``events_c``/``total_c`` control) are printed as
+    given, None as blank (an HR row often has no counts). ``estimate`` and its CI are on the natural scale
+    (a ratio, or a risk difference as a fraction); NaN when not estimable (a double-zero study for RR/OR).
+    ``derived`` says how a relative effect was derived (e.g. "from landmark Kaplan–Meier rates, proportional
+    hazards assumed"), ``correction`` what continuity correction its own effect and CI carry (e.g. "0.5
+    added to each cell"); each gets a footnote mark and note on the plot.
+    """
+
+    label: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    events_i: int | None = None
+    total_i: int | None = None
+    events_c: int | None = None
+    total_c: int | None = None
+    weight: float | None = None
+    derived: str | None = None
+    correction: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ComparisonFit:
+    """A pooled comparison: the estimate with its CI (and PI where the model has one) on the natural
+    scale, heterogeneity (tau2, i2 in percent, q, q_df, q_p; None where the model has none) and the test
+    for the overall effect (``stat_name`` "z" or "t" with ``stat_df``, ``stat``, ``p``)."""
+
+    label: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    pi_low: float | None = None
+    pi_high: float | None = None
+    tau2: float | None = None
+    i2: float | None = None
+    q: float | None = None
+    q_df: int | None = None
+    q_p: float | None = None
+    stat_name: str = "z"
+    stat_df: int | None = None
+    stat: float | None = None
+    p: float | None = None
+    model: str = ""
+
+
+@dataclass(frozen=True)
+class AbsoluteEffect:
+    """GRADE Summary-of-Findings numbers per 1,000: the assumed comparator risk (ACR, a fraction) and its
+    source, the corresponding intervention risk and the difference, each with its CI (per 1,000; a
+    positive difference means more events with the intervention). ``landmark`` names the time point of an
+    HR's risks ("at 36 months")."""
+
+    acr: float
+    acr_source: str
+    risk: float
+    risk_low: float
+    risk_high: float
+    difference: float
+    difference_low: float
+    difference_high: float
+    landmark: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.acr <= 1.0:
+            raise ValueError(f"acr: {self.acr!r} is a risk, a fraction in [0, 1]")
+        _check_interval("risk per 1,000", self.risk, self.risk_low, self.risk_high)
+        _check_interval("difference per 1,000", self.difference, self.difference_low, self.difference_high)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything a two-arm forest plot shows (RevMan's and R meta's layout).
+
+    ``favourable`` is the side of the null on which the effect favours the intervention: "lower" for a
+    ratio (or difference) of bad events (relapse, death, CRS: fewer with the intervention is better),
+    "higher" for good events (MRD negativity, event-free survival proportion). It is part of the analysis,
+    never guessed from the numbers; None: not stated, and no "favours" labels are drawn. ``fit`` None: not
+    pooled, with ``refusal`` saying why (k = 1: "one study").
+    """
+
+    title: str
+    measure: Measure
+    intervention: str
+    control: str
+    favourable: Favourable | None
+    studies: Sequence[ComparisonStudy]
+    fit: ComparisonFit | None = None
+    refusal: str | None = None
+    absolute: AbsoluteEffect | None = None
+    randomised: bool = True
+    notes: Sequence[str] = ()
+    digits: int = 2
+
+    def __post_init__(self) -> None:
+        if self.measure not in MEASURES:
+            raise ValueError(f"measure: {self.measure!r} is not one of {', '.join(MEASURES)}")
+        if self.favourable not in ("lower", "higher", None):
+            raise ValueError(f"favourable: {self.favourable!r} must be 'lower', 'higher' or None")
+        object.__setattr__(self, "studies", tuple(self.studies))
+        object.__setattr__(self, "notes", tuple(self.notes))
+        if not self.studies:
+            raise ValueError(f"{self.title}: a comparison needs at least one study")
+        if self.fit is None and not self.refusal:
+            raise ValueError(f"{self.title}: not pooled, so give the reason (refusal)")
+        if self.fit is not None and self.refusal:
+            raise ValueError(f"{self.title}: a pooled comparison has no refusal")
+
+    @property
+    def scale(self) -> Scale:
+        return "difference" if self.measure == "RD" else "ratio"
+
+    @property
+    def favours(self) -> tuple[str, str] | None:
+        """The labels left and right of the null; None when the analysis does not state the direction."""
+        if self.favourable is None:
+            return None
+        good, bad = f"Favours {self.intervention}", f"Favours {self.control}"
+        return (good, bad) if self.favourable == "lower" else (bad, good)

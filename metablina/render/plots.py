@@ -32,6 +32,7 @@ from metablina.render.forest import (
     _tick_label,
     ratio_ticks,
 )
+from metablina.render.forestmodel import Comparison
 
 FUNNEL_MIN_K = 10
 
@@ -280,4 +281,16 @@ def cumulative_plot(
     return _render(data, ax, style or ForestStyle(), reference=rows[-1].estimate, marker="point")
 
 
-__all__ = ["FUNNEL_MIN_K", "cumulative_plot", "funnel_plot", "leave_one_out_plot"]
+def comparison_forest_plot(
+    comparison: Comparison, ax: Axes | None = None, *, style: ForestStyle | None = None
+) -> Axes:
+    """The forest plot of a two-arm comparison (RR, OR, RD or HR) as RevMan and R's meta draw it: each
+    arm's events and total, weights, the relative effect as text and as a square, the diamond with its
+    heterogeneity and overall-effect lines, "Favours" labels on the sides the comparison states. Returns
+    the plot-panel Axes, as :func:`metablina.render.forest.draw_forest` does."""
+    from metablina.render.compareforest import comparison_forest_data
+
+    return _render(comparison_forest_data(comparison), ax, style or ForestStyle())
+
+
+__all__ = ["FUNNEL_MIN_K", "comparison_forest_plot", "cumulative_plot", "funnel_plot", "leave_one_out_plot"]
