@@ -71,13 +71,19 @@ class Review:
     folder: Path
     studies: list[LoadedStudy]
     problems: list[Problem]
-    notes: list[Problem] = field(default_factory=list)
+    unchecked: list[Problem] = field(default_factory=list)
+    same_trial: list[Problem] = field(default_factory=list)
     trials: dict[str, str] = field(default_factory=dict)
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def notes(self) -> list[Problem]:
+        """What is said but does not fail: reports of one trial, then quotes with no local copy to check."""
+        return self.same_trial + self.unchecked
 
 
 def study_files(folder: Path) -> list[Path]:
@@ -138,8 +144,8 @@ def load_review(folder: Path, sources: Path | None = None) -> Review:
             problems += check_study(loaded, vocabulary)
             studies.append(loaded)
     problems += check_across(studies)
-    notes += trial_notes(studies)
-    return Review(folder, studies, problems, notes, trial_ids([s.study for s in studies]), vocabulary)
+    trials = trial_ids([s.study for s in studies])
+    return Review(folder, studies, problems, notes, trial_notes(studies), trials, vocabulary)
 
 
 _TYPE_PARTS = re.compile(
