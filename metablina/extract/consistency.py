@@ -147,8 +147,17 @@ def normalise_text(text: str) -> str:
 
 
 def numbers_in(text: str) -> set[Fraction]:
-    """All numbers written in ``text``, in digits or as simple words ("no", "two", "all" excluded)."""
-    found = {Fraction(Decimal(m.group())) for m in _NUMBER.finditer(normalise_text(text))}
+    """All numbers written in ``text``, in digits or as simple words ("no", "two", "all" excluded).
+
+    A number after a minus sign is found both ways ("0.2-0.84" is a range, "O-E -4.1" a negative number).
+    """
+    found: set[Fraction] = set()
+    plain = normalise_text(text)
+    for m in _NUMBER.finditer(plain):
+        value = Fraction(Decimal(m.group()))
+        found.add(value)
+        if m.start() > 0 and plain[m.start() - 1] == "-":
+            found.add(-value)
     for word in _WORD.findall(text):
         parts = word.lower().split("-")
         if len(parts) == 2 and NUMBER_WORDS.get(parts[0], 0) >= 20 and 0 < NUMBER_WORDS.get(parts[1], 0) < 10:
@@ -245,15 +254,16 @@ def km_unachievable(percent_text: str, n: int, kind: str) -> str | None:
     return f"a cumulative incidence above 0% cannot be below {100 / n:.1f}% (1/{n})"
 
 
-def greenwood_n(percent_text: str, se_text: str) -> float | None:
+def greenwood_n(percent_text: str, se_text: str, per_se: float = 1.0) -> float | None:
     """The smallest effective sample size S(1 - S)/SE^2 that the printed rate and SE allow.
 
     Without censoring Greenwood's variance is the binomial S(1 - S)/n; censoring only widens it, so
     the effective n cannot exceed the patients at the start (Greenwood 1926; Peto et al., Br J Cancer
     1977;35:1). The rate is moved within half a unit of its last decimal away from 50%, and the SE up
-    by half a unit, so that rounding never raises a false alarm. None when no SE can be read.
+    by half a unit, so that rounding never raises a false alarm; ``per_se`` turns the printed value into
+    an SE (1/1.96 for a 95% half-width). None when no SE can be read.
     """
-    s, se = float(percent_text), float(se_text) + half_unit(se_text)
+    s, se = float(percent_text), (float(se_text) + half_unit(se_text)) * per_se
     if not 0 < s < 100 or se <= 0:
         return None
     step = half_unit(percent_text)

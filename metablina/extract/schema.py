@@ -13,10 +13,11 @@ word without editing code.
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,63}$"
 Slug = Annotated[str, Field(pattern=SLUG, description="lower-case letters, digits and hyphens")]
@@ -31,7 +32,18 @@ WORD = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Word = Annotated[str, Field(pattern=WORD, description="a vocabulary word (built in or in vocabulary.yaml)")]
 # A data cut-off or similar date as sources print it: a year, a month or a day.
 DATE = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
-Date = Annotated[str, Field(pattern=DATE, description="YYYY, YYYY-MM or YYYY-MM-DD")]
+
+
+def _date_text(v: object) -> object:
+    """YAML reads ``2021`` as a number and ``2021-09-30`` as a date; both are dates as typed."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    return v.isoformat() if isinstance(v, datetime.date) else v
+
+
+Date = Annotated[
+    str, BeforeValidator(_date_text), Field(pattern=DATE, description="YYYY, YYYY-MM or YYYY-MM-DD")
+]
 
 OUTCOMES = (
     "mrd_negativity",

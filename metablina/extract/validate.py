@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from scipy.stats import norm
 
 from metablina.extract.consistency import (
     MAX_DECIMALS,
@@ -293,7 +294,9 @@ def check_provenance(doc: Located, sources: Sources) -> tuple[list[Problem], lis
         if source is not None and source.file is not None and sid not in texts:
             texts[sid], problem = _read_source(doc, sources, source.file, (*key, "file"))
             out += problem
-    by_id = {sid: source for _, sid, source in reversed(declared)}
+    by_id: dict[str, Source | None] = {}
+    for _, sid, source in declared:
+        by_id.setdefault(sid, source)  # a twice-declared id is reported above; the first one counts
     first = declared[0][1] if declared else None
     for base, model, raw in _records(doc.data):
         if not isinstance(raw, dict):
@@ -456,13 +459,13 @@ def _check_km(rec: OutcomeRecord, base: Key, doc: Located, group: tuple[str, int
     if km.se is None:
         return []
     se = doc.texts.get((*base, "km", "se"), repr(km.se))
-    if km.plus_minus == "ci95-halfwidth":
-        se = repr(float(se) / 1.959963984540054)  # a half-width's own rounding is tiny once divided
-    effective = greenwood_n(percent, se)
+    halfwidth = km.plus_minus == "ci95-halfwidth"
+    effective = greenwood_n(percent, se, 1 / float(norm.ppf(0.975)) if halfwidth else 1.0)
     if effective is not None and effective > n + 1e-9:
+        what = "95% half-width" if halfwidth else "SE"
         message = (
-            f"{percent}% with SE {se} implies at least {effective:.1f} patients (S(1-S)/SE^2, Greenwood), "
-            f"more than the n of {name} ({n}); is the group another one?"
+            f"{percent}% with {what} {se} implies at least {effective:.1f} patients (S(1-S)/SE^2, "
+            f"Greenwood), more than the n of {name} ({n}); is the group another one?"
         )
         return [doc.problem((*base, "km", "se"), message)]
     return []
