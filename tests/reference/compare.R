@@ -1,0 +1,59 @@
+# metafor 3.8 reference values for metablina.compare (comparisons from arm rows) -> ../data/compare.json
+# Run: cd tests/reference && Rscript compare.R   (needs metafor, metadat, jsonlite; the tests never call R)
+#
+# Cases: the two-arm tables that metablina pairs from the SYNTHETIC fixture review tests/fixtures/comparisons
+# (trial GAMMA's two blinatumomab arms combined, Cochrane Handbook 23.3.4; trial DELTA has a zero cell in
+# relapse and no events in either arm for adverse events), and dat.bcg from metadat.
+# escalc follows metablina's table mode: drop00 = TRUE for RR and OR (a double-zero table carries no information
+# on a ratio), FALSE for RD; 1/2 added to every cell of a table with a zero cell (metafor's default).
+suppressMessages({library(metafor); library(jsonlite)})
+out <- list(r_version = R.version.string, metafor_version = as.character(packageVersion("metafor")))
+num <- function(x) if (is.null(x) || length(x) == 0) NA else as.numeric(x)
+
+rma_fit <- function(yi, vi, method, test) {
+  f <- rma(yi, vi, method = method, test = test)
+  p <- predict(f)
+  list(beta = num(f$beta), se = num(f$se), ci_lb = num(f$ci.lb), ci_ub = num(f$ci.ub), tau2 = num(f$tau2),
+       I2 = num(f$I2), H2 = num(f$H2), QE = num(f$QE), QEp = num(f$QEp), k = f$k,
+       pi_lb = num(p$pi.lb), pi_ub = num(p$pi.ub), weights = num(weights(f)))
+}
+ce_fit <- function(f) {
+  list(beta = num(f$beta), se = num(f$se), ci_lb = num(f$ci.lb), ci_ub = num(f$ci.ub), I2 = num(f$I2),
+       QE = num(f$QE), QEp = num(f$QEp), k = f$k, weights = num(weights(f)))
+}
+
+cases <- list()
+add <- function(name, ai, n1i, ci, n2i) {
+  res <- list(name = name, ai = ai, n1i = n1i, ci = ci, n2i = n2i)
+  for (m in c("RR", "OR", "RD")) {
+    es <- escalc(m, ai = ai, n1i = n1i, ci = ci, n2i = n2i, drop00 = m != "RD")
+    r <- list(yi = num(es$yi), vi = num(es$vi), rma = list())
+    keep <- !is.na(es$yi)
+    for (method in c("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "PM", "EB"))
+      for (test in if (method == "FE") "z" else c("z", "knha", "adhoc"))
+        r$rma[[paste(method, test, sep = "_")]] <- rma_fit(es$yi[keep], es$vi[keep], method, test)
+    r$MH <- ce_fit(rma.mh(measure = m, ai = ai, n1i = n1i, ci = ci, n2i = n2i))
+    res[[m]] <- r
+  }
+  pe <- escalc("PETO", ai = ai, n1i = n1i, ci = ci, n2i = n2i, drop00 = TRUE)
+  res$PETO <- c(list(yi = num(pe$yi), vi = num(pe$vi)), ce_fit(rma.peto(ai = ai, n1i = n1i, ci = ci, n2i = n2i)))
+  for (test in c("z", "t")) {
+    g <- rma.glmm(measure = "OR", ai = ai, n1i = n1i, ci = ci, n2i = n2i, model = "UM.FS", method = "ML",
+                  test = test)
+    res[[paste0("GLMM_", test)]] <- list(beta = num(g$beta), se = num(g$se), ci_lb = num(g$ci.lb),
+                                         ci_ub = num(g$ci.ub), tau2 = num(g$tau2), I2 = num(g$I2),
+                                         QE_wald = num(g$QE.Wld), k = g$k)
+  }
+  # the comparator risk of the absolute effects: control arms pooled by the binomial-normal GLMM (ML)
+  cg <- rma.glmm(measure = "PLO", xi = ci, ni = n2i, method = "ML")
+  res$control_glmm <- list(beta = num(cg$beta), prop = num(transf.ilogit(cg$beta)))
+  cases[[length(cases) + 1]] <<- res
+}
+# fixture relapse: ALPHA 12/60 vs 24/60, BETA 8/45 vs 15/44, DELTA 0/25 vs 4/24, GAMMA (6+5)/(30+30) vs 14/32
+add("fixture_relapse", c(12, 8, 0, 11), c(60, 45, 25, 60), c(24, 15, 4, 14), c(60, 44, 24, 32))
+# fixture grade >= 3 adverse events: DELTA 0/25 vs 0/24 is a double zero; GAMMA (9+12)/(30+30) vs 15/32
+add("fixture_ae", c(20, 10, 0, 21), c(60, 45, 25, 60), c(30, 18, 0, 15), c(60, 44, 24, 32))
+b <- dat.bcg
+add("bcg", b$tpos, b$tpos + b$tneg, b$cpos, b$cpos + b$cneg)
+out$cases <- cases
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE), "../data/compare.json")
