@@ -23,6 +23,8 @@ MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
 STANDARD_TAGS = {"tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "map", "seq")}
 MERGE_TAG = "tag:yaml.org,2002:merge"
+# A date such as 2022-11-21 (a data cut-off) is kept as the text typed, not made a datetime object.
+TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 SHOWN_CHARS = 40
 
 Key = tuple[str | int, ...]
@@ -177,6 +179,9 @@ class _Builder:
 
     def build(self, node: Node, key: Key) -> Any:
         self.doc.lines.setdefault(key, node.start_mark.line + 1)
+        if isinstance(node, ScalarNode) and node.tag == TIMESTAMP_TAG:
+            self.doc.texts[key] = node.value
+            return node.value
         if node.tag not in STANDARD_TAGS:
             raise self.refuse(node, key, f"YAML tag {shown(node.tag)} is not allowed")
         if isinstance(node, ScalarNode):

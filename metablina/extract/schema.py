@@ -13,7 +13,6 @@ word without editing code.
 
 from __future__ import annotations
 
-import datetime
 import re
 from typing import Annotated, Literal
 
@@ -35,10 +34,8 @@ DATE = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
 
 
 def _date_text(v: object) -> object:
-    """YAML reads ``2021`` as a number and ``2021-09-30`` as a date; both are dates as typed."""
-    if isinstance(v, int) and not isinstance(v, bool):
-        return str(v)
-    return v.isoformat() if isinstance(v, datetime.date) else v
+    """YAML reads a year such as ``2021`` as a number; it is a date as typed."""
+    return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 
 Date = Annotated[

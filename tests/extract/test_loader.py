@@ -104,3 +104,11 @@ def test_values_keep_lines_and_printed_text(tmp_path: Path) -> None:
     assert doc.texts[("binary", "percent")] == "95.0"
     assert doc.line(("binary", "percent", "missing")) == 3
     assert doc.lines[("list", 0)] == 6
+
+
+def test_a_date_is_kept_as_typed_text(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text("cut: 2022-11-21\nyear: 2022\nmonth: 2022-11\n")
+    doc = load_yaml(path)
+    assert doc.data == {"cut": "2022-11-21", "year": 2022, "month": "2022-11"}
+    assert doc.texts[("cut",)] == "2022-11-21"
