@@ -138,6 +138,7 @@ class Absolute:
     difference_per_1000: float
     difference_low: float | None
     difference_high: float | None
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -154,12 +155,19 @@ def absolute_effect(
     based_on: str,
     landmark_months: float | None = None,
 ) -> Absolute:
-    """Intervention risk and difference per 1,000 from a relative effect and its CI (natural scale)."""
+    """Intervention risk and difference per 1,000 from a relative effect and its CI (natural scale).
+    A risk cannot leave 0-1,000: an RR (or RD) that would take it there is capped, with a note."""
     if not 0 <= acr <= 1:
         raise InputError(f"a comparator risk lies between 0 and 1, not {acr}")
+    capped = []
 
     def per_1000(x: float | None) -> float | None:
-        return None if x is None else 1000 * intervention_risk(measure, acr, x)
+        if x is None:
+            return None
+        risk = 1000 * intervention_risk(measure, acr, x)
+        if not 0 <= risk <= 1000:
+            capped.append(risk)
+        return min(max(risk, 0.0), 1000.0)
 
     ir, ir_low, ir_high = per_1000(estimate), per_1000(low), per_1000(high)
     assert ir is not None
@@ -176,6 +184,10 @@ def absolute_effect(
         difference_per_1000=ir - base,
         difference_low=None if ir_low is None else ir_low - base,
         difference_high=None if ir_high is None else ir_high - base,
+        note=None
+        if not capped
+        else f"{measure} x comparator risk gives {', '.join(f'{c:.0f}' for c in capped)} per 1,000: capped "
+        "at 0-1,000 (a ratio held constant across risks cannot hold at this comparator risk)",
     )
 
 
@@ -428,6 +440,8 @@ def _choose_arms(
             )
             return None
     if not i_arms or not c_arms:
+        if any(d.subject == subject and d.reason.startswith("no comparison") for d in decisions):
+            return None  # said once per study
         have = ", ".join(f"{a} ({r.arm_role})" for a, r in sorted(arms.items()))
         missing = "an intervention" if not i_arms else "a control"
         decisions.append(
@@ -758,7 +772,7 @@ def summarise(
 
 def _study_ci(measure: str, r: ComparisonRow, y: float, v: float) -> tuple[float | None, ...]:
     """A reported HR keeps its reported CI; everything else the Wald interval from yi and vi."""
-    if measure == "HR" and r.derived is None and r.estimate is not None:
+    if measure == "HR" and r.derived is None and r.ci_low is not None and r.ci_high is not None:
         return r.estimate, r.ci_low, r.ci_high
     if not (math.isfinite(y) and math.isfinite(v)):
         return None, None, None
@@ -780,6 +794,8 @@ def _absolute(
         based_on = "pooled estimate"
     else:
         usable = [t for t in table if t.estimate is not None]
+        if len(table) == 1 and not usable:
+            return None, f"no relative effect, so no absolute effect: {table[0].note or 'not estimable'}"
         if len(usable) != 1 or len(table) != 1:
             return None, "no pooled or single-trial relative effect to turn into an absolute effect"
         effect, based_on = (usable[0].estimate, usable[0].ci_low, usable[0].ci_high), "the trial's own effect"

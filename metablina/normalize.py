@@ -14,11 +14,12 @@ where it came from. Pure with respect to files: studies in, rows out.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from metablina.extract.consistency import closest_count
 from metablina.extract.schema import OutcomeRecord, Study
-from metablina.extract.validate import LoadedStudy
+from metablina.extract.validate import LoadedStudy, trial_ids
 from metablina.stats import conversions
 from metablina.stats.errors import InputError
 
@@ -31,9 +32,18 @@ class NormalizeError(ValueError):
 class EffectRow:
     """One outcome record of one study, ready to be selected and pooled.
 
-    ``form`` is ``proportion`` (events of total), ``km`` (yi = log(−log S) and sei) or ``hr``
-    (yi = ln HR, intervention vs comparator, and sei). ``estimate``/``ci_low``/``ci_high`` are on the
-    natural scale as reported (proportions and rates as fractions) for display.
+    ``form`` is ``proportion`` (events of total), ``km`` (yi = log(−log S) and sei), ``hr``
+    (yi = ln HR, intervention vs comparator, and sei; also from a log-rank O − E and V), or
+    ``median`` and ``difference`` (RMST or risk difference), which are shown and never pooled.
+    ``estimate``/``ci_low``/``ci_high`` are on the natural scale as reported (proportions and rates
+    as fractions) for display.
+
+    What the plan needs to keep one report per trial and one estimand per pooled set: ``trial`` (the
+    trial id the extract reports; the study id when it names none), ``report_kind`` and
+    ``report_data_cut`` (the report's), ``data_cut`` (the record's, defaulting to the report's),
+    ``exposure`` (``before`` = baseline, never pooled), ``grading``, ``definition`` and
+    ``mrd_threshold`` (part of the estimand), and the record's source: ``source_id``, ``source_kind``
+    and ``source_checked`` (False when the source has no local copy, so its quotes were not checked).
     """
 
     study: str
@@ -77,6 +87,22 @@ class EffectRow:
     risk_of_bias: str = ""
     overlap: tuple[str, ...] = ()
     cohort_n: int = 0
+    trial: str = ""
+    report_kind: str | None = None
+    report_data_cut: str | None = None
+    data_cut: str | None = None
+    exposure: str | None = None
+    grading: str | None = None
+    definition: str | None = None
+    mrd_threshold: float | None = None
+    source_id: str = ""
+    source_kind: str = ""
+    source_checked: bool = True
+    comparison: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.trial:  # each extract its own trial unless it says otherwise
+            object.__setattr__(self, "trial", self.study)
 
     @property
     def key(self) -> str:
@@ -98,21 +124,26 @@ class StudyCharacteristics:
 
 def normalize(studies: list[LoadedStudy]) -> list[EffectRow]:
     """Every outcome record of every study as an effect row, in study then record order."""
+    trials = trial_ids([loaded.study for loaded in studies])
     rows = []
     for loaded in studies:
         for record in loaded.study.outcomes:
-            rows.append(normalize_record(loaded, record))
+            rows.append(normalize_record(loaded, record, trials.get(loaded.study.id)))
     return rows
 
 
-def normalize_record(loaded: LoadedStudy, rec: OutcomeRecord) -> EffectRow:
-    """One record -> one row; raises :class:`NormalizeError` naming the study and record."""
+def normalize_record(loaded: LoadedStudy, rec: OutcomeRecord, trial: str | None = None) -> EffectRow:
+    """One record -> one row; raises :class:`NormalizeError` naming the study and record. ``trial``:
+    the trial the study reports, as :func:`metablina.extract.validate.trial_ids` names it across a
+    review (extracts sharing a registry id or trial key); default: the study's own."""
     study = loaded.study
     arms = {a.id: a for a in study.arms}
     subs = {s.id: s for s in study.population.subpopulations}
     arm_id = rec.arm if rec.arm is not None else (study.arms[0].id if len(study.arms) == 1 else None)
     arm = arms.get(arm_id) if arm_id else None
     sub = subs.get(rec.subpopulation) if rec.subpopulation else None
+    report = study.report
+    source = study.source_of(rec) or study.source
     base = {
         "study": study.id,
         "record": rec.id,
@@ -132,17 +163,30 @@ def normalize_record(loaded: LoadedStudy, rec: OutcomeRecord) -> EffectRow:
         "denominator": rec.denominator,
         "landmark_months": rec.km.landmark_months if rec.km else None,
         "km_kind": rec.km.kind if rec.km else None,
-        "follow_up_months": rec.follow_up_months,
+        "follow_up_months": rec.follow_up_months or (report.follow_up_months if report else None),
         "quotes": tuple(rec.quotes),
         "location": rec.location,
         "notes": rec.notes,
-        "source": study.source.file,
+        "source": source.cited_as,
         "setting": tuple(study.setting),
         "design": study.design,
         "year": study.year,
         "risk_of_bias": study.risk_of_bias.overall,
         "overlap": tuple(o.study for o in study.overlap),
         "cohort_n": study.population.n,
+        "trial": trial or study.trial_id,
+        "report_kind": report.kind if report else None,
+        "report_data_cut": report.data_cut if report else None,
+        "data_cut": rec.data_cut or (report.data_cut if report else None),
+        "exposure": rec.exposure,
+        # null means "not stated" for a graded event; both are one estimand
+        "grading": rec.grading or ("not stated" if rec.grade is not None else None),
+        "definition": rec.definition,
+        "mrd_threshold": rec.mrd.threshold if rec.mrd else None,
+        "source_id": source.id,
+        "source_kind": source.kind,
+        "source_checked": source.checked,
+        "comparison": study.comparison_of(rec.comparison) if rec.comparison is not None else None,
     }
     derived = tuple(f"{name}: {why}" for name, why in rec.derived.items())
     try:
@@ -150,6 +194,12 @@ def normalize_record(loaded: LoadedStudy, rec: OutcomeRecord) -> EffectRow:
             return _binary(loaded, rec, base, derived)
         if rec.km is not None:
             return _km(rec, base, derived)
+        if rec.median is not None:
+            return _median(rec, base, derived)
+        if rec.difference is not None:
+            return _difference(rec, base, derived)
+        if rec.logrank is not None:
+            return _logrank(study, rec, base, derived)
         return _hazard_ratio(study, rec, base, derived)
     except InputError as exc:
         raise NormalizeError(f"{study.id}/{rec.id}: {exc}") from None
@@ -264,7 +314,6 @@ def _km(rec: OutcomeRecord, base: dict, derived: tuple[str, ...]) -> EffectRow:
 def _hazard_ratio(study: Study, rec: OutcomeRecord, base: dict, derived: tuple[str, ...]) -> EffectRow:
     hr = rec.hazard_ratio
     assert hr is not None
-    roles = {a.id: a.role for a in study.arms}
     derivations = list(derived)
     if hr.ci is not None:
         est = conversions.log_hr_from_ci(hr.hr, hr.ci.low, hr.ci.high, hr.ci_level / 100)
@@ -276,7 +325,7 @@ def _hazard_ratio(study: Study, rec: OutcomeRecord, base: dict, derived: tuple[s
     reported = f"HR {hr.hr} " + (
         f"({hr.ci_level:g}% CI {hr.ci.low}-{hr.ci.high})" if hr.ci else f"(p {hr.p.relation} {hr.p.value})"
     )
-    if roles.get(hr.experimental) == "comparator" and roles.get(hr.control) == "intervention":
+    if _reversed(study, hr.experimental, hr.control):
         yi, value = -yi, 1 / hr.hr
         low, high = (1 / high if high else None), (1 / low if low else None)
         derivations.append(
@@ -293,6 +342,78 @@ def _hazard_ratio(study: Study, rec: OutcomeRecord, base: dict, derived: tuple[s
         ci_high=high,
         reported=reported,
         derivations=tuple(derivations),
+    )
+
+
+def _reversed(study: Study, experimental: str, control: str) -> bool:
+    """A comparison reported as comparator (or control) vs intervention, to be turned round."""
+    roles = {a.id: a.role for a in study.arms}
+    return roles.get(experimental) not in (None, "intervention") and roles.get(control) == "intervention"
+
+
+def _logrank(study: Study, rec: OutcomeRecord, base: dict, derived: tuple[str, ...]) -> EffectRow:
+    """ln HR = (O − E)/V with SE 1/√V (Peto's one-step estimate; Parmar et al. 1998, Tierney et al. 2007)."""
+    lr = rec.logrank
+    assert lr is not None
+    yi, sei = lr.o_minus_e / lr.variance, 1 / math.sqrt(lr.variance)
+    derivations = [
+        *derived,
+        f"HR from log-rank O−E/V: ln HR = {lr.o_minus_e:g}/{lr.variance:g} = {yi:.6f}, "
+        f"SE = 1/√V = {sei:.6f} (Peto; Parmar 1998, Tierney 2007)",
+    ]
+    if _reversed(study, lr.experimental, lr.control):
+        yi = -yi
+        derivations.append("inverted: reported for the comparator; HR < 1 now favours the intervention")
+    return EffectRow(
+        **{**base, "arm": f"{lr.experimental} vs {lr.control}"},
+        form="hr",
+        yi=yi,
+        sei=sei,
+        scale="log",
+        estimate=math.exp(yi),
+        reported=f"log-rank O−E {lr.o_minus_e:g}, V {lr.variance:g}",
+        derivations=tuple(derivations),
+    )
+
+
+def _median(rec: OutcomeRecord, base: dict, derived: tuple[str, ...]) -> EffectRow:
+    """A median with its CI, shown on its own and never pooled."""
+    m = rec.median
+    assert m is not None
+    value = "not reached" if m.value is None else f"{m.value:g} {m.unit}"
+    reported = f"median {m.kind} {value}"
+    if m.ci is not None:
+        low = "NR" if m.ci.low is None else f"{m.ci.low:g}"
+        high = "NR" if m.ci.high is None else f"{m.ci.high:g}"
+        reported += f" ({m.ci_level:g}% CI {low}-{high})"
+    return EffectRow(
+        **base,
+        form="median",
+        estimate=m.value,
+        ci_low=m.ci.low if m.ci else None,
+        ci_high=m.ci.high if m.ci else None,
+        reported=reported,
+        derivations=derived,
+    )
+
+
+def _difference(rec: OutcomeRecord, base: dict, derived: tuple[str, ...]) -> EffectRow:
+    """An RMST or risk difference on its own scale: shown, never pooled with hazard ratios."""
+    d = rec.difference
+    assert d is not None
+    reported = f"{d.measure} difference {d.value:g} {d.unit}"
+    if d.ci is not None:
+        reported += f" ({d.ci_level:g}% CI {d.ci.low:g} to {d.ci.high:g})"
+    elif d.p is not None:
+        reported += f" (p {d.p.relation} {d.p.value:g})"
+    return EffectRow(
+        **{**base, "arm": f"{d.experimental} vs {d.control}", "landmark_months": d.landmark_months},
+        form="difference",
+        estimate=d.value,
+        ci_low=d.ci.low if d.ci else None,
+        ci_high=d.ci.high if d.ci else None,
+        reported=reported,
+        derivations=derived,
     )
 
 

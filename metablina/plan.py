@@ -4,16 +4,25 @@ A plan (``studies/analyses.yaml``) names each pooled analysis: the outcome and q
 select records, the effect measure, the model, subgroups and sensitivity analyses. Selecting rows for
 an analysis applies, in order, the guards a methods reviewer expects, and logs every decision:
 
-1. different estimands never share an estimate: form (rate, KM landmark, hazard ratio), unit
+1. a record measured before the intervention (``exposure: before``) is baseline, never an effect;
+2. one report per trial: extracts that report one trial (a shared registry id or trial key) never
+   share an analysis; the report with the latest data cut among those with a record here is used
+   (ties: full text over an abstract, then the larger n, else the analysis refuses the trial and
+   names both), unless the plan says ``report_rule: largest`` or names the report (``reports:``);
+3. different estimands never share an estimate: form (rate, KM landmark, hazard ratio), unit
    (patients or courses), baseline MRD (all treated or MRD-positive at the start), grade threshold,
-   MRD method and sensitivity, landmark time — rows that differ on any of these become separate
-   strata with no overall estimate;
-2. one study never contributes the same patients twice: a whole-cohort record wins over its
+   grading system, outcome definition, MRD method, sensitivity and threshold, landmark time — rows
+   that differ on any of these become separate strata with no overall estimate;
+4. one study never contributes the same patients twice: a whole-cohort record wins over its
    sub-population records unless the plan asks for sub-populations, and then only disjoint parts
-   of one partition are used;
-3. cohorts marked as overlapping are not pooled together: one is kept (the plan's choice, else the
+   of one partition are used; of several records of one estimand the plan's ``prefer``, then its
+   timepoint order, then the larger denominator, then the earlier kind of denominator (enrolled,
+   randomised, treated, evaluable) wins — never the order of the file; a tie is refused, naming both;
+5. cohorts marked as overlapping are not pooled together: one is kept (the plan's choice, else the
    larger), the other can be swapped in by a sensitivity analysis;
-4. k = 1 is shown as that study, never as a pooled estimate.
+6. records from different settings are strata without an overall estimate unless the plan says
+   ``overall: true``;
+7. k = 1 is shown as that study, never as a pooled estimate.
 """
 
 from __future__ import annotations
@@ -22,9 +31,10 @@ import math
 import os
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -38,7 +48,7 @@ from pydantic import (
 
 from metablina.analyze import check_threshold, interval_of
 from metablina.extract.loader import Key, LoadError, Located, Problem, load_yaml
-from metablina.extract.schema import GRADES, OUTCOMES, TIMEPOINTS, Slug
+from metablina.extract.schema import GRADES, Slug, Word
 from metablina.extract.validate import PLAN_FILE, Review, parse_errors, study_files
 from metablina.normalize import EffectRow, NormalizeError, normalize
 from metablina.options import CI_METHODS, IV_METHODS
@@ -51,9 +61,6 @@ MEASURE_FORM = {
     "PR": "proportion",
     "KM": "km",
     "HR": "hr",
-    "RR": "pair",  # two arms of one study paired by metablina.compare
-    "OR": "pair",
-    "RD": "pair",
 }
 GUARDED = (
     "form",
@@ -63,6 +70,9 @@ GUARDED = (
     "grade",
     "mrd_method",
     "mrd_sensitivity",
+    "mrd_threshold",
+    "grading",
+    "definition",
     "landmark_months",
 )
 GUARD_NAMES = {
@@ -73,9 +83,20 @@ GUARD_NAMES = {
     "grade": "grade threshold",
     "mrd_method": "MRD method",
     "mrd_sensitivity": "MRD assay sensitivity",
+    "mrd_threshold": "MRD threshold",
+    "grading": "grading system",
+    "definition": "outcome definition",
     "landmark_months": "landmark time (months)",
     "timepoint": "timepoint",
+    "setting": "setting",
 }
+# The kind of denominator that wins between two records of one estimand with the same total: the
+# nearest to everyone allocated (intention to treat) first.
+DENOMINATOR_ORDER = ("enrolled", "randomised", "treated", "evaluable", None)
+# Full text over other publications over abstracts, when two reports of one trial tie on the rule.
+SOURCE_RANK = {"full text": 2, "abstract": 0, "journal abstract": 0, "conference abstract": 0}
+REPORT_RULES = ("latest", "largest")
+RecordKey = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*$")]
 NO_RECORDS = "no record matches this analysis"
 SUBGROUP_KEYS = (
     "setting",
@@ -88,7 +109,7 @@ SUBGROUP_KEYS = (
 )
 
 
-PLAN_MODELS = ("GLMM", *IV_METHODS, "MH", "PETO")  # MH, PETO: two-arm counts (RR, OR, RD)
+PLAN_MODELS = ("GLMM", *IV_METHODS)
 RISK_OF_BIAS = ("low", "some concerns", "moderate", "serious", "high", "critical", "unclear")
 # Names of the report's own files that an analysis id would overwrite (tables/ID.csv beside summary.csv).
 RESERVED_IDS = {"summary": "the report's tables/summary.csv and summary.json"}
@@ -102,7 +123,7 @@ class Select(_Strict):
     """Qualifiers a record must have; a list means any of them (in order of preference per study)."""
 
     mrd_method: Literal["MFC", "NGS", "PCR", "unspecified"] | None = None
-    timepoint: list[Literal[TIMEPOINTS]] | None = None  # type: ignore[valid-type]
+    timepoint: list[Word] | None = None
     baseline_mrd: Literal["all", "positive", "negative"] | None = Field(
         "all", description="null: any status (the guard then makes each status its own stratum)"
     )
@@ -135,34 +156,16 @@ class Sensitivity(_Strict):
         default_factory=list, description="e.g. [serious, critical]"
     )
     exclude_overlapping: bool = Field(False, description="leave out every cohort that declares an overlap")
-
-
-class ArmChoice(_Strict):
-    """The arms of one study a comparison uses; several on one side are combined (Cochrane Handbook
-    23.3.4), so a control arm counts once."""
-
-    intervention: list[Slug] = Field(min_length=1)
-    control: list[Slug] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _apart(self) -> ArmChoice:
-        both = sorted(set(self.intervention) & set(self.control))
-        if both:
-            raise ValueError(f"arm {both[0]} is named on both sides; an arm is compared once, on one side")
-        return self
-
-
-class Baseline(_Strict):
-    """An assumed comparator risk for the absolute effects, with where it comes from."""
-
-    risk: float = Field(gt=0, lt=1, description="a risk between 0 and 1, e.g. 0.3")
-    source: str = Field(min_length=1, description="where the risk comes from (a cohort, registry, guideline)")
+    report_rule: Literal[REPORT_RULES] | None = Field(  # type: ignore[valid-type]
+        None, description="another rule for the report of each trial, e.g. largest"
+    )
+    reports: dict[str, Slug] | None = Field(None, description="trial id -> the study (report) to use instead")
 
 
 class Analysis(_Strict):
     id: Slug
     title: str
-    outcome: list[Literal[OUTCOMES]]  # type: ignore[valid-type]
+    outcome: list[Word] = Field(description="outcome words: built in or in the review's vocabulary.yaml")
     select: Select = Field(default_factory=Select)
     arm: Literal["intervention", "comparator"] = "intervention"
     level: Literal["cohort", "subpopulations"] = "cohort"
@@ -172,10 +175,23 @@ class Analysis(_Strict):
         None, description="the model's default when not given: t(k-1) for the GLMM, hksj-adhoc otherwise"
     )
     pool: bool = True
-    stratify: list[Literal[(*GUARDED, "timepoint")]] = Field(default_factory=list)  # type: ignore[valid-type]
+    stratify: list[Literal[(*GUARDED, "timepoint", "setting")]] = Field(default_factory=list)  # type: ignore[valid-type]
     subgroup: Literal[SUBGROUP_KEYS] | None = None  # type: ignore[valid-type]
     overlap_keep: list[Slug] = Field(
         default_factory=list, description="preferred cohorts among overlapping ones"
+    )
+    report_rule: Literal[REPORT_RULES] = Field(  # type: ignore[valid-type]
+        "latest", description="the report of a trial to use: the latest data cut, or the largest n"
+    )
+    reports: dict[str, Slug] = Field(
+        default_factory=dict, description="trial id -> the study (report) to use, over the rule"
+    )
+    prefer: list[RecordKey] = Field(
+        default_factory=list,
+        description="records (study/record) that win over the study's other records of the same estimand",
+    )
+    overall: bool = Field(
+        False, description="one overall estimate across settings (else each setting is its own stratum)"
     )
     threshold: float | None = Field(None, description="a decision threshold on the natural scale, e.g. 0.05")
     bayes: bool = Field(True, description="add the Bayesian co-primary analysis when 2 <= k <= 5")
@@ -184,17 +200,6 @@ class Analysis(_Strict):
     )
     sensitivity: list[Sensitivity] = Field(default_factory=list)
     notes: str | None = None
-    # comparisons (measure RR, OR, RD, HR): metablina.compare
-    arms: dict[Slug, ArmChoice] = Field(
-        default_factory=dict, description="study -> the arms compared (default: the roles in the extract)"
-    )
-    comparison: Literal["randomised", "non-randomised"] = Field(
-        "randomised", description="non-randomised admits historical or external control arms"
-    )
-    baseline: Baseline | None = Field(None, description="the assumed comparator risk for absolute effects")
-    landmark: float | None = Field(
-        None, gt=0, description="months: the time at which an HR's absolute effect is given"
-    )
 
     @field_validator("outcome", mode="before")
     @classmethod
@@ -244,18 +249,6 @@ class Analysis(_Strict):
             and "mrd_method" not in self.stratify
         ):
             raise ValueError("an MRD analysis must select an mrd_method or stratify by it")
-        comparative = MEASURE_FORM[self.measure] == "pair" or self.measure == "HR"
-        for name in ("arms", "baseline"):
-            if getattr(self, name) and not comparative:
-                raise ValueError(
-                    f"{name} applies to comparisons (measure RR, OR, RD or HR), not {self.measure}"
-                )
-        if self.comparison != "randomised" and not comparative:
-            raise ValueError(f"comparison applies to measure RR, OR, RD or HR, not {self.measure}")
-        if self.landmark is not None and self.measure != "HR":
-            raise ValueError(f"landmark gives an HR's absolute effect; measure {self.measure} has none")
-        if self.measure == "HR" and self.baseline is not None and self.landmark is None:
-            raise ValueError("a baseline risk for an HR needs the landmark (months) it refers to")
         return self
 
 
@@ -293,6 +286,8 @@ class Selection:
     decisions: tuple[Decision, ...]
     overall_refusal: str | None = None
     excluded_overlap: tuple[str, ...] = field(default=())
+    keys: tuple[str, ...] = field(default=())  # what the strata differ in
+    ties: tuple[str, ...] = field(default=())  # choices the plan must make (named records or reports)
 
     @property
     def rows(self) -> tuple[EffectRow, ...]:
@@ -382,14 +377,24 @@ def check_plan(folder: Path, review: Review) -> tuple[Plan | None, list[Problem]
     if read.plan is None or read.doc is None:
         return None, list(read.problems)
     plan, doc = read.plan, read.doc
-    problems = list(read.problems) + _references(plan, doc, review)
+    problems = list(read.problems) + _references(plan, doc, review) + _words(plan, doc, review)
     if review.ok:
         try:
             rows = normalize(review.studies)
         except NormalizeError as exc:
             return plan, [*problems, Problem(Path(folder), None, "(records)", str(exc))]
-        problems += _no_records(plan, doc, rows) + output_clashes(plan, doc, rows)
+        problems += _no_records(plan, doc, rows) + _ties(plan, doc, rows) + output_clashes(plan, doc, rows)
     return plan, sorted(problems, key=lambda p: p.line or 0)
+
+
+def _ties(plan: Plan, doc: Located, rows: list[EffectRow]) -> list[Problem]:
+    """Choices only the plan can make: two reports of one trial, or two records of one study and
+    estimand, that tie on every rule (each named, with what to add to the plan)."""
+    out: list[Problem] = []
+    for i, a in enumerate(plan.analyses):
+        ties = [t for v in (None, *a.sensitivity) for t in select_rows(rows, a, v).ties]
+        out += [doc.problem(("analyses", i, "id"), tie) for tie in dict.fromkeys(ties)]
+    return out
 
 
 def _references(plan: Plan, doc: Located, review: Review) -> list[Problem]:
@@ -421,6 +426,19 @@ def _references(plan: Plan, doc: Located, review: Review) -> list[Problem]:
         for n, ref in enumerate(ids or ())
         if ref not in known | unread
     ]
+
+
+def _words(plan: Plan, doc: Located, review: Review) -> list[Problem]:
+    """Outcome and timepoint words the review's vocabulary (built in + vocabulary.yaml) does not know."""
+    out = []
+    for i, a in enumerate(plan.analyses):
+        named = [(("outcome", j), "outcome", w) for j, w in enumerate(a.outcome)]
+        times = a.select.timepoint or ()
+        named += [(("select", "timepoint", j), "timepoint", w) for j, w in enumerate(times)]
+        for key, field_name, word in named:
+            if (message := review.vocabulary.unknown(field_name, word, review.folder)) is not None:
+                out.append(doc.problem(("analyses", i, *key), message))
+    return out
 
 
 def _no_records(plan: Plan, doc: Located, rows: list[EffectRow]) -> list[Problem]:
@@ -494,12 +512,12 @@ def _matches(row: EffectRow, analysis: Analysis, select: Select) -> bool:
 
 
 def select_rows(rows: list[EffectRow], analysis: Analysis, variant: Sensitivity | None = None) -> Selection:
-    """Apply the analysis (and optionally a sensitivity variant) to all rows, guards included."""
-    decisions: list[Decision] = []
-    if MEASURE_FORM[analysis.measure] == "pair" or analysis.measure == "HR":
-        from metablina.compare import comparison_rows
+    """Apply the analysis (and optionally a sensitivity variant) to all rows, guards included.
 
-        rows = comparison_rows(rows, analysis, decisions)
+    Rows are taken in the order of their keys (study/record), never of the files, so that shuffling
+    records within extracts, or the extracts, changes nothing the report shows."""
+    decisions: list[Decision] = []
+    rows = sorted(rows, key=lambda r: (r.study, r.record))
     candidates = [r for r in rows if _matches(r, analysis, analysis.select)]
     outside = [
         r.key
@@ -513,6 +531,25 @@ def select_rows(rows: list[EffectRow], analysis: Analysis, variant: Sensitivity 
     for r in unusable:
         decisions.append(Decision("excluded", r.key, r.unusable or ""))
     candidates = [r for r in candidates if not r.unusable]
+    for r in candidates:
+        if r.exposure == "before":
+            decisions.append(
+                Decision(
+                    "excluded",
+                    r.key,
+                    "measured before the intervention (exposure: before): a baseline value, shown, "
+                    "never pooled as an effect of the intervention",
+                )
+            )
+    candidates = [r for r in candidates if r.exposure != "before"]
+    ties: list[str] = []
+    candidates = _one_report_per_trial(
+        candidates,
+        (variant.report_rule if variant and variant.report_rule else None) or analysis.report_rule,
+        {**analysis.reports, **((variant.reports or {}) if variant else {})},
+        decisions,
+        ties,
+    )
     if variant is not None:
         for study in variant.exclude:
             if any(r.study == study for r in candidates):
@@ -529,7 +566,7 @@ def select_rows(rows: list[EffectRow], analysis: Analysis, variant: Sensitivity 
             candidates = [r for r in candidates if not r.overlap]
 
     candidates = _one_level_per_study(candidates, analysis, decisions)
-    candidates = _one_record_per_study(candidates, analysis, decisions)
+    candidates = _one_record_per_study(candidates, analysis, decisions, ties)
     keep = (
         variant.overlap_keep
         if variant is not None and variant.overlap_keep is not None
@@ -537,20 +574,31 @@ def select_rows(rows: list[EffectRow], analysis: Analysis, variant: Sensitivity 
     )
     candidates, dropped = _no_overlap(candidates, keep, decisions)
 
-    strata_keys = [k for k in GUARDED if len({getattr(r, k) for r in candidates}) > 1]
-    explicit = [k for k in analysis.stratify if len({getattr(r, k) for r in candidates}) > 1]
+    def differ(k: str) -> bool:
+        return len({getattr(r, k) for r in candidates}) > 1
+
+    strata_keys = [k for k in GUARDED if differ(k)]
+    explicit = [k for k in analysis.stratify if differ(k)]
     keys = list(dict.fromkeys(explicit + strata_keys))
+    # settings apart, unless the plan asks for one estimate: only where a stratum would mix them
+    within: dict[tuple, set] = defaultdict(set)
+    for r in candidates:
+        within[tuple(getattr(r, k) for k in keys)].add(r.setting)
+    mixed = any(len(settings) > 1 for settings in within.values())
+    by_setting = ["setting"] if mixed and not analysis.overall and "setting" not in keys else []
+    keys += by_setting
     overall_refusal = None
     if keys:
         names = ", ".join(GUARD_NAMES[k] for k in keys)
         forced = [k for k in strata_keys if k not in analysis.stratify]
         overall_refusal = f"not pooled across strata: records differ in {names}"
+        why = []
+        if forced:
+            why.append("a guard: these are different estimands")
+        if by_setting and "setting" not in explicit:
+            why.append("settings are not pooled into one estimate unless the plan says overall: true")
         decisions.append(
-            Decision(
-                "stratified",
-                analysis.id,
-                overall_refusal + ("" if not forced else " (a guard: these are different estimands)"),
-            )
+            Decision("stratified", analysis.id, overall_refusal + (f" ({'; '.join(why)})" if why else ""))
         )
     strata = _strata(candidates, keys)
     if not analysis.pool:
@@ -567,7 +615,9 @@ def select_rows(rows: list[EffectRow], analysis: Analysis, variant: Sensitivity 
         final.append(replace(s, refusal=refusal))
     if not final:
         decisions.append(Decision("note", analysis.id, NO_RECORDS))
-    return Selection(analysis, tuple(final), tuple(decisions), overall_refusal, tuple(dropped))
+    return Selection(
+        analysis, tuple(final), tuple(decisions), overall_refusal, tuple(dropped), tuple(keys), tuple(ties)
+    )
 
 
 def _one_level_per_study(
@@ -624,31 +674,186 @@ def _one_level_per_study(
     return out
 
 
+@dataclass(frozen=True)
+class _Preference:
+    """One step of the preference between records of one estimand: ``rank`` (smaller wins), ``show``
+    (the record's value, for the decision text)."""
+
+    name: str
+    rank: Callable[[EffectRow], int]
+    show: Callable[[EffectRow], str]
+
+
+def _preferences(analysis: Analysis) -> tuple[_Preference, ...]:
+    prefer, order = analysis.prefer, analysis.select.timepoint or []
+    return (
+        _Preference(
+            "the plan's prefer list",
+            lambda r: prefer.index(r.key) if r.key in prefer else len(prefer),
+            lambda r: "named in prefer" if r.key in prefer else "not named in prefer",
+        ),
+        _Preference(
+            "the plan's timepoint order",
+            lambda r: order.index(r.timepoint) if r.timepoint in order else len(order),
+            lambda r: f"timepoint {r.timepoint or 'not stated'}",
+        ),
+        _Preference("the larger denominator", lambda r: -(r.total or 0), lambda r: f"n = {r.total}"),
+        _Preference(
+            "the kind of denominator (enrolled, randomised, treated, evaluable)",
+            lambda r: DENOMINATOR_ORDER.index(r.denominator),
+            lambda r: f"denominator {r.denominator or 'not stated'}",
+        ),
+    )
+
+
 def _one_record_per_study(
-    rows: list[EffectRow], analysis: Analysis, decisions: list[Decision]
+    rows: list[EffectRow], analysis: Analysis, decisions: list[Decision], ties: list[str]
 ) -> list[EffectRow]:
-    """Where a study still has several records for the same patients, take the plan's first timepoint."""
-    order = analysis.select.timepoint or []
+    """Where a study still has several records of one estimand for the same patients, keep one by a
+    fixed preference, never by file order: the plan's ``prefer``, its timepoint order, the larger
+    denominator, the kind of denominator (:data:`DENOMINATOR_ORDER`). Records equal on all of these
+    are a tie: none of them is used, and the decision names both, so that the plan chooses."""
+    steps = _preferences(analysis)
+
+    def rank(r: EffectRow) -> tuple[int, ...]:
+        return tuple(p.rank(r) for p in steps)
+
     out: list[EffectRow] = []
     groups: dict[tuple, list[EffectRow]] = defaultdict(list)
     for r in rows:
-        groups[(r.study, r.subpopulation, *(getattr(r, k) for k in GUARDED))].append(r)
+        groups[(r.study, r.subpopulation, r.arm, *(getattr(r, k) for k in GUARDED))].append(r)
     for group in groups.values():
-        if len(group) == 1:
-            out += group
+        ranked = sorted(group, key=lambda r: (rank(r), r.key))
+        best = ranked[0]
+        tied = [r for r in ranked if rank(r) == rank(best)]
+        if len(tied) > 1:
+            shown = " and ".join(f"{r.key} ({', '.join(p.show(r) for p in steps)})" for r in tied)
+            message = (
+                f"records {shown} measure the same patients and tie on every preference; "
+                "name one in the plan's prefer list"
+            )
+            ties.append(f"{analysis.id}: {message}")
+            decisions += [Decision("excluded", r.key, f"refused: {message}") for r in tied]
+            names = " and ".join(r.key for r in tied)
+            decisions += [
+                Decision("excluded", r.key, f"same patients as {names}, which are preferred")
+                for r in ranked[len(tied) :]
+            ]
             continue
-        ranked = sorted(group, key=lambda r: order.index(r.timepoint) if r.timepoint in order else len(order))
-        out.append(ranked[0])
+        out.append(best)
         for r in ranked[1:]:
+            step = next(p for p in steps if p.rank(r) != p.rank(best))
             decisions.append(
                 Decision(
                     "excluded",
                     r.key,
-                    f"same patients as {ranked[0].key}; the plan prefers "
-                    f"timepoint {ranked[0].timepoint} over {r.timepoint}",
+                    f"same patients as {best.key}; {step.name} prefers {best.key} ({step.show(best)}) "
+                    f"over {r.key} ({step.show(r)})",
                 )
             )
     return out
+
+
+def _one_report_per_trial(
+    rows: list[EffectRow], rule: str, named: dict[str, str], decisions: list[Decision], ties: list[str]
+) -> list[EffectRow]:
+    """Reports of one trial never share an analysis: keep the rows of one report per trial, the plan's
+    (``reports``) or by ``rule``; a tie keeps none of them and names both, so that the plan chooses."""
+    by_trial: dict[str, dict[str, list[EffectRow]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        by_trial[r.trial][r.study].append(r)
+    dropped: set[str] = set()
+    for trial in sorted(by_trial):
+        reports = by_trial[trial]
+        if len(reports) == 1:
+            continue
+        studies = sorted(reports)
+        if named.get(trial) in reports:
+            winner: str | None = named[trial]
+            why = f"the plan names {winner} for trial {trial} (reports)"
+        else:
+            winner, why = _choose_report(studies, reports, rule)
+            if trial in named:
+                why += f"; the plan's report {named[trial]} has no record here"
+        if winner is None:
+            shown = " and ".join(f"{s} ({_report(reports[s])})" for s in studies)
+            message = (
+                f"reports {shown} of trial {trial} tie under the rule '{rule}' ({why}); "
+                f"name one in the plan's reports: {{{trial}: STUDY}}"
+            )
+            ties.append(message)
+            decisions += [Decision("excluded", s, f"refused: {message}") for s in studies]
+            dropped.update(studies)
+            continue
+        for s in studies:
+            if s != winner:
+                dropped.add(s)
+                decisions.append(
+                    Decision(
+                        "excluded",
+                        s,
+                        f"report of trial {trial} ({_report(reports[s])}) — the analysis uses {winner} "
+                        f"({_report(reports[winner])}): {why}",
+                    )
+                )
+    return [r for r in rows if r.study not in dropped]
+
+
+def _report(rows: list[EffectRow]) -> str:
+    r = rows[0]
+    return f"{r.report_kind or 'report'}, data cut {_latest_cut(rows) or 'not stated'}, n = {r.cohort_n}"
+
+
+def _latest_cut(rows: list[EffectRow]) -> str | None:
+    """The latest data cut of a report's records here (a record's own cut, else the report's)."""
+    cuts = [c for c in (r.data_cut or r.report_data_cut for r in rows) if c]
+    return max(cuts, key=lambda c: _cut_span(c)[1]) if cuts else None
+
+
+def _cut_span(cut: str) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """A data cut ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` as the first and last day it may mean."""
+    parts = [int(p) for p in cut.split("-")] + [0, 0]
+    year, month, day = parts[:3]
+    return (year, month or 1, day or 1), (year, month or 12, day or 31)
+
+
+def _choose_report(
+    studies: list[str], reports: dict[str, list[EffectRow]], rule: str
+) -> tuple[str | None, str]:
+    """The report a rule picks, and why; ``None`` when the reports tie on every step of the rule."""
+
+    def latest(left: list[str]) -> list[str]:
+        spans = {s: _cut_span(c) if (c := _latest_cut(reports[s])) else None for s in left}
+
+        def earlier(a: str, b: str) -> bool:
+            sa, sb = spans[a], spans[b]
+            return sa is not None and sb is not None and sa[1] < sb[0]
+
+        return [a for a in left if not any(earlier(a, b) for b in left)]
+
+    def best_by(key: Callable[[str], int]) -> Callable[[list[str]], list[str]]:
+        return lambda left: [s for s in left if key(s) == max(key(t) for t in left)]
+
+    def full_text(s: str) -> int:
+        return max(SOURCE_RANK.get(r.source_kind, 1) for r in reports[s])
+
+    def size(s: str) -> int:
+        return max(r.cohort_n for r in reports[s])
+
+    steps = {
+        "the latest data cut": latest,
+        "full text over an abstract": best_by(full_text),
+        "the larger n": best_by(size),
+    }
+    order = list(steps)
+    if rule == "largest":
+        order = ["the larger n", "the latest data cut", "full text over an abstract"]
+    left = studies
+    for name in order:
+        left = steps[name](left)
+        if len(left) == 1:
+            return left[0], f"rule '{rule}': {name}"
+    return None, "same data cut, kind of source and n"
 
 
 def _no_overlap(
@@ -716,6 +921,14 @@ def _describe(key: str, value: object) -> str:
         }[str(value)]
     if key == "grade":
         return f"grade {value}"
+    if key == "mrd_threshold":
+        return f"MRD threshold {value:.0e}" if isinstance(value, float) else "MRD threshold not stated"
+    if key == "grading":
+        return f"graded by {value}" if value else "grading not stated"
+    if key == "definition":
+        return str(value) if value else "definition not stated"
+    if key == "setting":
+        return " + ".join(value) if isinstance(value, tuple) else str(value)
     return str(value)
 
 

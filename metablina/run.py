@@ -55,7 +55,6 @@ class StratumFit:
     refusal: str | None = None
     error: str | None = None
     bayes: tuple[BayesFit, ...] = ()
-    comparison: Any = None  # metablina.compare.Comparison for RR, OR, RD and HR analyses
 
     @property
     def pooled(self) -> bool:
@@ -99,10 +98,6 @@ def columns_of(rows: tuple[EffectRow, ...] | list[EffectRow]) -> dict[str, np.nd
     forms = {r.form for r in rows}
     if len(forms) != 1:
         raise InputError(f"rows of different forms cannot be pooled together: {sorted(forms)}")
-    if forms == {"pair"}:
-        from metablina.compare import pair_columns
-
-        return pair_columns(rows)
     if forms == {"proportion"}:
         return {
             "xi": np.array([r.events for r in rows], float),
@@ -207,13 +202,6 @@ def run_analysis(
             else s
             for s in strata
         )
-    if analysis.measure in ("RR", "OR", "RD", "HR"):
-        from metablina.compare import summarise
-
-        strata = tuple(
-            replace(s, comparison=summarise(analysis, s.rows, s.result, method, ci, s.refusal or s.error))
-            for s in strata
-        )
     subgroups: tuple[StratumFit, ...] = ()
     test = None
     if analysis.subgroup and len(selection.strata) == 1:
@@ -225,11 +213,9 @@ def run_analysis(
                 fit_rows(tuple(g), analysis.measure, method, ci, name, tau_prior=prior)
                 for name, g in groups.items()
             )
-            fitted = [s.result.fit for s in subgroups if s.pooled]
-            if len(fitted) >= 2:
-                from metablina.stats.subgroups import subgroup_test
-
-                test = subgroup_test([f.estimate for f in fitted], [f.se for f in fitted])
+            test = between_test(subgroups, analysis.measure)
+    elif analysis.pool and selection.keys == ("setting",):  # settings as strata: no overall, but the test
+        test = between_test(strata, analysis.measure)
     sensitivity = []
     for variant in analysis.sensitivity:
         sel = select_rows(rows, analysis, variant)
@@ -246,6 +232,30 @@ def run_analysis(
         )
         sensitivity.append(SensitivityFit(variant, fits, sel.decisions))
     return AnalysisResult(analysis, selection, strata, subgroups, test, tuple(sensitivity))
+
+
+def between_test(groups: tuple[StratumFit, ...], measure: str) -> Any:
+    """The test for subgroup differences (Q between) over every group with an estimate: a pooled
+    group's, or a single study's own estimate and SE on the pooling scale (escalc's, with its ½
+    continuity correction of a zero count), as R's meta includes a one-study subgroup. None with
+    fewer than two estimates."""
+    from metablina.stats.measures import escalc
+    from metablina.stats.subgroups import subgroup_test
+
+    estimates, ses = [], []
+    for g in groups:
+        if g.result is not None:
+            estimates.append(float(g.result.fit.estimate))
+            ses.append(float(g.result.fit.se))
+        elif len(g.rows) == 1 and g.rows[0].form == "proportion":
+            r = g.rows[0]
+            es = escalc(measure, xi=[r.events], ni=[r.total])
+            estimates.append(float(es.yi[0]))
+            ses.append(float(np.sqrt(es.vi[0])))
+        elif len(g.rows) == 1 and g.rows[0].yi is not None and g.rows[0].sei is not None:
+            estimates.append(float(g.rows[0].yi))
+            ses.append(float(g.rows[0].sei))
+    return subgroup_test(estimates, ses) if len(estimates) >= 2 else None
 
 
 def load_everything(folder: Path) -> tuple[Review, list[EffectRow], Plan]:

@@ -307,6 +307,41 @@ def test_absolute_effect_keeps_the_acr_fixed() -> None:
         absolute_effect("RR", 1.5, 0.5, None, None, acr_source="x", based_on="y")
 
 
+def test_absolute_risk_is_capped_at_1000() -> None:
+    a = absolute_effect("RR", 0.684, 1.38, 1.14, 1.67, acr_source="x", based_on="y")
+    assert a.intervention_high == 1000 and a.difference_high == pytest.approx(316)
+    assert a.note is not None and "1142 per 1,000: capped" in a.note
+    assert absolute_effect("RR", 0.4, 0.5, 0.25, 1.2, acr_source="x", based_on="y").note is None
+
+
+def test_shipped_review_comparisons_are_the_trials_own_effects() -> None:
+    """The phase 3 trial's EFS, OS, HSCT, CRS and grade >= 3 TRAE comparisons: k = 1, never pooled, each
+    with its relative and absolute effect (CRS grade >= 3: no events in either arm, not estimable)."""
+    run = {r.analysis.id: r for r in run_review(pathlib.Path(__file__).parents[1] / "studies").results}
+    for aid in (
+        "efs-comparison",
+        "os-comparison",
+        "hsct-comparison",
+        "crs-comparison",
+        "trae-grade3-comparison",
+    ):
+        for stratum in run[aid].strata:
+            c = stratum.comparison
+            assert stratum.result is None and c.pooled is None and c.not_pooled.startswith("k = 1"), aid
+            assert [r.study for r in c.rows] == ["locatelli-relapse-phase3-2025"], aid
+            if stratum.label == "grade >=3":
+                assert c.absolute is None and "no events (or only events) in both arms" in c.absolute_note
+            else:
+                assert c.absolute is not None and c.absolute.based_on == "the trial's own effect", aid
+    efs = run["efs-comparison"].strata[0].comparison
+    assert (efs.rows[0].estimate, efs.rows[0].ci_low, efs.rows[0].ci_high) == (0.38, 0.22, 0.65)
+    assert efs.absolute.acr == pytest.approx(1 - 0.276)  # the chemotherapy arm's 60-month EFS, 27.6%
+    assert efs.absolute.intervention_per_1000 == pytest.approx(1000 * (1 - 0.276**0.38), rel=1e-12)
+    trae = run["trae-grade3-comparison"].strata[0].comparison
+    assert (trae.rows[0].intervention_events, trae.rows[0].control_events) == (9, 33)
+    assert trae.absolute.intervention_per_1000 == pytest.approx(1000 * 9 / 54, rel=1e-12)
+
+
 def test_k1_is_the_trials_own_effect() -> None:
     run = {r.analysis.id: r for r in run_review(FIXTURE).results}["alpha-relapse"]
     (stratum,) = run.strata

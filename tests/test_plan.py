@@ -229,3 +229,165 @@ def test_any_baseline_mrd_keeps_each_status_as_its_own_stratum() -> None:
         "MRD-positive at start",
         "all treated",
     ]
+
+
+# ------------------------------------------------------------------ one report per trial (issue 11)
+
+
+def reports_of_one_trial(**kw) -> list[EffectRow]:
+    """The primary report (cut 2021-09, n 120) and an update (cut 2024-11, n 108) of trial T, and U."""
+    return [
+        row("t-primary", "crs", 4, 120, trial="T", report_kind="primary analysis", data_cut="2021-09", **kw),
+        row("t-update", "crs", 5, 108, trial="T", report_kind="update", data_cut="2024-11", **kw),
+        row("u", "crs", 2, 40),
+    ]
+
+
+def test_two_reports_of_one_trial_are_never_pooled_together() -> None:
+    sel = select_rows(reports_of_one_trial(), analysis())
+    assert keys(sel) == ["t-update/crs", "u/crs"]
+    [d] = [d for d in sel.decisions if d.subject == "t-primary"]
+    assert d.action == "excluded"
+    assert "report of trial T (primary analysis, data cut 2021-09, n = 120)" in d.reason
+    assert "the analysis uses t-update (update, data cut 2024-11, n = 108)" in d.reason
+    assert "rule 'latest': the latest data cut" in d.reason
+
+
+def test_reports_of_one_trial_stay_apart_with_a_declared_overlap_and_in_every_variant() -> None:
+    rows = reports_of_one_trial()
+    rows[0] = replace(rows[0], overlap=("t-update",))
+    rows[1] = replace(rows[1], overlap=("t-primary",))
+    variants = [
+        None,
+        Sensitivity(id="a", label="a", exclude=["u"]),
+        Sensitivity(id="b", label="b", overlap_keep=["t-primary"]),
+        Sensitivity(id="c", label="c", report_rule="largest"),
+    ]
+    for variant in variants:
+        sel = select_rows(rows, analysis(subgroup="setting"), variant)
+        assert len([r for r in sel.rows if r.trial == "T"]) == 1, variant
+    largest = select_rows(rows, analysis(), Sensitivity(id="c", label="c", report_rule="largest"))
+    assert "t-primary/crs" in keys(largest)
+
+
+def test_the_plan_chooses_the_report_by_rule_or_by_name() -> None:
+    rows = reports_of_one_trial()
+    assert "t-primary/crs" in keys(select_rows(rows, analysis(report_rule="largest")))
+    named = select_rows(rows, analysis(reports={"T": "t-primary"}))
+    assert keys(named) == ["t-primary/crs", "u/crs"]
+    assert any("the plan names t-primary for trial T" in d.reason for d in named.decisions)
+
+
+def test_the_latest_cut_is_that_of_the_records_here_not_of_the_report() -> None:
+    """A number an update quotes from an earlier cut carries that cut: the other report is later."""
+    rows = reports_of_one_trial()
+    rows[1] = replace(rows[1], data_cut="2019-07", report_data_cut="2024-11")
+    assert keys(select_rows(rows, analysis())) == ["t-primary/crs", "u/crs"]
+
+
+@pytest.mark.parametrize(
+    ("second", "kept", "why"),
+    [
+        ({"source_kind": "conference abstract"}, "t-primary", "full text over an abstract"),
+        ({"cohort_n": 90}, "t-primary", "the larger n"),
+        ({"data_cut": "2021", "cohort_n": 90}, "t-primary", "the larger n"),  # 2021: before or after 2021-09?
+    ],
+)
+def test_equal_cuts_go_to_full_text_then_the_larger_n(second, kept, why) -> None:
+    rows = reports_of_one_trial()
+    rows[0] = replace(rows[0], source_kind="full text")
+    rows[1] = replace(
+        rows[1], **{"data_cut": "2021-09", "source_kind": "full text", "cohort_n": 120, **second}
+    )
+    sel = select_rows(rows, analysis())
+    assert f"{kept}/crs" in keys(sel) and len(sel.rows) == 2
+    assert any(why in d.reason for d in sel.decisions if d.action == "excluded")
+
+
+def test_reports_that_tie_are_refused_and_both_named() -> None:
+    rows = reports_of_one_trial()
+    rows[1] = replace(rows[1], data_cut="2021-09", cohort_n=120)
+    sel = select_rows(rows, analysis())
+    assert keys(sel) == ["u/crs"]
+    assert sel.ties and "t-primary" in sel.ties[0] and "t-update" in sel.ties[0]
+    refused = [d for d in sel.decisions if d.reason.startswith("refused")]
+    assert {d.subject for d in refused} == {"t-primary", "t-update"}
+    assert "reports: {T: STUDY}" in refused[0].reason
+
+
+# ------------------------------------------------------------------ exposure, estimand, record choice
+
+
+def test_records_measured_before_the_intervention_are_never_pooled() -> None:
+    rows = [row("s1", "cr-day15", 11, 11, exposure="before"), row("s2", "cr"), row("s3", "cr")]
+    sel = select_rows(rows, analysis())
+    assert keys(sel) == ["s2/cr", "s3/cr"]
+    [d] = [d for d in sel.decisions if d.subject == "s1/cr-day15"]
+    assert d.action == "excluded" and "measured before the intervention" in d.reason
+
+
+@pytest.mark.parametrize(
+    ("field", "values", "label"),
+    [
+        ("mrd_threshold", (1e-4, 5e-4), "MRD threshold"),
+        ("grading", ("CTCAE v4.0", "not stated"), "grading system"),
+        ("definition", ("CR with MRD < 1e-4", None), "outcome definition"),
+    ],
+)
+def test_threshold_grading_and_definition_are_part_of_the_estimand(field, values, label) -> None:
+    rows = [row(f"s{i}", "r", **{field: v}) for i, v in enumerate(values * 2)]
+    sel = select_rows(rows, analysis())
+    assert len(sel.strata) == 2 and sel.overall_refusal is not None and label in sel.overall_refusal
+    assert all(len({getattr(r, field) for r in s.rows}) == 1 for s in sel.strata)
+
+
+def test_two_mrd_thresholds_of_one_study_are_strata_whatever_the_order() -> None:
+    """The issue's example: 16/30 (< 1e-4) and 28/30 (< 5e-4) moved the pooled MRD with file order."""
+    strict = row("inf", "mrd-1e4", 16, 30, mrd_threshold=1e-4)
+    loose = row("inf", "mrd-5e4", 28, 30, mrd_threshold=5e-4)
+    for rows in ([strict, loose], [loose, strict]):
+        sel = select_rows([*rows, row("s2", "mrd", 20, 30, mrd_threshold=1e-4)], analysis())
+        assert [keys(s) for s in sel.strata] == [["inf/mrd-1e4", "s2/mrd"], ["inf/mrd-5e4"]]
+
+
+def test_one_record_per_study_names_both_records_and_both_values() -> None:
+    rows = [
+        row("s1", "a", 3, 30, timepoint="after-blinatumomab"),
+        row("s1", "b", 2, 20, timepoint="after-blinatumomab"),
+    ]
+    for order in (rows, rows[::-1]):
+        sel = select_rows(order, analysis())
+        assert keys(sel) == ["s1/a"]
+        [d] = [d for d in sel.decisions if d.subject == "s1/b"]
+        assert (
+            d.reason
+            == "same patients as s1/a; the larger denominator prefers s1/a (n = 30) over s1/b (n = 20)"
+        )
+
+
+def test_records_that_tie_on_every_preference_are_refused_so_the_plan_chooses() -> None:
+    rows = [row("s1", "a", 16, 30), row("s1", "b", 28, 30), row("s2", "r")]
+    for order in (rows, rows[::-1]):
+        sel = select_rows(order, analysis())
+        assert keys(sel) == ["s2/r"]
+        assert {d.subject for d in sel.decisions if d.reason.startswith("refused")} == {"s1/a", "s1/b"}
+        assert sel.ties
+    chosen = select_rows(rows, analysis(prefer=["s1/b"]))
+    assert keys(chosen) == ["s1/b", "s2/r"]
+    assert any("the plan's prefer list prefers s1/b" in d.reason for d in chosen.decisions)
+
+
+# ------------------------------------------------------------------ settings
+
+
+def test_settings_are_strata_unless_the_plan_asks_for_one_estimate() -> None:
+    rows = [
+        row("f1", "r", setting=("frontline",)),
+        row("f2", "r", setting=("frontline",)),
+        row("rel", "r", setting=("first relapse",)),
+    ]
+    sel = select_rows(rows, analysis(subgroup="setting"))
+    assert [s.label for s in sel.strata] == ["first relapse", "frontline"]
+    assert sel.keys == ("setting",) and "setting" in sel.overall_refusal
+    one = select_rows(rows, analysis(subgroup="setting", overall=True))
+    assert len(one.strata) == 1 and one.overall_refusal is None

@@ -153,6 +153,7 @@ def display_rows(
             note = None
             if r.reported != f"{r.events}/{r.total}":
                 note = f"from {r.reported.split(' of ')[0]}"
+            note = "; ".join(n for n in (note, context(r)) if n) or None
             out.append(
                 DisplayRow(r, f"{r.events}/{r.total}", r.events / r.total, low, high, "exact", weight, note)
             )
@@ -170,8 +171,29 @@ def display_rows(
         else:
             low = high = math.nan
             source = "se"
-        out.append(DisplayRow(r, _detail(r), estimate, low, high, source, weight))
+        out.append(DisplayRow(r, _detail(r), estimate, low, high, source, weight, context(r) or None))
     return out
+
+
+def report_text(r: EffectRow) -> str:
+    """Which report and data cut a row comes from: "final analysis, cut 2022-11", or the cut alone."""
+    cut = f"cut {r.data_cut}" if r.data_cut else ""
+    if r.data_cut and r.report_data_cut and r.data_cut != r.report_data_cut:
+        cut += f" (report cut {r.report_data_cut})"
+    return ", ".join(p for p in (r.report_kind or "", cut) if p)
+
+
+def context(r: EffectRow) -> str:
+    """What a reader must see beside a study's number to know what it measures: its grading system
+    (for graded events), its definition, and its report and data cut."""
+    parts = []
+    if r.grading is not None:
+        parts.append("grading not stated" if r.grading == "not stated" else f"graded by {r.grading}")
+    if r.definition:
+        parts.append(r.definition)
+    if report := report_text(r):
+        parts.append(report)
+    return "; ".join(parts)
 
 
 def _detail(r: EffectRow) -> str:
@@ -290,11 +312,13 @@ def _num(x: object) -> float | None:
 
 
 def subgroup_test_text(result: AnalysisResult) -> str | None:
-    if not result.subgroups:
-        return None
+    """The test for subgroup differences: for subgroups, or for strata that are settings (a
+    one-study subgroup enters with its own estimate, as in R's meta)."""
     test = result.subgroup_test
     if test is None:
-        return "Test for subgroup differences: not done (fewer than two subgroups could be pooled)"
+        if not result.subgroups:
+            return None
+        return "Test for subgroup differences: not done (fewer than two subgroups have an estimate)"
     return f"Test for subgroup differences: Q = {test.q:.2f}, df = {test.df}, p {fmt_p(test.p)}"
 
 

@@ -109,13 +109,25 @@ def _format_other(result: PoolResult) -> str:
 
 
 def row_dict(row: Any) -> dict[str, Any]:
-    """A study row as reported and as normalised, with its provenance."""
+    """A study row as reported and as normalised, with its trial, report, data cut, grading and
+    provenance (a source without a local copy says its quotes were not checked)."""
     out = {"study": row.study, "record": row.record, "label": row.label, "reported": row.reported}
     if row.form == "proportion":
         out.update(events=row.events, total=row.total)
     else:
         out.update(yi=row.yi, sei=row.sei, scale=row.scale)
+    out.update(
+        trial=row.trial,
+        report=row.report_kind,
+        data_cut=row.data_cut,
+        follow_up_months=row.follow_up_months,
+        setting=list(row.setting),
+        grading=row.grading,
+        definition=row.definition,
+    )
     out.update(derivations=list(row.derivations), quotes=list(row.quotes), source=row.source)
+    if not row.source_checked:
+        out["source_checked"] = False
     return out
 
 
@@ -145,6 +157,7 @@ def analysis_dict(result: AnalysisResult) -> dict[str, Any]:
     out["strata"] = [stratum_dict(s) for s in result.strata]
     if result.subgroups:
         out["subgroups"] = [stratum_dict(s) for s in result.subgroups]
+    if result.subgroups or result.subgroup_test is not None:
         out["subgroup_test"] = result.subgroup_test.to_dict() if result.subgroup_test else None
     out["sensitivity"] = [
         {
@@ -206,6 +219,8 @@ def analysis_csv(result: AnalysisResult) -> str:
 
 def analysis_text(result: AnalysisResult) -> str:
     """The analysis as a reviewer reads it at the terminal: title, each stratum, then the decisions."""
+    from metablina.render.forestdata import context
+
     a = result.analysis
     lines = [f"{a.title} [{a.id}]", ""]
     for s in result.strata:
@@ -216,10 +231,14 @@ def analysis_text(result: AnalysisResult) -> str:
         else:
             lines.append(f"Not pooled: {s.error or s.refusal}")
             for r in s.rows:
-                lines.append(f"  {r.label}: {r.reported}")
+                shown = context(r)
+                lines.append(f"  {r.label}: {r.reported}" + (f" ({shown})" if shown else ""))
         lines.append("")
     if result.selection.overall_refusal and len(result.strata) > 1:
         lines += [f"No overall estimate: {result.selection.overall_refusal}", ""]
+    if result.subgroup_test is not None:
+        t = result.subgroup_test
+        lines += [f"Test for subgroup differences: Q = {t.q:.4f}, df = {t.df}, p = {_p(t.p)}", ""]
     if result.sensitivity:
         lines.append("Sensitivity analyses:")
         for v in result.sensitivity:
