@@ -61,6 +61,9 @@ MEASURE_FORM = {
     "PR": "proportion",
     "KM": "km",
     "HR": "hr",
+    "RR": "pair",  # two arms of one study paired by metablina.compare
+    "OR": "pair",
+    "RD": "pair",
 }
 GUARDED = (
     "form",
@@ -109,7 +112,7 @@ SUBGROUP_KEYS = (
 )
 
 
-PLAN_MODELS = ("GLMM", *IV_METHODS)
+PLAN_MODELS = ("GLMM", *IV_METHODS, "MH", "PETO")  # MH, PETO: two-arm counts (RR, OR, RD)
 RISK_OF_BIAS = ("low", "some concerns", "moderate", "serious", "high", "critical", "unclear")
 # Names of the report's own files that an analysis id would overwrite (tables/ID.csv beside summary.csv).
 RESERVED_IDS = {"summary": "the report's tables/summary.csv and summary.json"}
@@ -162,6 +165,28 @@ class Sensitivity(_Strict):
     reports: dict[str, Slug] | None = Field(None, description="trial id -> the study (report) to use instead")
 
 
+class ArmChoice(_Strict):
+    """The arms of one study a comparison uses; several on one side are combined (Cochrane Handbook
+    23.3.4), so a control arm counts once."""
+
+    intervention: list[Slug] = Field(min_length=1)
+    control: list[Slug] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _apart(self) -> ArmChoice:
+        both = sorted(set(self.intervention) & set(self.control))
+        if both:
+            raise ValueError(f"arm {both[0]} is named on both sides; an arm is compared once, on one side")
+        return self
+
+
+class Baseline(_Strict):
+    """An assumed comparator risk for the absolute effects, with where it comes from."""
+
+    risk: float = Field(gt=0, lt=1, description="a risk between 0 and 1, e.g. 0.3")
+    source: str = Field(min_length=1, description="where the risk comes from (a cohort, registry, guideline)")
+
+
 class Analysis(_Strict):
     id: Slug
     title: str
@@ -200,6 +225,17 @@ class Analysis(_Strict):
     )
     sensitivity: list[Sensitivity] = Field(default_factory=list)
     notes: str | None = None
+    # comparisons (measure RR, OR, RD, HR): metablina.compare
+    arms: dict[Slug, ArmChoice] = Field(
+        default_factory=dict, description="study -> the arms compared (default: the roles in the extract)"
+    )
+    comparison: Literal["randomised", "non-randomised"] = Field(
+        "randomised", description="non-randomised admits historical or external control arms"
+    )
+    baseline: Baseline | None = Field(None, description="the assumed comparator risk for absolute effects")
+    landmark: float | None = Field(
+        None, gt=0, description="months: the time at which an HR's absolute effect is given"
+    )
 
     @field_validator("outcome", mode="before")
     @classmethod
@@ -249,6 +285,18 @@ class Analysis(_Strict):
             and "mrd_method" not in self.stratify
         ):
             raise ValueError("an MRD analysis must select an mrd_method or stratify by it")
+        comparative = MEASURE_FORM[self.measure] == "pair" or self.measure == "HR"
+        for name in ("arms", "baseline"):
+            if getattr(self, name) and not comparative:
+                raise ValueError(
+                    f"{name} applies to comparisons (measure RR, OR, RD or HR), not {self.measure}"
+                )
+        if self.comparison != "randomised" and not comparative:
+            raise ValueError(f"comparison applies to measure RR, OR, RD or HR, not {self.measure}")
+        if self.landmark is not None and self.measure != "HR":
+            raise ValueError(f"landmark gives an HR's absolute effect; measure {self.measure} has none")
+        if self.measure == "HR" and self.baseline is not None and self.landmark is None:
+            raise ValueError("a baseline risk for an HR needs the landmark (months) it refers to")
         return self
 
 
@@ -518,6 +566,10 @@ def select_rows(rows: list[EffectRow], analysis: Analysis, variant: Sensitivity 
     records within extracts, or the extracts, changes nothing the report shows."""
     decisions: list[Decision] = []
     rows = sorted(rows, key=lambda r: (r.study, r.record))
+    if MEASURE_FORM[analysis.measure] == "pair" or analysis.measure == "HR":
+        from metablina.compare import comparison_rows
+
+        rows = comparison_rows(rows, analysis, decisions)
     candidates = [r for r in rows if _matches(r, analysis, analysis.select)]
     outside = [
         r.key

@@ -55,6 +55,7 @@ class StratumFit:
     refusal: str | None = None
     error: str | None = None
     bayes: tuple[BayesFit, ...] = ()
+    comparison: Any = None  # metablina.compare.Comparison for RR, OR, RD and HR analyses
 
     @property
     def pooled(self) -> bool:
@@ -98,6 +99,10 @@ def columns_of(rows: tuple[EffectRow, ...] | list[EffectRow]) -> dict[str, np.nd
     forms = {r.form for r in rows}
     if len(forms) != 1:
         raise InputError(f"rows of different forms cannot be pooled together: {sorted(forms)}")
+    if forms == {"pair"}:
+        from metablina.compare import pair_columns
+
+        return pair_columns(rows)
     if forms == {"proportion"}:
         return {
             "xi": np.array([r.events for r in rows], float),
@@ -200,6 +205,13 @@ def run_analysis(
             replace(s, bayes=bayes_fits(s.rows, analysis.measure, analysis.tau_prior))
             if 2 <= len(s.rows) <= BAYES_MAX_K and s.refusal is None
             else s
+            for s in strata
+        )
+    if analysis.measure in ("RR", "OR", "RD", "HR"):
+        from metablina.compare import summarise
+
+        strata = tuple(
+            replace(s, comparison=summarise(analysis, s.rows, s.result, method, ci, s.refusal or s.error))
             for s in strata
         )
     subgroups: tuple[StratumFit, ...] = ()
