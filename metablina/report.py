@@ -312,13 +312,18 @@ def build_model(
     ``on_figure`` is called with each figure job as soon as it is known: the forest plots of all
     analyses first, then the diagnostic plots, whose leave-one-out and cumulative fits take longer.
     """
-    from metablina.render.forestdata import SCALE_OF, display_rows, forest_data, measure_label
+    from metablina.render.compareforest import analysis_forest_data, is_comparative
 
     on_figure = on_figure or (lambda _job: None)
     analyses = []
     for result in run.results:
         a = result.analysis
-        forest = forest_data(result, extra=extra)
+        if is_comparative(result):
+            forest = analysis_forest_data(result)
+        else:
+            from metablina.render.forestdata import forest_data
+
+            forest = forest_data(result, extra=extra)
         ar = AnalysisReport(result, forest)
         job = FigureJob(f"forest-{a.id}", "forest", forest, FOREST_FORMATS, f"Forest plot: {a.title}")
         ar.figures.append(job)
@@ -332,18 +337,16 @@ def build_model(
             if not s.pooled or len(s.rows) < 2:
                 continue
             sfx = f"-{slug(s.label)}" if several else ""
-            first_row = min(s.rows, key=lambda r: (r.year, r.label))
-            d = display_rows([first_row], a.measure)[0]
             diag = Diagnostics(
                 s,
                 sfx.lstrip("-"),
                 leave_one_out(s) if len(s.rows) >= 3 else None,
-                cumulative(s, (d.estimate, d.ci_low, d.ci_high)),
+                cumulative(s, _first_study(s, a.measure)),
             )
             ar.diagnostics.append(diag)
             where = f" ({s.label})" if several else ""
             jobs = _diagnostic_jobs(
-                a.id + sfx, diag, SCALE_OF[a.measure], measure_label(result), a.title + where
+                a.id + sfx, diag, ar.forest.scale, ar.forest.measure_label, a.title + where
             )
             ar.figures += jobs
             for job in jobs:
@@ -362,6 +365,20 @@ def build_model(
     return ReportModel(folder, out, run, analyses, provenance, extracts, sources)
 
 
+def _first_study(stratum: StratumFit, measure: str) -> tuple[float, float, float]:
+    """The estimate and CI of the earliest study, as the forest plot shows it (the cumulative plot's first
+    row): a comparison's own row, or the display row of a single-arm estimate."""
+    first = min(stratum.rows, key=lambda r: (r.year, r.label))
+    comparison = getattr(stratum, "comparison", None)
+    if comparison is not None:
+        row = next(r for r in comparison.rows if r.key == first.key)
+        return tuple(math.nan if v is None else v for v in (row.estimate, row.ci_low, row.ci_high))  # type: ignore[return-value]
+    from metablina.render.forestdata import display_rows
+
+    d = display_rows([first], measure)[0]
+    return d.estimate, d.ci_low, d.ci_high
+
+
 FUNNEL_X = {
     "PLO": "Logit proportion",
     "PFT": "Freeman–Tukey transformed proportion",
@@ -369,6 +386,9 @@ FUNNEL_X = {
     "PR": "Proportion",
     "KM": "log(−log S) at the landmark",
     "HR": "Hazard ratio",
+    "RR": "Risk ratio",
+    "OR": "Odds ratio",
+    "RD": "Risk difference",
 }
 
 
@@ -388,7 +408,7 @@ def _diagnostic_jobs(stem: str, diag: Diagnostics, scale: str, xlabel: str, what
                 "sei": tuple(float(v) for v in np.sqrt(r.vi)),
                 "estimate": float(np.asarray(r.fit.estimate)),
                 "xlabel": FUNNEL_X.get(r.measure, "Effect size"),
-                "exp": r.measure == "HR",
+                "exp": r.measure in ("HR", "RR", "OR"),
                 "title": "Funnel plot",
             },
             DIAGNOSTIC_FORMATS,

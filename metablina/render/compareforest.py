@@ -14,19 +14,34 @@ report's tables and page, so the plot and the page never disagree.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
-from metablina.render.forestdata import fmt_num, fmt_p, fmt_tau2
+from metablina.render.forestdata import (
+    diamond_label,
+    fmt_num,
+    fmt_p,
+    fmt_tau2,
+    interval_text,
+    model_name,
+)
 from metablina.render.forestmodel import (
     AbsoluteEffect,
     Column,
     Comparison,
     ComparisonFit,
     ComparisonStudy,
+    Favourable,
     ForestData,
     Group,
     Pooled,
     StudyRow,
 )
+
+if TYPE_CHECKING:
+    from metablina.analyze import PoolResult
+    from metablina.run import AnalysisResult, StratumFit
 
 MEASURE_NAMES = {"RR": "Risk ratio", "OR": "Odds ratio", "RD": "Risk difference", "HR": "Hazard ratio"}
 MARKS = ("*", "†", "‡", "§", "¶")
@@ -57,11 +72,13 @@ def overall_test_line(fit: ComparisonFit) -> str | None:
     return f"Test for overall effect: {name} = {fmt_num(fit.stat).replace('-', '−')}, p {fmt_p(fit.p)}"
 
 
-def _per_1000(x: float) -> str:
+def per_1000(x: float) -> str:
     return f"{round(x):d}" if math.isfinite(x) else "NA"
 
 
-def _more_fewer(x: float) -> str:
+def more_fewer(x: float) -> str:
+    if not math.isfinite(x):
+        return "NA"
     n = round(x)
     if n == 0:
         return "0 more"
@@ -76,10 +93,10 @@ def absolute_text(c: Comparison) -> str | None:
         return None
     when = f" {a.landmark}" if a.landmark else ""
     return (
-        f"Absolute effect per 1,000{when}: {_per_1000(1000 * a.acr)} with {c.control} (assumed comparator "
-        f"risk: {a.acr_source}); {_per_1000(a.risk)} ({_per_1000(a.risk_low)} to {_per_1000(a.risk_high)}) "
-        f"with {c.intervention}, {_more_fewer(a.difference)} per 1,000 "
-        f"({_more_fewer(a.difference_low)} to {_more_fewer(a.difference_high)})."
+        f"Absolute effect per 1,000{when}: {per_1000(1000 * a.acr)} with {c.control} (assumed comparator "
+        f"risk: {a.acr_source}); {per_1000(a.risk)} ({per_1000(a.risk_low)} to {per_1000(a.risk_high)}) "
+        f"with {c.intervention}, {more_fewer(a.difference)} per 1,000 "
+        f"({more_fewer(a.difference_low)} to {more_fewer(a.difference_high)})."
     )
 
 
@@ -181,3 +198,223 @@ def comparison_forest_data(c: Comparison) -> ForestData:
         columns=[col for col, _attr in columns],
         symmetric=True,
     )
+
+
+# --------------------------------------------------------------------------------- from the analysis run
+
+# Which side of the null favours the intervention when the plan does not say (plan key ``favourable``),
+# from the outcome -- what the events are -- never from the numbers. A hazard ratio is the hazard of the
+# outcome's event (relapse, death, an EFS event): fewer is better. Outcomes not listed (e.g. HSCT, where
+# more transplants can be a benefit or a harm) get no "favours" labels until the plan states a side.
+HARMFUL_OUTCOMES = frozenset(
+    {
+        "crs",
+        "icans",
+        "neurological_event",
+        "treatment_related_adverse_event",
+        "adverse_event",
+        "relapse",
+        "death",
+        "treatment_related_mortality",
+    }
+)
+BENEFICIAL_OUTCOMES = frozenset({"mrd_negativity", "complete_remission"})
+
+
+def favourable_side(analysis: Any, comparison: Any = None) -> Favourable | None:
+    """The side of the null that favours the intervention: the result's or the plan's ``favourable``,
+    else the outcome's default (see HARMFUL_OUTCOMES), else None."""
+    for source in (comparison, analysis):
+        side = getattr(source, "favourable", None)
+        if side in ("lower", "higher"):
+            return side
+    if analysis.measure == "HR":
+        return "lower"
+    outcomes = set(analysis.outcome)
+    if outcomes and outcomes <= HARMFUL_OUTCOMES:
+        return "lower"
+    if outcomes and outcomes <= BENEFICIAL_OUTCOMES:
+        return "higher"
+    return None
+
+
+def overall_test_of(result: PoolResult) -> tuple[str, int | None, float | None, float | None]:
+    """(z or t, df, statistic, p) of the test for the overall effect, as the fit reports it."""
+    d = result.fit.to_dict()
+    stat = d.get("stat", d.get("zval"))
+    p = d.get("p_value", d.get("pval"))
+    name = d.get("stat_name") or d.get("test") or ("t" if result.ci_method != "z" else "z")
+    name = "t" if str(name).startswith("t") else "z"
+    df = d.get("df") if name == "t" else None
+    if name == "t" and df is None:
+        df = result.k - 1
+    return name, (None if df is None else int(df)), _finite(stat), _finite(p)
+
+
+def _finite(x: Any) -> float | None:
+    if x is None:
+        return None
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _arm_name(rows: Sequence[Any], attr: str, default: str) -> str:
+    names = {getattr(r, attr) for r in rows if getattr(r, attr, "")}
+    return names.pop() if len(names) == 1 else default
+
+
+def _correction(note: str | None) -> tuple[str | None, str | None]:
+    """(continuity correction, other note) from a row's note."""
+    if note and "continuity correction" in note:
+        return note.replace("continuity correction ", "").replace("every", "each"), None
+    return None, note
+
+
+def fit_of(result: PoolResult, pooled: dict[str, Any], label: str) -> ComparisonFit:
+    """The diamond, heterogeneity and overall-effect numbers of a pooled comparison."""
+    name, df, stat, p = overall_test_of(result)
+    has_pi = result.method not in ("FE", "MH", "PETO")
+    return ComparisonFit(
+        label,
+        pooled["estimate"],
+        pooled["ci_low"],
+        pooled["ci_high"],
+        pi_low=pooled.get("pi_low") if has_pi else None,
+        pi_high=pooled.get("pi_high") if has_pi and pooled.get("pi_low") is not None else None,
+        tau2=pooled.get("tau2") if result.method not in ("FE", "MH", "PETO") else None,
+        i2=pooled.get("i2"),
+        q=pooled.get("q"),
+        q_df=pooled.get("q_df"),
+        q_p=pooled.get("q_p"),
+        stat_name=name,
+        stat_df=df,
+        stat=stat,
+        p=p,
+        model=f"{model_name(result)} on the {SCALE_WORDS[result.measure]} scale; {interval_text(result)}",
+    )
+
+
+SCALE_WORDS = {"RR": "ln RR", "OR": "ln OR", "RD": "risk-difference", "HR": "ln HR"}
+
+
+def absolute_of(a: Any) -> AbsoluteEffect:
+    """The comparison engine's absolute effect (per 1,000) as the plot and page show it."""
+    landmark = getattr(a, "landmark_months", None)
+    return AbsoluteEffect(
+        acr=a.acr,
+        acr_source=a.acr_source,
+        risk=a.intervention_per_1000,
+        risk_low=_nan(a.intervention_low),
+        risk_high=_nan(a.intervention_high),
+        difference=a.difference_per_1000,
+        difference_low=_nan(a.difference_low),
+        difference_high=_nan(a.difference_high),
+        landmark=None if landmark is None else f"at {landmark:g} months",
+    )
+
+
+def comparison_of(stratum: StratumFit, analysis: Any, title: str) -> Comparison:
+    """The comparison the engine made of one stratum (``stratum.comparison``), as the plot draws it."""
+    comp = stratum.comparison
+    rows = comp.rows
+    studies = []
+    for r in rows:
+        correction, note = _correction(getattr(r, "correction", None) or r.note)
+        if getattr(r, "correction", None):
+            note = r.note
+        if r.left_out:
+            note = "not estimable"
+        studies.append(
+            ComparisonStudy(
+                r.label,
+                _nan(r.estimate),
+                _nan(r.ci_low),
+                _nan(r.ci_high),
+                r.intervention_events,
+                r.intervention_total,
+                r.control_events,
+                r.control_total,
+                weight=None if r.left_out else r.weight,
+                derived=r.derived,
+                correction=correction,
+                note=note,
+            )
+        )
+    fit = None
+    if comp.pooled is not None and stratum.result is not None:
+        fit = fit_of(stratum.result, comp.pooled, diamond_label(stratum.result))
+    notes = [study_ci_note(comp.measure)]
+    if comp.absolute is None and comp.absolute_note:
+        notes.append(f"No absolute effect: {comp.absolute_note}.")
+    return Comparison(
+        title=title,
+        measure=comp.measure,
+        intervention=getattr(comp, "intervention", None)
+        or _arm_name(rows, "intervention_label", "intervention"),
+        control=getattr(comp, "control", None) or _arm_name(rows, "control_label", "control"),
+        favourable=favourable_side(analysis, comp),
+        studies=studies,
+        fit=fit,
+        refusal=None
+        if fit is not None
+        else (comp.not_pooled or stratum.refusal or stratum.error or "not pooled"),
+        absolute=None if comp.absolute is None else absolute_of(comp.absolute),
+        randomised=comp.comparison == "randomised",
+        notes=notes,
+    )
+
+
+def study_ci_note(measure: str) -> str:
+    if measure == "HR":
+        return "Study 95% CIs: as reported; derived HRs: Wald on ln HR."
+    scale = "the risk difference" if measure == "RD" else f"ln {measure}"
+    return f"Study 95% CIs: Wald on {scale} from the arm counts."
+
+
+def is_comparative(result: AnalysisResult) -> bool:
+    """True for an analysis the comparison engine ran (RR, OR, RD, HR): its strata carry comparisons."""
+    return any(getattr(s, "comparison", None) is not None for s in result.strata)
+
+
+def analysis_forest_data(result: AnalysisResult) -> ForestData:
+    """The forest plot of a comparative analysis: one comparison, or one group per stratum (each with
+    its own diamond or reason, no overall estimate)."""
+    a = result.analysis
+    strata = [s for s in result.strata if getattr(s, "comparison", None) is not None]
+    if len(strata) == 1:
+        return comparison_forest_data(comparison_of(strata[0], a, a.title))
+    parts = [(s.label, comparison_forest_data(comparison_of(s, a, a.title))) for s in strata]
+    if not parts:
+        raise ValueError(f"{a.id}: no stratum carries a comparison")
+    columns: list[Column] = []
+    for _label, d in parts:
+        if len(d.columns) > len(columns):
+            columns = list(d.columns)
+    groups, notes = [], []
+    for label, d in parts:
+        (g,) = d.groups
+        rows = [replace(r, cells=_pad(r.cells, d.columns, columns)) for r in g.rows]
+        subtotals = [replace(p, label="Subtotal", cells=_pad(p.cells, d.columns, columns)) for p in d.overall]
+        lines = "; ".join(t.removeprefix("Heterogeneity: ") for t in (d.heterogeneity, d.overall_test) if t)
+        groups.append(
+            Group(label, rows, subtotals, ("Heterogeneity: " + lines) if lines else None, g.refusal)
+        )
+        notes += [n for n in d.notes if n not in notes]
+    if result.selection.overall_refusal:
+        notes.append(f"No overall estimate: {result.selection.overall_refusal}.")
+    first = parts[0][1]
+    return replace(
+        first, groups=groups, overall=(), heterogeneity=None, overall_test=None, notes=notes, columns=columns
+    )
+
+
+def _pad(cells: Sequence[str], have: Sequence[Column], want: Sequence[Column]) -> tuple[str, ...]:
+    """Cells laid out for ``have`` moved into the columns ``want`` (blank where a stratum has none)."""
+    if not cells:
+        return ()
+    by = dict(zip(have, cells, strict=True))
+    return tuple(by.get(c, "") for c in want)

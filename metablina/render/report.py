@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
+from metablina.render import comparepage
 from metablina.render.forestdata import (
     PROPORTION_MEASURES,
     SCALE_OF,
@@ -111,8 +112,14 @@ def _het_text(row: dict[str, Any]) -> str:
 
 
 def summary_context(model: ReportModel) -> list[dict[str, Any]]:
-    """The summary-of-findings rows grouped by analysis, with their printed texts."""
+    """The summary-of-findings rows grouped by analysis, with their printed texts; a comparative
+    analysis shows its relative effect and the absolute effects per 1,000."""
     groups: dict[str, dict[str, Any]] = {}
+    compared = {
+        ar.result.analysis.id: comparepage.summary_texts(ar)
+        for ar in model.analyses
+        if comparepage.is_comparative(ar.result)
+    }
     for row in summary_rows(model):
         measure = row["measure"]
         pooled = row.get("pooled")
@@ -151,8 +158,16 @@ def summary_context(model: ReportModel) -> list[dict[str, Any]]:
                 "model_short": short_model(row.get("method"), row.get("ci_method")) if pooled else "",
                 "reason_short": short_reason(row.get("reason") or ""),
                 "comment": comment,
+                "per_1000_lines": [],
             }
         )
+        texts = compared.get(row["analysis"], {}).get(row["stratum"] or "")
+        if texts is not None:
+            group["rows"][-1].update(
+                estimate_text=texts["estimate_text"],
+                per_1000_lines=texts["per_1000_lines"],
+                single_study=not pooled and row.get("records") == 1,
+            )
     return list(groups.values())
 
 
@@ -219,11 +234,13 @@ def analysis_context(ar: AnalysisReport, model: ReportModel) -> dict[str, Any]:
         if s.result is not None:
             where = f"{kind} {s.label}: " if s.label else ("all studies: " if result.subgroups else "")
             warnings += [where + w for w in s.result.warnings]
+    comparative = comparepage.is_comparative(result)
     return {
         "id": a.id,
         "title": a.title,
         "analysis": a,
-        "verdict": _verdict(ar, model),
+        "comparisons": comparepage.comparison_context(ar, model) if comparative else [],
+        "verdict": comparepage.verdict(ar) if comparative else _verdict(ar, model),
         "notes": a.notes,
         "forest": figures[0],
         "diagnostics": figures[1:],
@@ -309,9 +326,12 @@ def _selection_sentence(ar: AnalysisReport) -> str:
         level = "disjoint sub-populations"
     else:
         level = "whole cohorts (sub-populations only where no whole-cohort record exists)"
-    arms = (
-        "hazard ratios of the intervention against its comparator" if a.measure == "HR" else f"{a.arm} arms"
-    )
+    if comparepage.is_comparative(ar.result):
+        arms = "the intervention against the control arm of each trial"
+    elif a.measure == "HR":
+        arms = "hazard ratios of the intervention against its comparator"
+    else:
+        arms = f"{a.arm} arms"
     outcomes = " or ".join(OUTCOME_NAMES.get(o, o.replace("_", " ")) for o in a.outcome)
     return (
         f"Records of {outcomes} were selected for {', '.join(quals)}, {arms}, from {level}; the decisions "
@@ -362,6 +382,8 @@ def methods_text(ar: AnalysisReport) -> str:
     """A methods paragraph generated from what was run for this analysis."""
     result = ar.result
     a = result.analysis
+    if comparepage.is_comparative(result):
+        return _comparison_methods(ar)
     fits = [s.result for s in (*result.strata, *result.subgroups) if s.result is not None]
     scale = TRANSFORM_NAMES[a.measure]
     text = [_selection_sentence(ar)]
@@ -420,6 +442,21 @@ def methods_text(ar: AnalysisReport) -> str:
             "Leave-one-out (k ≥ 3) and cumulative (by year of report) analyses refit the same model on "
             "subsets of the rows. The funnel plot is shown for completeness; with fewer than 10 studies "
             "funnel asymmetry cannot be judged and no test is done (Sterne et al. 2011)."
+        )
+    return " ".join(text)
+
+
+def _comparison_methods(ar: AnalysisReport) -> str:
+    """Selection, then measure, model, corrections, multi-arm rule and derivations
+    (:func:`comparepage.methods`), then the sensitivity analyses and diagnostics."""
+    result = ar.result
+    text = [_selection_sentence(ar), comparepage.methods(ar)]
+    if result.sensitivity:
+        text.append(f"Sensitivity analyses: {'; '.join(_variant_words(v) for v in result.sensitivity)}.")
+    if ar.diagnostics:
+        text.append(
+            "Leave-one-out (k ≥ 3) and cumulative (by year of report) analyses refit the same model on "
+            "subsets of the trials; with fewer than 10 trials funnel asymmetry cannot be judged."
         )
     return " ".join(text)
 
