@@ -426,6 +426,7 @@ def check_plan(folder: Path, review: Review) -> tuple[Plan | None, list[Problem]
         return None, list(read.problems)
     plan, doc = read.plan, read.doc
     problems = list(read.problems) + _references(plan, doc, review) + _words(plan, doc, review)
+    problems += _arm_references(plan, doc, review)
     if review.ok:
         try:
             rows = normalize(review.studies)
@@ -442,6 +443,26 @@ def _ties(plan: Plan, doc: Located, rows: list[EffectRow]) -> list[Problem]:
     for i, a in enumerate(plan.analyses):
         ties = [t for v in (None, *a.sensitivity) for t in select_rows(rows, a, v).ties]
         out += [doc.problem(("analyses", i, "id"), tie) for tie in dict.fromkeys(ties)]
+    return out
+
+
+def _arm_references(plan: Plan, doc: Located, review: Review) -> list[Problem]:
+    """Studies and arms named by a comparison's ``arms`` that no extract has (an extract that does not
+    load has its own problems listed)."""
+    arms = {s.study.id: {a.id for a in s.study.arms} for s in review.studies}
+    out = []
+    for i, a in enumerate(plan.analyses):
+        for study, choice in a.arms.items():
+            at: Key = ("analyses", i, "arms", study)
+            if study not in arms:
+                if review.ok:
+                    out.append(doc.problem(at, f"no study {study!r} in {review.folder}"))
+                continue
+            for side in ("intervention", "control"):
+                for n, arm in enumerate(getattr(choice, side)):
+                    if arm not in arms[study]:
+                        known = ", ".join(sorted(arms[study]))
+                        out.append(doc.problem((*at, side, n), f"study {study} has no arm {arm!r} ({known})"))
     return out
 
 

@@ -422,3 +422,24 @@ def test_dataframe_api_refuses_what_it_cannot_do() -> None:
         compare(df)
     with pytest.raises(InputError, match="not HR"):
         compare(df, "HR")
+
+
+def test_validate_names_unknown_studies_and_arms_of_a_comparison(tmp_path: pathlib.Path) -> None:
+    import shutil
+
+    from metablina.extract.validate import load_review
+    from metablina.plan import check_plan
+
+    folder = tmp_path / "review"
+    shutil.copytree(FIXTURE, folder)
+    with (folder / "analyses.yaml").open("a") as f:
+        f.write(
+            "  - id: named-arms\n    title: named arms\n    outcome: relapse\n    measure: RR\n    arms:\n"
+            "      synthetic-gamma: {intervention: [blinatumomab-high, blinatumomab-mid], control: [chemotherapy]}\n"
+            "      synthetic-omega: {intervention: [a], control: [b]}\n"
+        )
+    _, problems = check_plan(folder, load_review(folder))
+    lines = [str(p) for p in problems]
+    assert any("intervention[1]: study synthetic-gamma has no arm 'blinatumomab-mid'" in x for x in lines)
+    assert any("arms.synthetic-omega: no study 'synthetic-omega'" in x for x in lines)
+    assert len(lines) == 2
