@@ -653,13 +653,9 @@ def select_rows(rows: list[EffectRow], analysis: Analysis, variant: Sensitivity 
     strata_keys = [k for k in GUARDED if differ(k)]
     explicit = [k for k in analysis.stratify if differ(k)]
     keys = list(dict.fromkeys(explicit + strata_keys))
-    # settings apart, unless the plan asks for one estimate: only where a stratum would mix them
-    within: dict[tuple, set] = defaultdict(set)
-    for r in candidates:
-        within[tuple(getattr(r, k) for k in keys)].add(r.setting)
-    mixed = any(len(settings) > 1 for settings in within.values())
-    by_setting = ["setting"] if mixed and not analysis.overall and "setting" not in keys else []
-    keys += by_setting
+    # settings apart (and named first), unless the plan asks for one estimate across them
+    by_setting = ["setting"] if differ("setting") and not analysis.overall and "setting" not in keys else []
+    keys = by_setting + keys
     overall_refusal = None
     if keys:
         names = ", ".join(GUARD_NAMES[k] for k in keys)
