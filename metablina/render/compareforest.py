@@ -115,25 +115,24 @@ def _columns(c: Comparison) -> list[tuple[Column, str]]:
     return out
 
 
-def _footnotes(studies: tuple[ComparisonStudy, ...]) -> tuple[dict[str, str], list[str]]:
-    """A mark per distinct derivation or correction text, and the notes explaining them."""
-    marks: dict[str, str] = {}
+def _footnotes(studies: tuple[ComparisonStudy, ...], marks: dict[str, str]) -> list[str]:
+    """A mark per distinct derivation or correction text (added to ``marks``, which strata of one plot
+    share), and the notes explaining the marks added."""
+    notes = []
     for s in studies:
-        for text in (s.correction, s.derived):
+        for text, what in ((s.correction, "Continuity correction"), (s.derived, "Derived")):
             if text and text not in marks:
                 marks[text] = MARKS[len(marks) % len(MARKS)] * (1 + len(marks) // len(MARKS))
-    notes = []
-    for s_text, mark in marks.items():
-        is_correction = any(s.correction == s_text for s in studies)
-        what = "Continuity correction" if is_correction else "Derived"
-        notes.append(f"{mark} {what}: {s_text}.")
-    return marks, notes
+                notes.append(f"{marks[text]} {what}: {text}.")
+    return notes
 
 
-def comparison_forest_data(c: Comparison) -> ForestData:
-    """The forest plot of one comparison (see the module's docstring)."""
+def comparison_forest_data(c: Comparison, marks: dict[str, str] | None = None, where: str = "") -> ForestData:
+    """The forest plot of one comparison (see the module's docstring). ``marks`` (footnote marks by
+    text) and ``where`` (a stratum's name before its absolute effect) let strata share one plot."""
     columns = _columns(c)
-    marks, notes = _footnotes(tuple(c.studies))
+    marks = {} if marks is None else marks
+    notes = _footnotes(tuple(c.studies), marks)
     rows = []
     for s in c.studies:
         note = s.note
@@ -180,7 +179,9 @@ def comparison_forest_data(c: Comparison) -> ForestData:
     if not c.randomised:
         notes.append(f"Non-randomised comparison: {c.control} is not a randomised control.")
     if (text := absolute_text(c)) is not None:
-        notes.append(text)
+        notes.append(where + text)
+    elif c.absolute_note:
+        notes.append(f"{where}No absolute effect: {c.absolute_note}.")
     notes += list(c.notes)
     return ForestData(
         title=c.title,
@@ -347,9 +348,6 @@ def comparison_of(stratum: StratumFit, analysis: Any, title: str) -> Comparison:
     fit = None
     if comp.pooled is not None and stratum.result is not None:
         fit = fit_of(stratum.result, comp.pooled, diamond_label(stratum.result))
-    notes = [study_ci_note(comp.measure)]
-    if comp.absolute is None and comp.absolute_note:
-        notes.append(f"No absolute effect: {comp.absolute_note}.")
     return Comparison(
         title=title,
         measure=comp.measure,
@@ -363,8 +361,9 @@ def comparison_of(stratum: StratumFit, analysis: Any, title: str) -> Comparison:
         if fit is not None
         else (comp.not_pooled or stratum.refusal or stratum.error or "not pooled"),
         absolute=None if comp.absolute is None else absolute_of(comp.absolute),
+        absolute_note=comp.absolute_note,
         randomised=comp.comparison == "randomised",
-        notes=notes,
+        notes=[study_ci_note(comp.measure)],
     )
 
 
@@ -387,7 +386,10 @@ def analysis_forest_data(result: AnalysisResult) -> ForestData:
     strata = [s for s in result.strata if getattr(s, "comparison", None) is not None]
     if len(strata) == 1:
         return comparison_forest_data(comparison_of(strata[0], a, a.title))
-    parts = [(s.label, comparison_forest_data(comparison_of(s, a, a.title))) for s in strata]
+    marks: dict[str, str] = {}
+    parts = [
+        (s.label, comparison_forest_data(comparison_of(s, a, a.title), marks, f"{s.label}: ")) for s in strata
+    ]
     if not parts:
         raise ValueError(f"{a.id}: no stratum carries a comparison")
     columns: list[Column] = []

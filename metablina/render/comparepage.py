@@ -190,7 +190,9 @@ def summary_texts(ar: AnalysisReport) -> dict[str, dict[str, Any]]:
             ]
         elif c.absolute_note:
             lines = [f"no absolute effect: {c.absolute_note}"]
-        out[s.label] = {"estimate_text": _effect_of(c), "per_1000_lines": lines}
+        totals = [t for r in c.rows for t in (r.intervention_total, r.control_total)]
+        patients = sum(totals) if all(t is not None for t in totals) else None  # type: ignore[arg-type]
+        out[s.label] = {"estimate_text": _effect_of(c), "per_1000_lines": lines, "patients": patients}
     return out
 
 

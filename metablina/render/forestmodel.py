@@ -319,7 +319,8 @@ class Comparison:
     ratio (or difference) of bad events (relapse, death, CRS: fewer with the intervention is better),
     "higher" for good events (MRD negativity, event-free survival proportion). It is part of the analysis,
     never guessed from the numbers; None: not stated, and no "favours" labels are drawn. ``fit`` None: not
-    pooled, with ``refusal`` saying why (k = 1: "one study").
+    pooled, with ``refusal`` saying why (k = 1: "one study"). ``absolute_note``: why there is no
+    ``absolute`` effect.
     """
 
     title: str
@@ -331,6 +332,7 @@ class Comparison:
     fit: ComparisonFit | None = None
     refusal: str | None = None
     absolute: AbsoluteEffect | None = None
+    absolute_note: str | None = None
     randomised: bool = True
     notes: Sequence[str] = ()
     digits: int = 2

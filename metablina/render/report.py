@@ -168,6 +168,8 @@ def summary_context(model: ReportModel) -> list[dict[str, Any]]:
                 per_1000_lines=texts["per_1000_lines"],
                 single_study=not pooled and row.get("records") == 1,
             )
+            if texts["patients"] is not None:  # both arms, not the intervention arm's total alone
+                group["rows"][-1]["patients"] = texts["patients"]
     return list(groups.values())
 
 

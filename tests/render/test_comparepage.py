@@ -108,6 +108,8 @@ def test_summary_of_findings_gives_relative_effect_and_absolute_effects(model):
     assert hr["per_1000_lines"][0].endswith("at 24 months")
     (one,) = rows["alpha-relapse"]
     assert one["single_study"] and one["estimate_text"] == "RR 0.50 [0.28, 0.91]"
+    assert one["patients"] == 120  # both arms (60 + 60), not the intervention arm alone
+    assert rr["patients"] == 60 + 60 + 45 + 44 + 25 + 24 + 60 + 32
 
 
 def test_methods_name_measure_model_correction_multi_arm_rule_and_ph_assumption(model):
@@ -135,3 +137,20 @@ def test_not_estimable_double_zero_trial_has_no_weight(model):
     data = analysis_forest_data(report_of(model, "ae-g3-rr").result)
     (dz,) = [r for g in data.groups for r in g.rows if math.isnan(r.estimate)]
     assert dz.note == "not estimable" and dz.weight is None and dz.cells == ("0", "25", "0", "24")
+
+
+def test_strata_share_one_plot_with_their_own_absolute_effects_and_no_overall_diamond():
+    """The shipped review's CRS comparison has one stratum per grade (k = 1 each, the grade >= 3 table
+    with no events in either arm): each stratum its rows and reason, its absolute effect named."""
+    studies = Path(__file__).resolve().parents[2] / "studies"
+    run = run_plan(studies)
+    result = next(r for r in run.results if r.analysis.id == "crs-comparison")
+    data = analysis_forest_data(result)
+    labels = [s.label for s in result.strata]
+    assert [g.label for g in data.groups] == labels and len(labels) == 2
+    assert not data.overall and all(g.refusal for g in data.groups)
+    for s in result.strata:
+        c = s.comparison
+        start = f"{s.label}: Absolute effect" if c.absolute is not None else f"{s.label}: No absolute effect"
+        assert any(n.startswith(start) for n in data.notes)
+    assert [c.header for c in data.columns] == ["Events", "Total", "Events", "Total"]
