@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from metablina.analyze import METHOD_NAMES, PoolResult, back_value, pool
+from metablina.analyze import METHOD_NAMES, PoolResult, back_value, interval_of, pool
 from metablina.normalize import EffectRow
 from metablina.options import IV_METHODS
 from metablina.stats.conversions import Z975, log_hr_from_o_minus_e
@@ -368,7 +368,7 @@ def _pair_arms(
         if hr:
             pair = _derived_hr(rows_i, rows_c, randomised, decisions)
         else:
-            pair = _binary_pair(rows_i, rows_c, randomised)
+            pair = _binary_pair(rows_i, rows_c, randomised, analysis.measure)
         if pair is None:
             continue
         if len(i_arms) > 1 or len(c_arms) > 1:
@@ -451,7 +451,13 @@ def _choose_arms(
     return i_arms, c_arms
 
 
-def _binary_pair(rows_i: list[EffectRow], rows_c: list[EffectRow], randomised: bool) -> ComparisonRow:
+def _binary_pair(
+    rows_i: list[EffectRow], rows_c: list[EffectRow], randomised: bool, measure: str
+) -> ComparisonRow:
+    """One comparison row; ``yi``/``sei`` are the study's effect on ``measure``'s scale as the table mode
+    computes it (None where not estimable), for readers of single rows."""
+    from metablina.stats.measures import escalc
+
     first = rows_i[0]
     i_ids = tuple(r.arm or "" for r in rows_i)
     c_ids = tuple(r.arm or "" for r in rows_c)
@@ -460,6 +466,8 @@ def _binary_pair(rows_i: list[EffectRow], rows_c: list[EffectRow], randomised: b
     c_events = sum(r.events or 0 for r in rows_c)
     c_total = sum(r.total or 0 for r in rows_c)
     records = tuple(r.record for r in (*rows_i, *rows_c))
+    es = escalc(measure, ai=[events], n1i=[total], ci=[c_events], n2i=[c_total])
+    yi, vi = float(es.yi[0]), float(es.vi[0])
     return _as_comparison(
         first,
         record=" vs ".join(("+".join(r.record for r in rows_i), "+".join(r.record for r in rows_c))),
@@ -469,6 +477,9 @@ def _binary_pair(rows_i: list[EffectRow], rows_c: list[EffectRow], randomised: b
         arm_role=None,
         events=events,
         total=total,
+        yi=yi if math.isfinite(yi) else None,
+        sei=math.sqrt(vi) if math.isfinite(vi) else None,
+        scale="identity" if measure == "RD" else "log",
         estimate=None,
         reported=f"{events}/{total} vs {c_events}/{c_total}",
         derivations=tuple(d for r in (*rows_i, *rows_c) for d in r.derivations),
@@ -707,8 +718,6 @@ def summarise(
 ) -> Comparison:
     """The comparison of one stratum: its rows, the pooled estimate (or the single trial's), the
     absolute effect and the methods text."""
-    from metablina.analyze import interval_of
-
     comp = [r for r in rows if isinstance(r, ComparisonRow)]
     measure = analysis.measure
     yi, vi, notes = study_effects(measure, method, comp)
@@ -949,7 +958,9 @@ def compare(
     comparator, historical control or external control) as the plan would: arms paired per study,
     several intervention (or control) arms of one study combined (Cochrane Handbook 23.3.4).
     ``baseline`` = (risk, source) fixes the assumed comparator risk."""
-    from metablina.plan import Analysis, Baseline
+    from pydantic import ValidationError
+
+    from metablina.plan import Analysis
 
     measure, method = measure.upper(), method.upper()
     if measure not in PAIR_MEASURES:
@@ -981,18 +992,24 @@ def compare(
                 )
             )
         )
-    analysis = Analysis.model_validate(
-        {
-            "id": "compare",
-            "title": "compare",
-            "outcome": ["efs"],
-            "measure": measure,
-            "model": method,
-            "ci": ci,
-            "comparison": comparison,
-            "baseline": None if baseline is None else Baseline(risk=baseline[0], source=baseline[1]),
-        }
-    )
+    try:
+        analysis = Analysis.model_validate(
+            {
+                "id": "compare",
+                "title": "compare",
+                "outcome": ["efs"],
+                "measure": measure,
+                "model": method,
+                "ci": ci,
+                "comparison": comparison,
+                "baseline": None if baseline is None else {"risk": baseline[0], "source": baseline[1]},
+            }
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]).replace("model", "method")
+        raise InputError(f"{where}: {err['msg']}") from None
+    interval_of(measure, method, ci)  # the model's refusal, also where one study leaves nothing to fit
     decisions: list[Decision] = []
     pairs = _pair_arms(rows, analysis, decisions)
     if not pairs:

@@ -422,6 +422,15 @@ def test_dataframe_api_refuses_what_it_cannot_do() -> None:
         compare(df)
     with pytest.raises(InputError, match="not HR"):
         compare(df, "HR")
+    two = pd.concat([df, df.assign(arm="old", role="comparator")])
+    for kw, message in (
+        ({"method": "XYZ"}, "^method: Input should be"),
+        ({"method": "GLMM"}, "method GLMM pools PLO"),
+        ({"ci": "bad"}, "^ci: Input should be"),
+        ({"baseline": (2, "x")}, "^baseline.risk: Input should be less than 1"),
+    ):
+        with pytest.raises(InputError, match=message):
+            compare(two, **kw)
 
 
 def test_validate_names_unknown_studies_and_arms_of_a_comparison(tmp_path: pathlib.Path) -> None:
