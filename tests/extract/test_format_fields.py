@@ -522,4 +522,6 @@ def test_a_source_id_declared_twice_is_refused(review: Path) -> None:
         "source: {file: demo.txt, kind: conference abstract}\n",
         "sources:\n  - {file: demo.txt, kind: conference abstract}\n  - {doi: 10.1000/x, kind: full text}\n",
     )
-    assert any("demo.yaml:6: sources[1].id: source id 'main' is declared twice" in m for m in _messages(review))
+    assert any(
+        "demo.yaml:6: sources[1].id: source id 'main' is declared twice" in m for m in _messages(review)
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -117,3 +118,15 @@ def test_relapsed_refractory_survival_rates_sit_with_a_group_that_can_give_them(
         assert rows[rid].subpopulation == "rr-survival"
     assert subs["rr-survival"].n == 30 and subs["rr-before"].n == 11
     assert "1 - 1/11" in (subs["rr-survival"].notes or "")
+
+
+def test_the_guide_s_annotated_example_validates(tmp_path: Path) -> None:
+    guide = (STUDIES / "README.md").read_text(encoding="utf-8")
+    example = guide.split("## A complete annotated example", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    folder = tmp_path / "studies"
+    shutil.copytree(STUDIES, folder)
+    (folder / "bch-infant-2025.yaml").write_text(example, encoding="utf-8")
+    review = load_review(folder)
+    assert [str(p) for p in review.problems] == []
+    study = next(s.study for s in review.studies if s.study.id == "bch-infant-2025")
+    assert study.trial is not None and study.trial.key == "bch-infant-blinatumomab"

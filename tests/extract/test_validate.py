@@ -111,7 +111,12 @@ def test_valid_folder_passes_with_a_summary(review: Path) -> None:
         ),
         ("    grade: any\n", "    grade: any\n    arm: chemo\n", 26, "outcomes[0].arm: no arm 'chemo'"),
         ("    grade: any\n", "    grade: worst\n", 25, "outcomes[0].grade: Input should be"),
-        ("    outcome: crs\n", "    outcome: cytokine_storm\n", 24, "outcomes[0].outcome: unknown outcome 'cytokine_storm'"),
+        (
+            "    outcome: crs\n",
+            "    outcome: cytokine_storm\n",
+            24,
+            "outcomes[0].outcome: unknown outcome 'cytokine_storm'",
+        ),
         ("design: retrospective cohort", "design: [retrospective cohort]", 5, "design: Input should be"),
         (
             "arms:\n",
