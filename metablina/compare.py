@@ -360,7 +360,7 @@ def _pair_arms(
         chosen = _choose_arms(study, arms, analysis, decisions)
         if chosen is None:
             continue
-        i_arms, c_arms = chosen
+        i_arms, c_arms, rule = chosen
         rows_i, rows_c = [arms[a] for a in i_arms], [arms[a] for a in c_arms]
         randomised = all(r.arm_role == "intervention" for r in rows_i) and all(
             r.arm_role == "comparator" for r in rows_c
@@ -371,22 +371,26 @@ def _pair_arms(
             pair = _binary_pair(rows_i, rows_c, randomised, analysis.measure)
         if pair is None:
             continue
-        if len(i_arms) > 1 or len(c_arms) > 1:
-            decisions.append(
-                Decision(
-                    "note",
-                    pair.key,
-                    f"arms {_names(i_arms)} (intervention) vs {_names(c_arms)} (control) combined into one "
-                    f"comparison: {HANDBOOK}; each control arm counts once",
-                )
+        combined = len(i_arms) > 1 or len(c_arms) > 1
+        decisions.append(
+            Decision(
+                "note",
+                pair.key,
+                f"{_names(i_arms)} (intervention) vs {_names(c_arms)} (control), by {rule}"
+                + (
+                    f"; combined into one comparison: {HANDBOOK}; each control arm counts once"
+                    if combined
+                    else ""
+                ),
             )
+        )
         out.append(pair)
     return out
 
 
 def _choose_arms(
     study: str, arms: dict[str, EffectRow], analysis: Analysis, decisions: list[Decision]
-) -> tuple[list[str], list[str]] | None:
+) -> tuple[list[str], list[str], str] | None:
     """The intervention and control arms of one group: the plan's choice, else by role. None (with a
     Decision naming both sides) when no comparison can be formed."""
     from metablina.plan import Decision
@@ -412,12 +416,12 @@ def _choose_arms(
                 )
             )
             return None
-        rule = "the arms the plan names"
+        rule = "the arms the plan names (arms)"
     else:
         i_arms = sorted(a for a, r in arms.items() if r.arm_role == "intervention")
         c_arms = sorted(a for a, r in arms.items() if r.arm_role == "comparator")
         external = sorted(a for a, r in arms.items() if r.arm_role in EXTERNAL_ROLES)
-        rule = "roles in the extract"
+        rule = "the roles in the extract"
         if external and c_arms:
             decisions.append(
                 Decision(
@@ -428,7 +432,7 @@ def _choose_arms(
                 )
             )
         elif external and analysis.comparison == "non-randomised":
-            c_arms, rule = external, f"{arms[external[0]].arm_role} (comparison: non-randomised)"
+            c_arms, rule = external, f"the {arms[external[0]].arm_role} arm (comparison: non-randomised)"
         elif external:
             decisions.append(
                 Decision(
@@ -448,7 +452,7 @@ def _choose_arms(
             Decision("excluded", subject, f"no comparison: {missing} arm is missing among {have} ({rule})")
         )
         return None
-    return i_arms, c_arms
+    return i_arms, c_arms, rule
 
 
 def _binary_pair(

@@ -169,6 +169,9 @@ def test_plan_names_the_arms() -> None:
     ]
     (pair,), decisions = _pairs(rows, arms={"g": {"intervention": ["high"], "control": ["chemo"]}})
     assert (pair.events, pair.total, pair.control_events) == (5, 30, 14)
+    assert any(
+        "high (intervention) vs chemo (control), by the arms the plan names (arms)" in d for d in decisions
+    )
     assert any("low not in the comparison the plan names" in d for d in decisions)
 
 
@@ -184,8 +187,13 @@ def test_historical_control_only_in_a_non_randomised_analysis() -> None:
     assert any(
         "historical control arm past vs blina" in d and "comparison: non-randomised" in d for d in decisions
     )
-    (pair,), _ = _pairs(rows, comparison="non-randomised")
+    (pair,), decisions = _pairs(rows, comparison="non-randomised")
     assert pair.comparison == "non-randomised" and pair.control_total == 25
+    assert any(
+        "blina (intervention) vs past (control), by the historical control arm (comparison: non-randomised)"
+        in d
+        for d in decisions
+    )
 
 
 def test_historical_control_beside_a_randomised_comparator_is_left_out() -> None:
