@@ -301,9 +301,9 @@ def check_provenance(doc: Located, sources: Sources) -> tuple[list[Problem], lis
     for base, model, raw in _records(doc.data):
         if not isinstance(raw, dict):
             continue
-        sid = raw.get("source", first)
+        sid = first if raw.get("source") is None else raw["source"]
         source = by_id.get(sid) if isinstance(sid, str) else None
-        if "source" in raw and isinstance(sid, str) and source is None and sid not in by_id:
+        if isinstance(sid, str) and sid not in by_id:
             names = ", ".join(by_id) or "none"
             message = f"names no declared source {shown(sid)} (sources: {names})"
             out.append(doc.problem((*base, "source"), message))

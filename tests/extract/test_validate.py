@@ -189,21 +189,22 @@ def test_template_gets_its_schema_source_and_quote_problems_in_one_run(tmp_path:
     assert CliRunner().invoke(main, ["new", "x", "--dir", str(tmp_path)]).exit_code == 0
     code, lines = _validate(tmp_path)
     assert code == 1
-    assert f"{tmp_path}/x.yaml:17: population.n: Input should be greater than or equal to 1 (got 0)" in lines
+    assert f"{tmp_path}/x.yaml:26: population.n: Input should be greater than or equal to 1 (got 0)" in lines
     assert (
-        f"{tmp_path}/x.yaml:8: source.file: source document not found at {tmp_path}/sources/NAME.txt" in lines
+        f"{tmp_path}/x.yaml:18: sources[0].file: source document not found at {tmp_path}/sources/NAME.txt"
+        in lines
     )
     (tmp_path / "sources").mkdir()
     (tmp_path / "sources" / "NAME.txt").write_text("The sentence that gives n, age and sex.")
     code, lines = _validate(tmp_path)
     assert code == 1
     assert lines == [
-        f"{tmp_path}/x.yaml:17: population.n: Input should be greater than or equal to 1 (got 0)",
-        f"{tmp_path}/x.yaml:28: arms[0].n: Input should be greater than or equal to 1 (got 0)",
-        f"{tmp_path}/x.yaml:46: outcomes[0].binary.total: Input should be greater than or equal to 1 (got 0)",
-        f"{tmp_path}/x.yaml:30: arms[0].quote: quote not found verbatim in NAME.txt: "
+        f"{tmp_path}/x.yaml:26: population.n: Input should be greater than or equal to 1 (got 0)",
+        f"{tmp_path}/x.yaml:37: arms[0].n: Input should be greater than or equal to 1 (got 0)",
+        f"{tmp_path}/x.yaml:61: outcomes[0].binary.total: Input should be greater than or equal to 1 (got 0)",
+        f"{tmp_path}/x.yaml:39: arms[0].quote: quote not found verbatim in NAME.txt: "
         '"The sentence that gives the arm\'s n."',
-        f"{tmp_path}/x.yaml:47: outcomes[0].quote: quote not found verbatim in NAME.txt: "
+        f"{tmp_path}/x.yaml:62: outcomes[0].quote: quote not found verbatim in NAME.txt: "
         "'The sentence with the numbers, verbatim.'",
         f"5 problem(s) in {tmp_path}",
     ]
