@@ -993,7 +993,7 @@ def _describe(key: str, value: object) -> str:
     if key == "mrd_threshold":
         return f"MRD threshold {value:.0e}" if isinstance(value, float) else "MRD threshold not stated"
     if key == "grading":
-        return f"graded by {value}" if value else "grading not stated"
+        return f"graded by {value}" if value and value != "not stated" else "grading not stated"
     if key == "definition":
         return str(value) if value else "definition not stated"
     if key == "setting":

@@ -9,6 +9,7 @@ issue allows), which we meet well inside (see tests/stats/test_glmm.py).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -67,15 +68,55 @@ def test_pooled_stratum_matches_metafor(strata, case: str) -> None:
 
 def test_pool_analysis_json_is_the_table_mode_json_plus_the_analysis() -> None:
     result = CliRunner().invoke(
-        main, ["pool", "crs-grade3", "--studies", str(ROOT / "studies"), "--format", "json"]
+        main, ["pool", "hsct", "--studies", str(ROOT / "studies"), "--format", "json"]
     )
     assert result.exit_code == 0, result.output
     got = json.loads(result.stdout)
-    ref = METAFOR["crs-grade3/stratum0"]
-    assert got["pooled"] is True and got["k"] == 3 and got["method"] == "GLMM"
-    assert got["estimate"] == pytest.approx(ref["estimate"], abs=1e-4)
-    assert got["back"]["estimate"] == pytest.approx(0.0337, abs=5e-5)  # METHODS.md §1.1: GLMM 3.37%
-    assert [s["studies"][0]["quotes"] != [] for s in got["strata"]] == [True]
+    ref = METAFOR["hsct/stratum1"]
+    frontline = got["strata"][1]
+    assert frontline["label"] == "frontline" and frontline["k"] == 2
+    assert frontline["result"]["method"] == "GLMM"
+    assert frontline["result"]["estimate"] == pytest.approx(ref["estimate"], abs=1e-4)
+    assert frontline["result"]["back"]["estimate"] == pytest.approx(ref["back"]["estimate"], abs=1e-4)
+    assert [s["studies"][0]["quotes"] != [] for s in got["strata"]] == [True, True]
+
+
+def test_settings_are_strata_with_their_test_for_subgroup_differences() -> None:
+    """Transplant in frontline cohorts (k = 2) and at first relapse (one trial, 51/54) is not pooled into
+    one estimate; the test for subgroup differences still compares them, the single trial entering with
+    its own logit and SE, as R's meta includes a one-study subgroup."""
+    result = CliRunner().invoke(
+        main, ["pool", "hsct", "--studies", str(ROOT / "studies"), "--format", "json"]
+    )
+    got = json.loads(result.stdout)
+    assert got["pooled"] is False and "setting" in got["reason"]
+    assert [(s["label"], s["k"], s["pooled"]) for s in got["strata"]] == [
+        ("first relapse", 1, False),
+        ("frontline", 2, True),
+    ]
+    ref = METAFOR["hsct/stratum1"]
+    y1, v1 = ref["estimate"], ref["se"] ** 2  # frontline: the GLMM's logit and SE (metafor)
+    y2, v2 = math.log(51 / 3), 1 / 51 + 1 / 3  # first relapse: 51 of 54
+    q = (y1 - y2) ** 2 / (v1 + v2)  # Q between two groups
+    test = got["subgroup_test"]
+    assert test["df"] == 1
+    assert test["q"] == pytest.approx(q, rel=1e-3)  # the GLMM's SE agrees with lme4's to ~1e-4
+    assert test["p"] == pytest.approx(math.erfc(math.sqrt(q / 2)), rel=1e-3)
+
+
+def test_grading_systems_and_settings_are_strata_named_in_order() -> None:
+    result = CliRunner().invoke(
+        main, ["pool", "crs-grade3", "--studies", str(ROOT / "studies"), "--format", "json"]
+    )
+    got = json.loads(result.stdout)
+    assert got["pooled"] is False
+    assert "setting, grading system" in got["reason"]
+    assert [s["label"] for s in got["strata"]] == [
+        "first relapse; graded by CTCAE v4.0",
+        "frontline; graded by CTCAE v5.0",
+        "frontline; grading not stated",
+    ]
+    assert [s["studies"][0]["grading"] for s in got["strata"]] == ["CTCAE v4.0", "CTCAE v5.0", "not stated"]
 
 
 def test_refused_analysis_says_why() -> None:
@@ -85,11 +126,12 @@ def test_refused_analysis_says_why() -> None:
     got = json.loads(result.stdout)
     assert got["pooled"] is False
     assert "landmark time" in got["reason"] and "baseline MRD status" in got["reason"]
+    rr = "relapsed/refractory + mrd-positive pre-emptive + bridging during chemotherapy delay"
     assert [s["label"] for s in got["strata"]] == [
-        "12 months; all treated",
-        "12 months; MRD-negative at start",
-        "12 months; MRD-positive at start",
-        "60 months; all treated",
+        "first relapse; 60 months; all treated",
+        f"{rr}; 12 months; all treated",
+        f"{rr}; 12 months; MRD-negative at start",
+        f"{rr}; 12 months; MRD-positive at start",
     ]
 
 

@@ -25,6 +25,9 @@ from metablina.report import FOREST_FORMATS, ReportError, build_report, cumulati
 from metablina.reportfolder import MARKER, MARKER_TEXT
 
 STUDIES = Path(__file__).resolve().parents[1] / "studies"
+# A SYNTHETIC review whose CRS analysis pools three trials, for the leave-one-out fits (on the shipped
+# review no pooled set holds three studies: settings and grading systems are strata).
+THREE = Path(__file__).resolve().parent / "fixtures" / "two-reports"
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +97,7 @@ def test_diagnostic_plots_exactly_for_pooled_sets(out: Path, run) -> None:
                 expected.add(f"leave-one-out-{stem}.svg")
     found = {p.name for p in (out / "figures").iterdir() if not p.name.startswith("forest-")}
     assert found == expected
-    assert "leave-one-out-crs-grade3.svg" in found  # the shipped plan pools CRS grade >= 3 over 3 studies
+    assert "funnel-hsct-frontline.svg" in found  # the shipped plan pools HSCT in frontline cohorts
 
 
 def test_two_runs_are_byte_identical(reports: tuple[Path, Path]) -> None:
@@ -119,10 +122,11 @@ def test_summary_has_a_row_per_stratum_with_estimate_or_reason(out: Path, run) -
             assert r["reason"] == ""
         else:
             assert r["reason"]
-    crs = next(r for r in rows if r["analysis"] == "crs-grade3")
-    assert (crs["studies"], crs["records"], crs["patients"]) == (3, 3, 11 + 202 + 54)
-    assert crs["per_1000"] == round(1000 * crs["estimate"])
-    assert crs["ci_vs_threshold"] == "includes"  # 5% lies inside the CI
+    neuro = next(r for r in rows if r["analysis"] == "neuro-grade3" and r["pooled"])
+    assert neuro["stratum"] == "frontline; grading not stated"
+    assert (neuro["studies"], neuro["records"], neuro["patients"]) == (2, 2, 11 + 202)
+    assert neuro["per_1000"] == round(1000 * neuro["estimate"])
+    assert neuro["ci_vs_threshold"] == "includes"  # 5% lies inside the CI
 
 
 def test_summary_csv_and_json_agree(out: Path) -> None:
@@ -146,38 +150,49 @@ def test_forest_diamond_centre_is_the_pooled_estimate_in_the_tables(out: Path, r
     by_id = {(r["analysis"], r["stratum"]): r for r in summary(out)}
     checked = 0
     for result in run.results:
-        if result.primary is None:
+        pooled = [s for s in result.strata if s.pooled]
+        if not pooled or result.subgroups:
             continue
         ax = draw_forest(forest_data(result))
         diamonds = [p for p in ax.patches if isinstance(p, Polygon) and p.get_gid() == "diamond-frequentist"]
-        overall = diamonds[-1].get_xy()  # subtotal diamonds come first, the overall one last
-        row = by_id[(result.analysis.id, "")]
-        assert overall[1][0] == pytest.approx(row["estimate"], rel=1e-12)
-        assert (overall[0][0], overall[2][0]) == pytest.approx((row["ci_low"], row["ci_high"]), rel=1e-12)
-        checked += 1
-    assert checked >= 4
+        assert len(diamonds) == len(pooled)  # one per pooled stratum, in order; no overall across strata
+        for stratum, diamond in zip(pooled, diamonds, strict=True):
+            xy = diamond.get_xy()
+            row = by_id[(result.analysis.id, stratum.label)]
+            assert xy[1][0] == pytest.approx(row["estimate"], rel=1e-12)
+            assert (xy[0][0], xy[2][0]) == pytest.approx((row["ci_low"], row["ci_high"]), rel=1e-12)
+            checked += 1
+    assert checked >= 2
 
 
 def test_analysis_table_rows(out: Path) -> None:
-    data = json.loads((out / "tables" / "crs-grade3.json").read_text(encoding="utf-8"))
+    data = json.loads((out / "tables" / "neuro-grade3.json").read_text(encoding="utf-8"))
     kinds = [r["row_type"] for r in data["rows"]]
     assert kinds.count("study") == 3
-    assert kinds.count("sensitivity") == 5
-    assert {"subtotal", "pooled", "leave-one-out", "cumulative"} <= set(kinds)
+    assert kinds.count("sensitivity") == 3  # logit IV in each of two strata, ICANS only
+    assert {"pooled", "not pooled", "cumulative"} <= set(kinds)
     assert (
-        data["pool"]["analysis"] == "crs-grade3"
-    )  # the same JSON as `metablina pool crs-grade3 --format json`
-    text = (out / "tables" / "crs-grade3.csv").read_text(encoding="utf-8")
+        data["pool"]["analysis"] == "neuro-grade3"
+    )  # the same JSON as `metablina pool neuro-grade3 --format json`
+    grading = {r["study"]: r["grading"] for r in data["rows"] if r["row_type"] == "study"}
+    assert grading == {
+        "bch-infant-2025": "not stated",
+        "cclg-frontline-2025": "not stated",
+        "locatelli-relapse-phase3-2025": "CTCAE v4.0",
+    }
+    text = (out / "tables" / "neuro-grade3.csv").read_text(encoding="utf-8")
     assert text.splitlines()[0].startswith("row_type,analysis,")
     assert "\r" not in text
 
 
 def test_exact_interval_of_all_events_study(out: Path) -> None:
-    """11/11: the Clopper-Pearson lower bound is (alpha/2)^(1/n) in closed form, the upper one 1."""
-    data = json.loads((out / "tables" / "complete-remission.json").read_text(encoding="utf-8"))
-    row = next(r for r in data["rows"] if r["row_type"] == "study" and r["study"] == "bch-infant-2025")
-    assert (row["events"], row["total"], row["estimate"]) == (11, 11, 1.0)
-    assert row["ci_low"] == pytest.approx(0.025 ** (1 / 11), rel=1e-9)  # 71.5%
+    """7/7: the Clopper-Pearson lower bound is (alpha/2)^(1/n) in closed form, the upper one 1."""
+    data = json.loads((out / "tables" / "mrd-response-mrd-positive.json").read_text(encoding="utf-8"))
+    row = next(
+        r for r in data["rows"] if r["row_type"] == "study" and r["record"] == "mrd-week2-in-induction"
+    )
+    assert (row["events"], row["total"], row["estimate"]) == (7, 7, 1.0)
+    assert row["ci_low"] == pytest.approx(0.025 ** (1 / 7), rel=1e-9)  # 59.0%
     assert row["ci_high"] == 1.0
 
 
@@ -235,7 +250,7 @@ def test_every_study_row_links_to_its_extract_and_line(out: Path, html: str) -> 
         record_line = target.read_text(encoding="utf-8").splitlines()[int(line) - 1]
         assert re.match(r"\s*- id: \S+", record_line), record_line
         assert "<blockquote>" in row  # the quoted sentence(s) from the source
-    assert "studies/bch-infant-2025.yaml:123" in html  # the 11/11 complete remission record
+    assert "studies/bch-infant-2025.yaml:162" in html  # the 7/7 MRD conversion record
 
 
 def test_html_shows_refusals_sensitivity_and_methods(html: str) -> None:
@@ -251,11 +266,16 @@ def test_html_shows_refusals_sensitivity_and_methods(html: str) -> None:
 # --------------------------------------------------------------------------------- leave-one-out etc.
 
 
-def test_leave_one_out_and_cumulative_refit_subsets(run) -> None:
+@pytest.fixture(scope="module")
+def three():
+    return run_plan(THREE)
+
+
+def test_leave_one_out_and_cumulative_refit_subsets(three) -> None:
     from metablina.analyze import pool
     from metablina.run import columns_of
 
-    stratum = next(r for r in run.results if r.analysis.id == "crs-grade3").strata[0]
+    stratum = next(r for r in three.results if r.analysis.id == "crs-grade3").strata[0]
     loo = leave_one_out(stratum)
     assert loo.k == (2, 2, 2)
     for i in range(3):
@@ -273,10 +293,10 @@ def test_leave_one_out_and_cumulative_refit_subsets(run) -> None:
     assert cum.estimate[-1] == pytest.approx(stratum.result.back()["estimate"], rel=1e-12)
 
 
-def test_stacked_refits_agree_with_pooling_each_subset(run) -> None:
+def test_stacked_refits_agree_with_pooling_each_subset(three) -> None:
     """For an inverse-variance model the leave-one-out and cumulative fits come from
     metablina.stats.influence (stacked rma); pooling each subset again must give the same numbers."""
-    result = next(r for r in run.results if r.analysis.id == "crs-grade3")
+    result = next(r for r in three.results if r.analysis.id == "crs-grade3")
     stratum = next(v for v in result.sensitivity if v.variant.id == "logit-iv").strata[0]
     assert stratum.result.method == "REML" and len(stratum.rows) == 3
     first = (0.5, 0.1, 0.9)
@@ -371,7 +391,7 @@ def test_a_script_without_a_main_guard_can_build_a_report(out: Path, tmp_path: P
     )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "30"
+    assert done.stdout.strip() == str(len({p.stem for p in (out / "figures").iterdir()}))
     mine, cli = files(target), files(out)  # report.html links to the extracts relative to its folder
     assert mine.keys() == cli.keys()
     assert {k: v for k, v in mine.items() if k != "report.html"} == {

@@ -1,7 +1,7 @@
 """Two reports of one trial never share an analysis (issue 11), on a SYNTHETIC review.
 
 tests/fixtures/two-reports/ holds the primary analysis (cut 2021-09) and an update (cut 2024-11) of one
-invented trial, KAPPA (registry id SYNTH-KAPPA-01), and one other invented trial, LAMBDA; its source
+invented trial, KAPPA (registry id SYNTH-KAPPA-01), and two other invented trials, LAMBDA and MU; its source
 document says it is SYNTHETIC. Every pooled set, subgroup and sensitivity row is checked, with the
 overlap between the two KAPPA reports declared on both sides and without.
 """
@@ -60,13 +60,21 @@ def test_no_analysis_pools_two_reports_of_one_trial(tmp_path: Path, overlap: boo
     assert seen >= 5  # the check saw KAPPA in main, subgroup and sensitivity rows
     by_id = {r.analysis.id: r for r in run.results}
     crs = by_id["crs-grade3"]
-    assert {r.study for r in crs.selection.rows} == {"synthetic-kappa-update", "synthetic-lambda"}
+    assert {r.study for r in crs.selection.rows} == {
+        "synthetic-kappa-update",
+        "synthetic-lambda",
+        "synthetic-mu",
+    }
     [decision] = [d for d in crs.selection.decisions if d.subject == "synthetic-kappa-primary"]
     assert decision.reason.startswith("report of trial SYNTH-KAPPA-01 (primary analysis, data cut 2021-09")
     assert "the analysis uses synthetic-kappa-update (update, data cut 2024-11" in decision.reason
     hr = by_id["efs-hazard-ratio"]
     [named] = hr.sensitivity
-    assert {r.study for s in named.strata for r in s.rows} == {"synthetic-kappa-primary", "synthetic-lambda"}
+    assert {r.study for s in named.strata for r in s.rows} == {
+        "synthetic-kappa-primary",
+        "synthetic-lambda",
+        "synthetic-mu",
+    }
 
 
 def test_a_record_measured_before_the_intervention_is_not_pooled() -> None:
