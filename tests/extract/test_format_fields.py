@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from metablina.cli import main
+from metablina.extract import schema
 from metablina.extract.consistency import (
     binomial_cis,
     ci_methods,
@@ -525,3 +526,37 @@ def test_a_source_id_declared_twice_is_refused(review: Path) -> None:
     assert any(
         "demo.yaml:6: sources[1].id: source id 'main' is declared twice" in m for m in _messages(review)
     )
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "message"),
+    [
+        (
+            "Binary",
+            {"events": 5, "total": 10, "percent": 50.0, "ci": {"low": 60, "high": 70}},
+            "outside its CI",
+        ),
+        ("Binary", {"events": 5, "total": 10, "ci": {"low": -1, "high": 70}}, "within 0-100"),
+        ("Median", {"kind": "survival", "unit": "months"}, "reached: false"),
+        (
+            "Median",
+            {"kind": "survival", "unit": "months", "reached": False, "value": 3},
+            "not reached has no",
+        ),
+        ("Median", {"kind": "survival", "unit": "months", "value": 3, "ci": {"low": 4}}, "outside its CI"),
+        (
+            "Difference",
+            {"measure": "RD", "experimental": "a", "control": "b", "value": 3, "unit": "months", "p": 0.1},
+            "percentage points",
+        ),
+        (
+            "Difference",
+            {"measure": "RMST", "experimental": "a", "control": "b", "value": 3, "unit": "months"},
+            "CI or its p-value",
+        ),
+        ("LogRank", {"experimental": "a", "control": "b", "o_minus_e": -1, "variance": 0}, "greater than 0"),
+    ],
+)
+def test_the_new_forms_refuse_what_cannot_be(model: str, data: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        getattr(schema, model).model_validate(data)
