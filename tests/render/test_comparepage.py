@@ -122,6 +122,8 @@ def test_methods_name_measure_model_correction_multi_arm_rule_and_ph_assumption(
     )
     hr = comparepage.methods(report_of(model, "efs-hr"))
     assert "proportional hazards" in hr and "Tierney" in hr
+    two_arms = comparepage.methods(report_of(model, "alpha-relapse"))  # no multi-arm trial: the rule is named
+    assert "23.3.4" in two_arms and "Nothing was pooled" in two_arms
     rd = comparepage.methods(report_of(model, "relapse-rd"))
     assert "An effect below 0 favours the intervention" in rd
 
@@ -154,3 +156,11 @@ def test_strata_share_one_plot_with_their_own_absolute_effects_and_no_overall_di
         start = f"{s.label}: Absolute effect" if c.absolute is not None else f"{s.label}: No absolute effect"
         assert any(n.startswith(start) for n in data.notes)
     assert [c.header for c in data.columns] == ["Events", "Total", "Events", "Total"]
+
+
+def test_fixture_plots_are_drawn_without_overlaps(model):
+    from metablina.render.forest import draw_forest
+    from tests.render.test_forest import assert_clean_layout
+
+    for ar in model.analyses:
+        assert_clean_layout(draw_forest(ar.forest))
