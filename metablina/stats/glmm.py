@@ -331,16 +331,25 @@ _STENCIL2 = _H * np.array(
 )
 
 
-def _ll_prop(X, N, mu, tau, nodes):
-    """Σ_i log L_i(μ, |τ|) without binomial coefficients. X, N: (m, k); mu, tau: (P, m) -> (P, m)."""
+def _ll_prop(X, N, mu, tau, nodes, used=None):
+    """Σ_i log L_i(μ, |τ|) without binomial coefficients. X, N: (m, k); mu, tau: (P, m) -> (P, m).
+
+    ``used`` (m, k), for ragged stacks padded on the right: only its studies are evaluated and summed
+    (the padding adds exact zeros after them)."""
     P, m = mu.shape
     k = X.shape[-1]
     shape = (P, m, k)
-    x = np.broadcast_to(X, shape).reshape(-1)
-    n = np.broadcast_to(N, shape).reshape(-1)
-    eta0 = np.broadcast_to(mu[..., None], shape).reshape(-1)
-    t = np.broadcast_to(np.abs(tau)[..., None], shape).reshape(-1)
-    return _log_marginal_arms((x,), (n,), (eta0,), (1.0,), t, nodes).reshape(shape).sum(-1)
+    x = np.broadcast_to(X, shape)
+    n = np.broadcast_to(N, shape)
+    eta0 = np.broadcast_to(mu[..., None], shape)
+    t = np.broadcast_to(np.abs(tau)[..., None], shape)
+    if used is None:
+        x, n, eta0, t = (a.reshape(-1) for a in (x, n, eta0, t))
+        return _log_marginal_arms((x,), (n,), (eta0,), (1.0,), t, nodes).reshape(shape).sum(-1)
+    sel = np.broadcast_to(used, shape)
+    out = np.zeros(shape)
+    out[sel] = _log_marginal_arms((x[sel],), (n[sel],), (eta0[sel],), (1.0,), t[sel], nodes)
+    return out.sum(-1)
 
 
 def _derivs2(f: np.ndarray):
@@ -356,7 +365,7 @@ def _derivs2(f: np.ndarray):
 _TAU_GRID = np.array([0.0, 0.15, 0.3, 0.5, 0.8, 1.3, 2.1, 3.5, 5.5, 9.0])
 
 
-def _start_prop(X, N, nodes, mu_fe):
+def _start_prop(X, N, nodes, mu_fe, used=None):
     """Starting values: the profile log-likelihood on a grid of τ (μ by two capped Newton steps from the
     pooled logit each), best grid point. ℓ is not concave in τ far from τ̂ (it can even be convex at
     τ = 0.5 when τ̂ = 0.14), so a single fixed start can walk off to the wrong side."""
@@ -364,25 +373,25 @@ def _start_prop(X, N, nodes, mu_fe):
     mu = np.broadcast_to(mu_fe, (G, m)).copy()
     tau = np.broadcast_to(_TAU_GRID[:, None], (G, m))
     for _ in range(2):
-        f = _ll_prop(X, N, np.concatenate([mu - _H, mu, mu + _H]), np.concatenate([tau] * 3), nodes)
+        f = _ll_prop(X, N, np.concatenate([mu - _H, mu, mu + _H]), np.concatenate([tau] * 3), nodes, used)
         f = f.reshape(3, G, m)
         g = (f[2] - f[0]) / (2 * _H)
         h = (f[2] - 2 * f[1] + f[0]) / _H**2
         step = np.where(h < 0, -g / np.where(h < 0, h, -1.0), np.sign(g))
         mu += np.clip(step, -3.0, 3.0)
-    f = _ll_prop(X, N, mu, tau, nodes)
+    f = _ll_prop(X, N, mu, tau, nodes, used)
     best = np.argmax(np.where(np.isfinite(f), f, -np.inf), axis=0)
     cols = np.arange(m)
     return mu[best, cols], np.maximum(_TAU_GRID[best], 0.05)
 
 
-def _hessian_prop(X, N, mu, tau, nodes):
+def _hessian_prop(X, N, mu, tau, nodes, used=None):
     """Hessian of ℓ in (μ, τ) by Richardson-extrapolated central differences (steps 1e-3 and 2e-3): the
     truncation error is O(h⁴) and rounding noise (~1e-13 in ℓ) is amplified only by 1/h² = 1e6."""
     Hs = []
     for h in (_H_SE, 2 * _H_SE):
         st = _STENCIL2 * (h / _H)
-        f = _ll_prop(X, N, mu + st[:, :1], tau + st[:, 1:], nodes)
+        f = _ll_prop(X, N, mu + st[:, :1], tau + st[:, 1:], nodes, used)
         haa = (f[1] - 2 * f[0] + f[2]) / h**2
         hbb = (f[3] - 2 * f[0] + f[4]) / h**2
         hab = (f[5] - f[6] - f[7] + f[8]) / (4 * h**2)
@@ -390,7 +399,7 @@ def _hessian_prop(X, N, mu, tau, nodes):
     return (4 * Hs[0] - Hs[1]) / 3
 
 
-def _fit_prop(X, N, nodes, mu, tau):
+def _fit_prop(X, N, nodes, mu, tau, used=None):
     """Damped Newton for (μ, τ) on the AGQ log-likelihood, all analyses at once. Returns μ, |τ|, converged."""
     mu, tau = mu.astype(float).copy(), tau.astype(float).copy()
     m = X.shape[0]
@@ -401,7 +410,8 @@ def _fit_prop(X, N, nodes, mu, tau):
         if active.size == 0:
             break
         Xa, Na = X[active], N[active]
-        f = _ll_prop(Xa, Na, mu[active] + _STENCIL2[:, :1], tau[active] + _STENCIL2[:, 1:], nodes)
+        Ua = None if used is None else used[active]
+        f = _ll_prop(Xa, Na, mu[active] + _STENCIL2[:, :1], tau[active] + _STENCIL2[:, 1:], nodes, Ua)
         g, H = _derivs2(f)
         d, shifted = _ascent_direction(g, H)
         d = _cap(d, caps)
@@ -413,7 +423,7 @@ def _fit_prop(X, N, nodes, mu, tau):
         mu_a, tau_a = mu[active], tau[active]
         moving = np.flatnonzero(~small)
 
-        def evaluate(rows, steps, Xa=Xa, Na=Na, mu_a=mu_a, tau_a=tau_a, d=d, moving=moving):
+        def evaluate(rows, steps, Xa=Xa, Na=Na, Ua=Ua, mu_a=mu_a, tau_a=tau_a, d=d, moving=moving):
             rows = moving[rows]  # the line search indexes the moving analyses only
             return _ll_prop(
                 Xa[rows],
@@ -421,6 +431,7 @@ def _fit_prop(X, N, nodes, mu, tau):
                 (mu_a[rows] + steps * d[rows, 0])[None],
                 (tau_a[rows] + steps * d[rows, 1])[None],
                 nodes,
+                None if Ua is None else Ua[rows],
             )[0]
 
         accepted = small.copy()
@@ -495,6 +506,30 @@ def glmm_proportion(xi, ni, *, nagq: int = 7, test: str = "z", level: float = 0.
         )
     _check_memory("PLO", lead, k)
     X, N = x.reshape(-1, k), n.reshape(-1, k)
+    _check_proportions(X, N, lead)
+    out, flags = _proportion_core(X, N, None, nodes, test, level)
+    warn = []
+    if k == 2:
+        warn.append("k = 2: tau^2 cannot be estimated reliably")
+    if test == "z" and k <= 6:
+        warn.append(_FEW_Z_MSG.format(k=k))
+    warn += _summarise_warnings(lead, flags)
+    return GLMMResult(
+        measure="PLO",
+        model="binomial-normal",
+        nagq=nodes,
+        test=test,
+        level=float(level),
+        warnings=tuple(warn),
+        **_shape_out(lead, **out),
+    )
+
+
+_FEW_Z_MSG = "k = {k}: the z-based CI understates uncertainty with few studies; consider test='t'"
+
+
+def _check_proportions(X: np.ndarray, N: np.ndarray, lead: tuple) -> None:
+    """Refuse data whose MLE diverges: no events, only events, or only 0/n and n/n studies."""
     none, every = (X == 0).all(-1), (X == N).all(-1)
     if none.any():
         raise InputError(
@@ -508,8 +543,7 @@ def glmm_proportion(xi, ni, *, nagq: int = 7, test: str = "z", level: float = 0.
             "diverges (logit p -> +inf). Report the total with a Clopper-Pearson bound, or fit "
             "a Bayesian model with a proper prior"
         )
-    inner = (X > 0) & (X < N)
-    only_extreme = ~inner.any(-1)
+    only_extreme = ~((X > 0) & (X < N)).any(-1)
     if only_extreme.any():
         raise InputError(
             f"xi: every study has 0 or ni events{_where(np.flatnonzero(only_extreme), lead)}; "
@@ -517,25 +551,32 @@ def glmm_proportion(xi, ni, *, nagq: int = 7, test: str = "z", level: float = 0.
             "proper prior on tau"
         )
 
+
+def _proportion_core(X, N, used, nodes, test, level) -> tuple[dict, dict[str, np.ndarray]]:
+    """Fit checked (m, k) counts; ``used`` (m, k) marks the studies of each analysis of a ragged stack
+    padded on the right (None: all). Returns the flat result fields and the warning flags."""
+    u = np.ones(X.shape, bool) if used is None else used
+    k = u.sum(-1)
     # fixed-effect (pooled binomial) and saturated models
-    lc = log_binom_coef(X, N)
-    pbar = X.sum(-1) / N.sum(-1)
+    lc = np.where(u, log_binom_coef(X, N), 0.0)
+    pbar = np.where(u, X, 0.0).sum(-1) / np.where(u, N, 0.0).sum(-1)
     mu_fe = np.log(pbar) - np.log1p(-pbar)
-    ll_fe = (lc + xlogy(X, pbar[:, None]) + xlogy(N - X, 1.0 - pbar[:, None])).sum(-1)
-    ll_sat = (lc + xlogy(X, X / N) + xlogy(N - X, (N - X) / N)).sum(-1)
+    ll_fe = np.where(u, lc + xlogy(X, pbar[:, None]) + xlogy(N - X, 1.0 - pbar[:, None]), 0.0).sum(-1)
+    ll_sat = np.where(u, lc + xlogy(X, X / N) + xlogy(N - X, (N - X) / N), 0.0).sum(-1)
     q_lrt = np.maximum(-2.0 * (ll_fe - ll_sat), 0.0)
     # Wald test of the saturated model's study effects = Cochran's Q on the study logits with binomial
     # weights; a 0/n or n/n study has weight 0 (glm's estimate runs off with infinite variance).
+    inner = (X > 0) & (X < N) & u
     safe_x = np.where(inner, X, 1.0)
     safe_nx = np.where(inner, N - X, 1.0)
     theta = np.log(safe_x) - np.log(safe_nx)
     q_wald = _cochran_q(theta, np.where(inner, safe_x * safe_nx / N, 0.0))
-    q_df = np.full(X.shape[0], k - 1)
+    q_df = k - 1
 
     # ML fit from the best point of a τ grid; the boundary τ = 0 (a stationary point, since ℓ is even in τ)
     # is kept when it is at least as good
-    mu, tau, converged = _fit_prop(X, N, nodes, *_start_prop(X, N, nodes, mu_fe))
-    ll = _ll_prop(X, N, mu[None], tau[None], nodes)[0]
+    mu, tau, converged = _fit_prop(X, N, nodes, *_start_prop(X, N, nodes, mu_fe, used), used)
+    ll = _ll_prop(X, N, mu[None], tau[None], nodes, used)[0]
     ll_boundary = ll_fe - lc.sum(-1)
     snap = _snap(tau, ll, ll_boundary)
     mu = np.where(snap, mu_fe, mu)
@@ -544,37 +585,29 @@ def glmm_proportion(xi, ni, *, nagq: int = 7, test: str = "z", level: float = 0.
     converged = (converged | snap) & ~((np.abs(mu) > _DIVERGED) | (tau > _DIVERGED))
 
     # SE (lme4: inverse of the finite-difference Hessian of the deviance in (τ, μ)); exact at τ = 0
-    H = _hessian_prop(X, N, mu, tau, nodes)
+    H = _hessian_prop(X, N, mu, tau, nodes, used)
     det = H[:, 0, 0] * H[:, 1, 1] - H[:, 0, 1] ** 2
     var_interior = -H[:, 1, 1] / det
-    var_boundary = 1.0 / (N * pbar[:, None] * (1.0 - pbar[:, None])).sum(-1)
+    var_boundary = 1.0 / np.where(u, N * pbar[:, None] * (1.0 - pbar[:, None]), 0.0).sum(-1)
     var = np.where(tau == 0, var_boundary, var_interior)
     bad_hessian = (tau > 0) & ~((H[:, 0, 0] < 0) & (det > 0))
     se = np.sqrt(np.where(bad_hessian | ~converged, np.nan, var))
     tau2 = tau**2
 
     # I² and H² from escalc(PLO) with ½ added to 0/n and n/n studies
-    xc, nc = np.where(inner, X, X + 0.5), np.where(inner, N, N + 1.0)
+    xc, nc = np.where(inner | ~u, X, X + 0.5), np.where(inner | ~u, N, N + 1.0)
     vi = 1.0 / xc + 1.0 / (nc - xc)
-    i2, h2, vt = _i2_h2(vi, np.ones_like(inner), tau2)
+    i2, h2, vt = _i2_h2(vi, u, tau2)
 
-    warn = []
-    if k == 2:
-        warn.append("k = 2: tau^2 cannot be estimated reliably")
-    if test == "z" and k <= 6:
-        warn.append(f"k = {k}: the z-based CI understates uncertainty with few studies; consider test='t'")
-    warn += _summarise_warnings(
-        lead,
-        {
-            "tau^2 estimated as 0 (boundary): the SE is the pooled-binomial SE": tau == 0,
-            _BIG_TAU_MSG.format(nodes=nodes): converged & (tau > _BIG_TAU),
-            "did not converge: results set to NaN": ~converged,
-            "Hessian not negative definite at the optimum: SE set to NaN": bad_hessian & converged,
-        },
-    )
+    flags = {
+        "tau^2 estimated as 0 (boundary): the SE is the pooled-binomial SE": tau == 0,
+        _BIG_TAU_MSG.format(nodes=nodes): converged & (tau > _BIG_TAU),
+        "did not converge: results set to NaN": ~converged,
+        "Hessian not negative definite at the optimum: SE set to NaN": bad_hessian & converged,
+    }
     out = _inference(
-        lead,
-        np.full(X.shape[0], k),
+        (X.shape[0],),
+        k,
         np.where(converged, mu, np.nan),
         se,
         tau2,
@@ -591,15 +624,7 @@ def glmm_proportion(xi, ni, *, nagq: int = 7, test: str = "z", level: float = 0.
         ll_fe,
         ll_sat,
     )
-    return GLMMResult(
-        measure="PLO",
-        model="binomial-normal",
-        nagq=nodes,
-        test=test,
-        level=float(level),
-        warnings=tuple(warn),
-        **out,
-    )
+    return out, flags
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,0 +1,464 @@
+"""Ragged stacks: many analyses of different k fitted at once, every model, same numbers as one at a time.
+
+Leave-one-out and cumulative refits, subgroups, sensitivity sets and the multiverse of an analysis are many
+analyses of the same kind whose numbers of studies differ. Every model here takes a stack of equal k in one
+vectorised call; this module takes a ragged stack — a sequence of 1-D arrays, one per analysis — and fits
+it in as few calls as the model allows:
+
+* inverse variance (:func:`rma`, every τ² estimator and interval), Mantel–Haenszel, Peto, the binomial–normal
+  GLMM for odds ratios and the Bayesian models are fitted **by group of equal k**: one stacked call per
+  distinct k. Their estimators branch on k in many places (medians, moment estimators, root brackets), so
+  masking would touch every formula; grouping runs exactly the code of a one-at-a-time fit.
+* the GLMM for proportions (:func:`glmm_proportion`) is fitted **masked**: analyses sorted by k, padded on
+  the right to the largest k of a chunk, padding left out of every sum. Its cost is dominated by the
+  per-iteration overhead of the Newton steps, so one call for a cumulative series (k = 2, 3, …, K) is
+  several times faster than K calls.
+
+Each function returns a :class:`Batch` whose fields carry the names of the single fit's fields, with one
+entry per analysis (a study-level field such as ``weights`` is a tuple of arrays). An analysis that the
+single fit refuses (InputError: a GLMM with no events, k = 1, …) does not stop the others: its message is
+in ``errors`` and its numbers are NaN. Arrays of a shape the API does not expect are refused up front.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from metablina.stats.errors import InputError
+from metablina.stats.plain import plain
+
+__all__ = [
+    "Batch",
+    "bayes_bn",
+    "bayes_nn",
+    "cumulative_subsets",
+    "glmm_or_umfs",
+    "glmm_proportion",
+    "leave_one_out_subsets",
+    "mantel_haenszel",
+    "peto",
+    "rma",
+]
+
+# padded (analysis × study) cells per masked GLMM call: large enough that the Newton loop's overhead is
+# shared by many analyses, small enough for ~15 MB of AGQ temporaries (glmm._PEAK_BYTES_PER_STUDY);
+# 300 to 10,000 cells timed the same within noise
+_GLMM_CELLS = 2_000
+
+# valid 2x2 tables of two studies: fitted to refuse bad options up front, or for the list of fields
+_TOY_TABLES = {"ai": [1, 2], "n1i": [5, 5], "ci": [2, 1], "n2i": [5, 5]}
+
+# fields of a single fit that a batch of intercept-only analyses does not carry
+_RMA_SKIP = frozenset(
+    {"p", "coef_names", "b", "b_se", "b_stat", "b_p", "b_ci_low", "b_ci_high", "qm", "qm_coefs", "qm_df"}
+    | {"qm_p", "r2", "warning_masks", "warnings"}
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """Results of a ragged stack of analyses, in the order given.
+
+    ``values`` maps the single fit's field names to one entry per analysis: an array (m,) for a number
+    (NaN, or False for a flag, where the analysis could not be fitted), a tuple of m arrays for a
+    study-level field, or one shared value (the model's name, the level) when every analysis has the same.
+    Fields are also attributes: ``batch.estimate``, ``batch.ci_low``. ``errors[i]`` is the InputError
+    message that refused analysis i (None if it was fitted); ``warnings[i]`` its warnings, as fitting it
+    alone gives them for rma, MH, Peto and the GLMM of proportions; for the GLMM of odds ratios and the
+    Bayesian models, the messages of the stacked fit of its group of equal k (analyses numbered there).
+    """
+
+    model: str
+    k: np.ndarray
+    values: dict[str, Any]
+    errors: tuple[str | None, ...]
+    warnings: tuple[tuple[str, ...], ...]
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(f"{type(self).__name__} of {self.__dict__.get('model')!r} has no field {name!r}")
+
+    def __len__(self) -> int:
+        return len(self.errors)
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Which analyses were fitted."""
+        return np.array([e is None for e in self.errors], dtype=bool)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python values (lists, None for NaN), as the single fits' ``to_dict``."""
+        out: dict[str, Any] = {"model": self.model, "k": self.k.tolist()}
+        out.update({name: plain(value) for name, value in self.values.items()})
+        out["errors"] = list(self.errors)
+        out["warnings"] = [list(w) for w in self.warnings]
+        return out
+
+    def summary(self):
+        """One row per analysis: k, every numeric per-analysis field, the error if any."""
+        import pandas as pd
+
+        cols: dict[str, Any] = {"k": self.k}
+        for name, value in self.values.items():
+            if isinstance(value, np.ndarray) and value.shape == (len(self),) and name != "k":
+                cols[name] = value
+        cols["error"] = list(self.errors)
+        return pd.DataFrame(cols)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# input: a sequence of 1-D arrays per argument, one per analysis
+# ------------------------------------------------------------------------------------------------------------
+def _ragged(columns: dict[str, Any]) -> tuple[dict[str, list[np.ndarray]], np.ndarray]:
+    """Validate ragged inputs: each argument a sequence (or a 2-D array) of 1-D arrays, the same number of
+    analyses and the same k per analysis across arguments. Returns float arrays and k per analysis."""
+    out: dict[str, list[np.ndarray]] = {}
+    for name, value in columns.items():
+        if isinstance(value, np.ndarray) and value.ndim != 2:
+            raise InputError(
+                f"{name}: expected a sequence of 1-D arrays, one per analysis (or a 2-D array of equal-k "
+                f"analyses), got an array of shape {value.shape}"
+            )
+        if isinstance(value, str | bytes) or not isinstance(value, Sequence | np.ndarray):
+            raise InputError(
+                f"{name}: expected a sequence of 1-D arrays, one per analysis, got {type(value).__name__}"
+            )
+        rows = []
+        for i, item in enumerate(value):
+            try:
+                a = np.asarray(item, dtype=float)
+            except (TypeError, ValueError):
+                raise InputError(f"{name}[{i}]: expected a 1-D array of numbers") from None
+            if a.ndim != 1:
+                what = "a scalar (one analysis? wrap it in a list)" if a.ndim == 0 else f"shape {a.shape}"
+                raise InputError(f"{name}[{i}]: expected a 1-D array of study values, got {what}")
+            rows.append(a)
+        out[name] = rows
+    names = list(out)
+    m = len(out[names[0]])
+    if m == 0:
+        raise InputError(f"{names[0]}: no analyses")
+    for name in names[1:]:
+        if len(out[name]) != m:
+            raise InputError(f"{name}: {len(out[name])} analyses, but {names[0]} has {m}")
+    k = np.array([a.size for a in out[names[0]]], dtype=int)
+    for name in names[1:]:
+        for i, a in enumerate(out[name]):
+            if a.size != k[i]:
+                raise InputError(f"{name}[{i}]: {a.size} studies, but {names[0]}[{i}] has {k[i]}")
+    return out, k
+
+
+def leave_one_out_subsets(k: int) -> list[np.ndarray]:
+    """Indices of the k analyses that leave out study 0, 1, …, k − 1 in turn (metafor ``leave1out``)."""
+    every = np.arange(k)
+    return [np.delete(every, i) for i in range(k)]
+
+
+def cumulative_subsets(order: Sequence[int]) -> list[np.ndarray]:
+    """Indices of the analyses of the first 1, 2, …, k studies in ``order`` (metafor ``cumul``)."""
+    order = np.asarray(order, dtype=int)
+    return [order[: i + 1] for i in range(order.size)]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# assembling per-analysis records into a Batch
+# ------------------------------------------------------------------------------------------------------------
+Record = dict[str, Any]
+
+
+def _records(result: Any, n: int, skip: frozenset[str]) -> list[Record]:
+    """Split a stacked result (leading shape (n,)) into one record per analysis."""
+    out: list[Record] = [{} for _ in range(n)]
+    for f in dataclasses.fields(result):
+        if f.name in skip or f.name == "warnings":
+            continue
+        value = getattr(result, f.name)
+        for j in range(n):
+            out[j][f.name] = value[j] if isinstance(value, np.ndarray) else value
+    return out
+
+
+def _single_record(result: Any, skip: frozenset[str]) -> Record:
+    return {
+        f.name: getattr(result, f.name)
+        for f in dataclasses.fields(result)
+        if f.name not in skip | {"warnings"}
+    }
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float | bool | np.number | np.bool_) or (
+        isinstance(value, np.ndarray) and value.ndim == 0
+    )
+
+
+def _is_flag(v: Any) -> bool:
+    return isinstance(v, bool | np.bool_) or (isinstance(v, np.ndarray) and v.dtype == bool)
+
+
+def _assemble(
+    model: str, k: np.ndarray, records: list[Record | None], errors, warnings, template: Record
+) -> Batch:
+    """Columns from per-analysis records: numbers -> arrays (NaN / False for errors and None), study-level
+    arrays -> tuples, values equal across analyses (strings, None) -> one shared value. ``template``, the
+    record of one fit, gives the fields and their kinds even if no analysis was fitted."""
+    names: list[str] = list(template)
+    values: dict[str, Any] = {}
+    for name in names:
+        col = [None if rec is None else rec.get(name) for rec in records]
+        present = [v for v in col if v is not None]
+        kind = present or [template[name]]
+        if all(isinstance(v, np.ndarray) and v.ndim >= 1 for v in kind):
+            values[name] = tuple(col)
+        elif all(_number(v) for v in kind):
+            if all(_is_flag(v) for v in kind):
+                values[name] = np.array([bool(v) if v is not None else False for v in col])
+            elif len(present) == len(col) and all(isinstance(v, int | np.integer) for v in present):
+                values[name] = np.array([int(v) for v in col])
+            else:
+                values[name] = np.array([math.nan if v is None else float(v) for v in col])
+        elif not present or (len({repr(v) for v in present}) == 1 and len(present) == len(col)):
+            values[name] = (
+                kind[0] if present else (template[name] if isinstance(template[name], str) else None)
+            )
+        else:
+            values[name] = tuple(col)
+    if isinstance(values.get("k"), np.ndarray):  # the fit's own k (GLMM OR: after drop00), else the data's
+        given = values.pop("k").astype(float)
+        k = np.where(np.isnan(given), k, given).astype(int)
+    return Batch(model, k, values, tuple(errors), tuple(warnings))
+
+
+def _grouped(
+    model: str,
+    fit: Callable[..., Any],
+    columns: dict[str, list[np.ndarray]],
+    k: np.ndarray,
+    toy: dict[str, list[float]],
+    skip: frozenset[str] = frozenset(),
+    warnings_of: Callable[[Any, int], tuple[str, ...]] | str = "group",
+) -> Batch:
+    """One stacked ``fit`` per distinct k. A group that the fit refuses (one analysis in it is invalid) is
+    fitted one analysis at a time, so that the others still get their numbers and the refused one its own
+    message, the same as fitting it alone. ``toy``: valid data of one analysis, fitted for the list of
+    fields only when no analysis of the batch could be fitted. ``warnings_of``: each analysis's warnings
+    from the stacked result and its position there; "refit" fits alone the analyses of a group that
+    warned, to give each its own (cheap for closed forms); "group" gives each the group's messages."""
+    m = k.size
+    records: list[Record | None] = [None] * m
+    errors: list[str | None] = [None] * m
+    warns: list[tuple[str, ...]] = [()] * m
+    for size in np.unique(k):
+        idx = np.flatnonzero(k == size)
+        try:
+            res = fit(**{name: np.stack([cols[i] for i in idx]) for name, cols in columns.items()})
+        except InputError:
+            for i in idx:
+                try:
+                    one = fit(**{name: cols[i] for name, cols in columns.items()})
+                except InputError as exc:
+                    errors[i] = str(exc)
+                    continue
+                records[i] = _single_record(one, skip)
+                warns[i] = tuple(one.warnings)
+            continue
+        for j, rec in zip(idx, _records(res, idx.size, skip), strict=True):
+            records[j] = rec
+            if callable(warnings_of):
+                warns[j] = warnings_of(res, int(np.flatnonzero(idx == j)[0]))
+            elif warnings_of == "refit" and res.warnings:
+                warns[j] = tuple(fit(**{name: cols[j] for name, cols in columns.items()}).warnings)
+            else:
+                warns[j] = tuple(res.warnings)
+    template = next((rec for rec in records if rec is not None), None)
+    if template is None:
+        template = _single_record(fit(**{name: np.asarray(v, dtype=float) for name, v in toy.items()}), skip)
+    return _assemble(model, k, records, errors, warns, template)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# the models
+# ------------------------------------------------------------------------------------------------------------
+def rma(yi, vi, *, method: str = "REML", test: str = "z", level: float = 0.95) -> Batch:
+    """Inverse-variance random-effects (or common-effect, ``method="FE"``) meta-analyses of different k:
+    :func:`metablina.stats.rma.rma` for each, with each analysis's own warnings (``warnings_for``)."""
+    from metablina.stats import rma as rma_mod
+
+    columns, k = _ragged({"yi": yi, "vi": vi})
+
+    def fit(yi, vi):
+        return rma_mod.rma(yi, vi, method=method, test=test, level=level)
+
+    def warnings_of(res, j):
+        return res.warnings_for(j)
+
+    toy = {"yi": [0.1, 0.3, 0.2], "vi": [0.1, 0.1, 0.1]}
+    fit(**toy)  # bad options are refused once for the whole batch, not per analysis
+    return _grouped("rma", fit, columns, k, toy, _RMA_SKIP, warnings_of)
+
+
+def mantel_haenszel(ai, n1i, ci, n2i, *, measure: str = "OR", level: float = 0.95) -> Batch:
+    """Mantel–Haenszel pooled OR, RR or RD (:func:`metablina.stats.mh.mantel_haenszel`) per analysis."""
+    from metablina.stats import mh
+
+    columns, k = _ragged({"ai": ai, "n1i": n1i, "ci": ci, "n2i": n2i})
+
+    def fit(ai, n1i, ci, n2i):
+        return mh.mantel_haenszel(ai, n1i, ci, n2i, measure=measure, level=level)
+
+    fit(**_TOY_TABLES)
+    return _grouped("mantel_haenszel", fit, columns, k, _TOY_TABLES, warnings_of="refit")
+
+
+def peto(ai, n1i, ci, n2i, *, level: float = 0.95) -> Batch:
+    """Peto's one-step log odds ratio (:func:`metablina.stats.mh.peto`) per analysis."""
+    from metablina.stats import mh
+
+    columns, k = _ragged({"ai": ai, "n1i": n1i, "ci": ci, "n2i": n2i})
+
+    def fit(ai, n1i, ci, n2i):
+        return mh.peto(ai, n1i, ci, n2i, level=level)
+
+    fit(**_TOY_TABLES)
+    return _grouped("peto", fit, columns, k, _TOY_TABLES, warnings_of="refit")
+
+
+def glmm_or_umfs(ai, n1i, ci, n2i, *, nagq: int = 7, test: str = "z", level: float = 0.95) -> Batch:
+    """Binomial-normal GLMM for odds ratios (:func:`metablina.stats.glmm.glmm_or_umfs`) per analysis."""
+    from metablina.stats import glmm
+
+    columns, k = _ragged({"ai": ai, "n1i": n1i, "ci": ci, "n2i": n2i})
+    glmm._options(nagq, test, level)
+
+    def fit(ai, n1i, ci, n2i):
+        return glmm.glmm_or_umfs(ai, n1i, ci, n2i, nagq=nagq, test=test, level=level)
+
+    return _grouped("glmm_or_umfs", fit, columns, k, _TOY_TABLES)
+
+
+def bayes_nn(
+    yi,
+    vi,
+    *,
+    tau_prior: str | Any,
+    mu_prior: str | Any = "flat",
+    level: float = 0.95,
+    threshold: float | None = None,
+) -> Batch:
+    """Bayesian normal–normal random-effects analyses (:func:`metablina.stats.bayes.bayes_nn`)."""
+    from metablina.stats import bayes
+
+    columns, k = _ragged({"yi": yi, "vi": vi})
+    _bayes_options(tau_prior, mu_prior, level, threshold)
+
+    def fit(yi, vi):
+        return bayes.bayes_nn(
+            yi, vi, tau_prior=tau_prior, mu_prior=mu_prior, level=level, threshold=threshold
+        )
+
+    return _grouped("bayes_nn", fit, columns, k, {"yi": [0.1, 0.3, 0.2], "vi": [0.1, 0.1, 0.1]})
+
+
+def bayes_bn(
+    xi,
+    ni,
+    *,
+    tau_prior: str | Any = "halfnormal:1",
+    mu_prior: str | Any = "flat",
+    level: float = 0.95,
+    threshold: float | None = None,
+    shrinkage: bool = True,
+) -> Batch:
+    """Bayesian binomial–normal analyses of proportions (:func:`metablina.stats.bayes.bayes_bn`)."""
+    from metablina.stats import bayes
+
+    columns, k = _ragged({"xi": xi, "ni": ni})
+    _bayes_options(tau_prior, mu_prior, level, threshold)
+
+    def fit(xi, ni):
+        return bayes.bayes_bn(
+            xi,
+            ni,
+            tau_prior=tau_prior,
+            mu_prior=mu_prior,
+            level=level,
+            threshold=threshold,
+            shrinkage=shrinkage,
+        )
+
+    return _grouped("bayes_bn", fit, columns, k, {"xi": [3, 5, 4], "ni": [20, 20, 20]})
+
+
+def _bayes_options(tau_prior, mu_prior, level, threshold) -> None:
+    """Refuse bad priors or levels once for the whole batch (a prior refused for a small k, such as a
+    uniform one, is still refused per analysis)."""
+    from metablina.stats import bayes
+    from metablina.stats.priors import parse_mu_prior, parse_tau_prior
+
+    parse_tau_prior(tau_prior)
+    parse_mu_prior(mu_prior)
+    bayes._check_level(level)
+    bayes._check_threshold(threshold)
+
+
+def glmm_proportion(xi, ni, *, nagq: int = 7, test: str = "z", level: float = 0.95) -> Batch:
+    """Binomial-normal GLMMs of proportions (:func:`metablina.stats.glmm.glmm_proportion`) of different k,
+    masked: sorted by k and padded on the right within chunks of about ``_GLMM_CELLS`` cells, the padding
+    left out of every likelihood and sum. Each analysis is checked, and warned about, as when fitted alone.
+    """
+    from metablina.stats import glmm
+
+    columns, k = _ragged({"xi": xi, "ni": ni})
+    nodes = glmm._options(nagq, test, level)
+    m = k.size
+    errors: list[str | None] = [None] * m
+    for i in range(m):
+        try:
+            x, n = glmm._events_and_totals("xi", columns["xi"][i], "ni", columns["ni"][i])
+            if x.size < 2:
+                glmm.glmm_proportion(x, n)  # raises the single fit's message for k = 1
+            glmm._check_proportions(x[None], n[None], ())
+        except InputError as exc:
+            errors[i] = str(exc)
+    good = [i for i in np.argsort(k, kind="stable") if errors[i] is None]
+    records: list[Record | None] = [None] * m
+    warns: list[tuple[str, ...]] = [()] * m
+    start = 0
+    while start < len(good):
+        stop = start + 1
+        while stop < len(good) and (stop + 1 - start) * k[good[stop]] <= _GLMM_CELLS:
+            stop += 1
+        chunk = good[start:stop]
+        width = int(k[chunk[-1]])
+        glmm._check_memory("PLO", (len(chunk),), width)
+        X = np.ones((len(chunk), width))
+        N = np.full((len(chunk), width), 2.0)  # harmless padding, never evaluated
+        used = np.zeros((len(chunk), width), dtype=bool)
+        for row, i in enumerate(chunk):
+            X[row, : k[i]], N[row, : k[i]], used[row, : k[i]] = columns["xi"][i], columns["ni"][i], True
+        out, flags = glmm._proportion_core(X, N, used, nodes, test, level)
+        for row, i in enumerate(chunk):
+            rec: Record = {"measure": "PLO", "model": "binomial-normal", "nagq": nodes, "test": test}
+            rec["level"] = float(level)
+            rec.update({name: value[row] for name, value in out.items()})
+            records[i] = rec
+            w = []
+            if k[i] == 2:
+                w.append("k = 2: tau^2 cannot be estimated reliably")
+            if test == "z" and k[i] <= 6:
+                w.append(glmm._FEW_Z_MSG.format(k=int(k[i])))
+            warns[i] = tuple(w + [msg for msg, flag in flags.items() if flag[row]])
+        start = stop
+    template = next((rec for rec in records if rec is not None), None)
+    if template is None:
+        template = _single_record(glmm.glmm_proportion([3, 5, 4], [20, 20, 20], nagq=nodes), frozenset())
+    return _assemble("glmm_proportion", k, records, errors, warns, template)

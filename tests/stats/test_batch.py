@@ -1,0 +1,234 @@
+"""Ragged stacks (metablina.stats.batch): every model's batch equals fitting each analysis alone.
+
+Property tests draw random ragged batches (k = 1 to 9 per analysis, so some are refused) and compare every
+field of the batch with the one-at-a-time fit: 1e-10 relative for inverse variance, MH and Peto; the GLMM's
+own tolerance (its stacked fits already agree with single fits to ~1e-9) for the masked GLMM; the
+quadrature's for the Bayesian model. Examples are generated from the seed the test profiles fix
+(tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from metablina.stats import batch, bayes, glmm, mh
+from metablina.stats.errors import InputError
+from metablina.stats.rma import rma
+from metablina.stats.tau2 import METHODS
+
+PROP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def assert_same(
+    b: batch.Batch, singles: list, rel: float, abs_: float = 1e-12, own_warnings: bool = True
+) -> None:
+    """Every field of the batch against the single fits (or the single fit's InputError message)."""
+    assert len(b) == len(singles)
+    for i, one in enumerate(singles):
+        if isinstance(one, str):
+            assert b.errors[i] == one
+            assert np.isnan(b.estimate[i])
+            continue
+        assert b.errors[i] is None
+        if own_warnings:
+            assert b.warnings[i] == tuple(one.warnings), i
+        assert b.k[i] == one.k
+        for name, value in b.values.items():
+            mine = value[i] if isinstance(value, np.ndarray | tuple) else value
+            theirs = getattr(one, name)
+            if theirs is None and isinstance(value, np.ndarray):  # does not apply at this k: NaN in a batch
+                assert np.isnan(mine), name
+                continue
+            if theirs is None or isinstance(theirs, str):
+                assert mine == theirs, name
+                continue
+            np.testing.assert_allclose(
+                np.asarray(mine, dtype=float),
+                np.asarray(theirs, dtype=float),
+                rtol=rel,
+                atol=abs_,
+                err_msg=name,
+            )
+
+
+def singles(fit, *columns) -> list:
+    out = []
+    for args in zip(*columns, strict=True):
+        try:
+            out.append(fit(*args))
+        except InputError as exc:
+            out.append(str(exc))
+    return out
+
+
+@st.composite
+def ragged_effects(draw, kmax: int = 9):
+    m = draw(st.integers(1, 7))
+    ks = draw(st.lists(st.integers(1, kmax), min_size=m, max_size=m))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    tau2 = rng.choice([0.0, 0.05, 0.5])
+    vi = [rng.uniform(0.01, 0.5, k) for k in ks]
+    yi = [rng.normal(0.3, np.sqrt(v + tau2)) for v in vi]
+    return yi, vi
+
+
+@st.composite
+def ragged_tables(draw, kmax: int = 9):
+    m = draw(st.integers(1, 6))
+    ks = draw(st.lists(st.integers(1, kmax), min_size=m, max_size=m))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n1 = [rng.integers(1, 60, k) for k in ks]
+    n2 = [rng.integers(1, 60, k) for k in ks]
+    ai = [rng.binomial(n, rng.uniform(0.0, 0.5)) for n in n1]
+    ci = [rng.binomial(n, rng.uniform(0.0, 0.5)) for n in n2]
+    return ai, n1, ci, n2
+
+
+@PROP
+@given(data=ragged_effects(), method=st.sampled_from(METHODS), test=st.sampled_from(["z", "knha", "adhoc"]))
+def test_rma_batch_equals_single_fits(data, method, test):
+    yi, vi = data
+    b = batch.rma(yi, vi, method=method, test=test)
+    assert_same(b, singles(lambda y, v: rma(y, v, method=method, test=test), yi, vi), rel=1e-10)
+
+
+@PROP
+@given(data=ragged_tables(), measure=st.sampled_from(["OR", "RR", "RD"]))
+def test_mantel_haenszel_batch_equals_single_fits(data, measure):
+    b = batch.mantel_haenszel(*data, measure=measure)
+    assert_same(b, singles(lambda *c: mh.mantel_haenszel(*c, measure=measure), *data), rel=1e-10)
+
+
+@PROP
+@given(data=ragged_tables())
+def test_peto_batch_equals_single_fits(data):
+    assert_same(batch.peto(*data), singles(mh.peto, *data), rel=1e-10)
+
+
+@st.composite
+def ragged_proportions(draw):
+    m = draw(st.integers(1, 6))
+    ks = draw(st.lists(st.integers(1, 8), min_size=m, max_size=m))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    p = rng.uniform(0.02, 0.6)
+    ni = [rng.integers(5, 150, k) for k in ks]
+    xi = [rng.binomial(n, 1 / (1 + np.exp(-(np.log(p / (1 - p)) + rng.normal(0, 0.5, n.size))))) for n in ni]
+    return xi, ni
+
+
+@SLOW
+@given(data=ragged_proportions(), test=st.sampled_from(["z", "t"]))
+def test_masked_glmm_proportion_equals_single_fits(data, test):
+    xi, ni = data
+    b = batch.glmm_proportion(xi, ni, test=test)
+    assert_same(b, singles(lambda x, n: glmm.glmm_proportion(x, n, test=test), xi, ni), rel=1e-7, abs_=1e-9)
+
+
+def test_masked_glmm_spans_chunks_and_refuses_only_the_bad_analysis(monkeypatch):
+    """Leave-one-out and cumulative series of one dataset, in chunks of a few analyses, one subset with
+    no events: that one gets the single fit's message, the others their numbers."""
+    monkeypatch.setattr(batch, "_GLMM_CELLS", 20)
+    x = np.array([0, 0, 4, 9, 2, 15, 7])
+    n = np.array([30, 12, 40, 60, 25, 80, 33])
+    subsets = batch.leave_one_out_subsets(7) + batch.cumulative_subsets(range(7))
+    xi, ni = [x[s] for s in subsets], [n[s] for s in subsets]
+    b = batch.glmm_proportion(xi, ni, test="t")
+    ones = singles(lambda a, c: glmm.glmm_proportion(a, c, test="t"), xi, ni)
+    assert [e is not None for e in b.errors] == [isinstance(o, str) for o in ones]
+    assert sum(isinstance(o, str) for o in ones) == 2  # k = 1 (0/30) and k = 2 (0/30, 0/12)
+    assert_same(b, ones, rel=1e-7, abs_=1e-9)
+
+
+def test_glmm_or_umfs_batch_equals_single_fits():
+    ai = [[3, 5, 0, 7], [3, 5, 0], [2, 9, 4, 1, 6], [0, 0]]
+    n1 = [[30, 40, 20, 50], [30, 40, 20], [25, 60, 30, 20, 45], [10, 10]]
+    ci = [[6, 9, 2, 8], [6, 9, 2], [5, 11, 9, 4, 7], [0, 0]]
+    n2 = [[30, 42, 21, 49], [30, 42, 21], [25, 61, 29, 22, 44], [10, 10]]
+    b = batch.glmm_or_umfs(ai, n1, ci, n2)
+    assert_same(b, singles(glmm.glmm_or_umfs, ai, n1, ci, n2), rel=1e-9, abs_=1e-12, own_warnings=False)
+    assert "fewer than 2 studies" in b.errors[3]
+
+
+def test_bayes_nn_batch_equals_single_fits():
+    rng = np.random.default_rng(5)
+    vi = [rng.uniform(0.02, 0.3, k) for k in (3, 5, 3, 8, 1)]
+    yi = [rng.normal(0.2, np.sqrt(v + 0.1)) for v in vi]
+    b = batch.bayes_nn(yi, vi, tau_prior="halfnormal:0.5", threshold=0.0)
+    ones = singles(lambda y, v: bayes.bayes_nn(y, v, tau_prior="halfnormal:0.5", threshold=0.0), yi, vi)
+    assert_same(b, ones, rel=1e-9, abs_=1e-12, own_warnings=False)
+    assert b.shrink_median[3].shape == (8,)
+
+
+def test_bayes_bn_batch_equals_single_fits():
+    xi = [[3, 8, 5], [3, 8], [1, 4, 0, 7]]
+    ni = [[40, 50, 45], [40, 50], [20, 35, 30, 44]]
+    b = batch.bayes_bn(xi, ni, shrinkage=False)
+    assert_same(
+        b,
+        singles(lambda x, n: bayes.bayes_bn(x, n, shrinkage=False), xi, ni),
+        rel=1e-9,
+        abs_=1e-12,
+        own_warnings=False,
+    )
+
+
+def test_rma_batch_warnings_are_each_analysis_own():
+    yi = [[0.1, 0.2], [0.1, 0.5, 0.9, 0.2], [0.3, 0.31, 0.32]]
+    vi = [[0.1, 0.1], [0.01, 0.02, 0.01, 0.03], [0.5, 0.5, 0.5]]
+    b = batch.rma(yi, vi, method="REML")
+    assert any("k = 2" in w for w in b.warnings[0])
+    assert not any("k = 2" in w for w in b.warnings[1])
+    assert any("boundary" in w for w in b.warnings[2])
+    assert b.to_dict()["k"] == [2, 4, 3]
+    assert len(b.summary()) == 3
+    assert b.weights[1].shape == (4,) and math.isclose(b.weights[1].sum(), 100.0)
+
+
+@pytest.mark.parametrize(
+    ("yi", "vi", "message"),
+    [
+        (np.ones((3, 5)), [np.ones(5)] * 3, None),  # a 2-D array is m analyses of equal k: accepted
+        (np.ones(5), np.ones(5), "yi: expected a sequence of 1-D arrays, one per analysis (or a 2-D"),
+        (np.ones((2, 3, 5)), np.ones((2, 3, 5)), "got an array of shape (2, 3, 5)"),
+        (
+            [np.ones((3, 5))],
+            [np.ones((3, 5))],
+            "yi[0]: expected a 1-D array of study values, got shape (3, 5)",
+        ),
+        ([0.1, 0.2], [0.1, 0.2], "yi[0]: expected a 1-D array of study values, got a scalar"),
+        ([[0.1, 0.2]], [[0.1, 0.2], [0.1, 0.2]], "vi: 2 analyses, but yi has 1"),
+        ([[0.1, 0.2]], [[0.1, 0.2, 0.3]], "vi[0]: 3 studies, but yi[0] has 2"),
+        ("abc", "abc", "yi: expected a sequence of 1-D arrays, one per analysis, got str"),
+        ([], [], "yi: no analyses"),
+    ],
+)
+def test_unexpected_shapes_are_refused_in_one_line(yi, vi, message):
+    if message is None:
+        assert len(batch.rma(yi, vi)) == 3
+        return
+    with pytest.raises(InputError) as err:
+        batch.rma(yi, vi)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_bad_options_are_refused_for_the_whole_batch():
+    with pytest.raises(InputError, match="method"):
+        batch.rma([[0.1, 0.2]], [[0.1, 0.1]], method="XX")
+    with pytest.raises(InputError, match="measure"):
+        batch.mantel_haenszel([[1, 2]], [[5, 5]], [[2, 1]], [[5, 5]], measure="HR")
+    with pytest.raises(InputError, match="nagq"):
+        batch.glmm_proportion([[1, 2]], [[5, 5]], nagq=0)
+    with pytest.raises(InputError, match=r"tau_prior|prior"):
+        batch.bayes_nn([[0.1, 0.2]], [[0.1, 0.1]], tau_prior="nonsense:1")
+
+
+def test_subset_helpers():
+    assert [s.tolist() for s in batch.leave_one_out_subsets(3)] == [[1, 2], [0, 2], [0, 1]]
+    assert [s.tolist() for s in batch.cumulative_subsets([2, 0, 1])] == [[2], [2, 0], [2, 0, 1]]
