@@ -190,8 +190,7 @@ def summary_texts(ar: AnalysisReport) -> dict[str, dict[str, Any]]:
             ]
         elif c.absolute_note:
             lines = [f"no absolute effect: {c.absolute_note}"]
-        totals = [t for r in c.rows for t in (r.intervention_total, r.control_total)]
-        patients = sum(totals) if all(t is not None for t in totals) else None  # type: ignore[arg-type]
+        patients = summary_fields(s).get("patients")
         out[s.label] = {"estimate_text": _effect_of(c), "per_1000_lines": lines, "patients": patients}
     return out
 
@@ -287,3 +286,74 @@ __all__ = [
     "summary_texts",
     "verdict",
 ]
+
+
+# ------------------------------------------------------------------------------------------------ tables
+
+SUMMARY_FIELDS = (
+    "acr_per_1000",
+    "acr_source",
+    "diff_per_1000",
+    "diff_per_1000_low",
+    "diff_per_1000_high",
+    "absolute_note",
+)
+STUDY_FIELDS = ("control_events", "control_total", "derived", "note")
+
+
+def _round(x: float | None) -> int | None:
+    return None if x is None or not math.isfinite(x) else round(x)
+
+
+def summary_fields(stratum: StratumFit) -> dict[str, Any]:
+    """A comparative stratum's summary-of-findings numbers: the relative effect (pooled, or the single
+    trial's own), the patients of both arms, and the absolute effects per 1,000 (``per_1000*`` is the risk
+    with the intervention, ``acr_per_1000`` the assumed comparator risk, ``diff_per_1000*`` the difference);
+    empty for a stratum without a comparison."""
+    c = getattr(stratum, "comparison", None)
+    if c is None:
+        return {}
+    out: dict[str, Any] = dict.fromkeys(SUMMARY_FIELDS)
+    if c.pooled is None and len(c.rows) == 1:
+        r = c.rows[0]
+        out.update(single_study=True, estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high)
+    totals = [t for r in c.rows for t in (r.intervention_total, r.control_total)]
+    if all(t is not None for t in totals):
+        out["patients"] = sum(totals)
+    a = c.absolute
+    if a is None:
+        out["absolute_note"] = c.absolute_note
+        return out
+    out.update(
+        per_1000=_round(a.intervention_per_1000),
+        per_1000_low=_round(a.intervention_low),
+        per_1000_high=_round(a.intervention_high),
+        acr_per_1000=_round(a.control_per_1000),
+        acr_source=a.acr_source,
+        diff_per_1000=_round(a.difference_per_1000),
+        diff_per_1000_low=_round(a.difference_low),
+        diff_per_1000_high=_round(a.difference_high),
+    )
+    return out
+
+
+def study_fields(stratum: StratumFit, key: str) -> dict[str, Any]:
+    """A comparative study row as the tables give it: each arm's events and total (``events``/``total``
+    the intervention's), the relative effect with its CI and weight, and how it was derived; empty for a
+    row without a comparison."""
+    c = getattr(stratum, "comparison", None)
+    row = next((r for r in c.rows if r.key == key), None) if c is not None else None
+    if row is None:
+        return {}
+    return {
+        "events": row.intervention_events,
+        "total": row.intervention_total,
+        "control_events": row.control_events,
+        "control_total": row.control_total,
+        "estimate": row.estimate,
+        "ci_low": row.ci_low,
+        "ci_high": row.ci_high,
+        "weight": row.weight,
+        "derived": row.derived,
+        "note": row.note,
+    }

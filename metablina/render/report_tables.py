@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from metablina.plan import NO_RECORDS
+from metablina.render.comparepage import STUDY_FIELDS as COMPARISON_STUDY_FIELDS
+from metablina.render.comparepage import SUMMARY_FIELDS as COMPARISON_SUMMARY_FIELDS
+from metablina.render.comparepage import study_fields, summary_fields
 from metablina.render.forestdata import (
     CI_SOURCES,
     PROPORTION_MEASURES,
@@ -62,6 +65,7 @@ SUMMARY_FIELDS = (
     "ci_vs_threshold",
     "reason",
     "overall_reason",
+    *COMPARISON_SUMMARY_FIELDS,
 )
 ANALYSIS_FIELDS = (
     "row_type",
@@ -83,6 +87,7 @@ ANALYSIS_FIELDS = (
     "reported",
     "events",
     "total",
+    *COMPARISON_STUDY_FIELDS,
     "yi",
     "sei",
     "k",
@@ -204,10 +209,11 @@ def summary_rows(model: ReportModel) -> list[dict[str, Any]]:
                 "pooled": s.pooled,
                 "single_study": False,
             }
+            comparison = summary_fields(s)  # relative and absolute effects of a comparison (H4)
             if s.result is not None:
                 row.update(pooled_numbers(s.result))
                 row.pop("k")
-            elif len(s.rows) == 1:
+            elif len(s.rows) == 1 and not comparison:
                 d = display_rows(s.rows, a.measure)[0]
                 row.update(
                     single_study=True,
@@ -215,6 +221,7 @@ def summary_rows(model: ReportModel) -> list[dict[str, Any]]:
                     ci_low=_num(d.ci_low),
                     ci_high=_num(d.ci_high),
                 )
+            row.update(comparison)
             if a.measure in PROPORTION_MEASURES and row.get("estimate") is not None:
                 for key in ("estimate", "ci_low", "ci_high"):
                     value = row.get(key)
@@ -282,6 +289,7 @@ def study_records(
                 "location": r.location,
                 "derivations": list(r.derivations),
                 "quotes": list(r.quotes),
+                **study_fields(stratum, r.key),
             }
         )
     return out
@@ -373,6 +381,11 @@ def analysis_json(ar: AnalysisReport, model: ReportModel) -> dict[str, Any]:
         "title": a.title,
         "rows": analysis_records(ar, model),
         "pool": analysis_dict(ar.result),
+        "comparisons": [
+            {"stratum": s.label, **s.comparison.to_dict()}
+            for s in ar.result.strata
+            if getattr(s, "comparison", None) is not None
+        ],
     }
 
 

@@ -164,3 +164,39 @@ def test_fixture_plots_are_drawn_without_overlaps(model):
 
     for ar in model.analyses:
         assert_clean_layout(draw_forest(ar.forest))
+
+
+def test_tables_give_arm_counts_relative_and_absolute_effects(model, tmp_path):
+    import csv
+    import json
+
+    from metablina.render.report_tables import write_tables
+
+    write_tables(model, tmp_path)
+    summary = {r["analysis"]: r for r in csv.DictReader((tmp_path / "summary.csv").open(encoding="utf-8"))}
+    c = report_of(model, "relapse-rr").result.strata[0].comparison
+    a = c.absolute
+    row = summary["relapse-rr"]
+    assert float(row["estimate"]) == pytest.approx(c.pooled["estimate"], rel=1e-5)
+    assert int(row["acr_per_1000"]) == round(a.control_per_1000)
+    assert (int(row["per_1000"]), int(row["per_1000_low"]), int(row["per_1000_high"])) == (
+        round(a.intervention_per_1000),
+        round(a.intervention_low),
+        round(a.intervention_high),
+    )
+    assert int(row["diff_per_1000"]) == round(a.difference_per_1000) < 0
+    assert row["acr_source"] == a.acr_source
+    one = summary["alpha-relapse"]
+    assert one["single_study"] == "true" and float(one["estimate"]) == pytest.approx(0.5, abs=0.005)
+    assert int(one["patients"]) == 120
+    study = [r for r in csv.DictReader((tmp_path / "relapse-rr.csv").open(encoding="utf-8"))]
+    gamma = next(r for r in study if r["row_type"] == "study" and r["study"] == "synthetic-gamma")
+    assert (gamma["events"], gamma["total"], gamma["control_events"], gamma["control_total"]) == (
+        "11",
+        "60",
+        "14",
+        "32",
+    )
+    data = json.loads((tmp_path / "relapse-rr.json").read_text(encoding="utf-8"))
+    (comp,) = data["comparisons"]
+    assert comp["absolute"]["acr"] == pytest.approx(a.acr) and len(comp["rows"]) == 4
