@@ -263,3 +263,20 @@ def test_cells_must_match_the_columns():
     row = StudyRow("A", "", 0.5, 0.3, 0.8, cells=["1", "2"])
     with pytest.raises(ValueError, match="2 cells for 4 columns"):
         ForestData("t", "RR", "ratio", [Group(None, [row])], columns=[Column("Events")] * 4)
+
+
+# ------------------------------------------------------------------------------------------------ pipeline
+
+
+def test_drawn_into_a_given_axes_and_saved_by_the_figure_pipeline(tmp_path):
+    from metablina.render.draw import FigureJob, draw_figure
+    from metablina.render.figures import new_figure
+
+    fig = new_figure(10, 5)
+    ax = fig.add_axes((0.02, 0.02, 0.96, 0.96))
+    assert comparison_forest_plot(comparison(), ax=ax) is ax and ax.figure is fig
+    assert_clean_layout(ax)
+    job = FigureJob("forest-rr", "forest", comparison_forest_data(comparison()), ("png", "svg", "pdf"))
+    paths = draw_figure(job, tmp_path)
+    assert [p.suffix for p in paths] == [".png", ".svg", ".pdf"] and all(p.stat().st_size > 0 for p in paths)
+    assert "Favours blinatumomab" in (tmp_path / "forest-rr.svg").read_text(encoding="utf-8")
