@@ -275,6 +275,12 @@ def pool(
     """
     from metablina.stats.measures import escalc
 
+    for name, value in columns.items():  # a 2-D column would be flattened into one analysis of k = m·k
+        if np.ndim(value) != 1 or len(value) != len(labels):
+            raise InputError(
+                f"{name}: expected one value per study ({len(labels)} labels), got shape {np.shape(value)}; "
+                "pool several analyses with metablina.stats.batch"
+            )
     measure, method = measure.upper(), method.upper()
     interval = interval_of(measure, method, ci)
     if method in BAYES_METHODS:
