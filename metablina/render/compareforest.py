@@ -346,6 +346,7 @@ def comparison_of(stratum: StratumFit, analysis: Any, title: str) -> Comparison:
             )
         )
     fit = None
+    glmm = stratum.result is not None and stratum.result.method == "GLMM"
     if comp.pooled is not None and stratum.result is not None:
         fit = fit_of(stratum.result, comp.pooled, diamond_label(stratum.result))
     return Comparison(
@@ -363,7 +364,8 @@ def comparison_of(stratum: StratumFit, analysis: Any, title: str) -> Comparison:
         absolute=None if comp.absolute is None else absolute_of(comp.absolute),
         absolute_note=comp.absolute_note,
         randomised=comp.comparison == "randomised",
-        notes=[study_ci_note(comp.measure)],
+        notes=[study_ci_note(comp.measure)]
+        + (["No study weights: the GLMM weighs the trials through the binomial likelihood."] if glmm else []),
     )
 
 

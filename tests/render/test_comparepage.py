@@ -52,6 +52,9 @@ def test_comparative_analyses_are_drawn_as_two_arm_forest_plots(model):
         assert rows[s.label].cells == tuple(str(x) for x in cells)
     assert rows["synthetic-gamma"].cells == ("11", "60", "14", "32")
     assert rows["synthetic-delta"].mark == "*" and any("0.5 added" in n for n in rr.notes)
+    glmm = report_of(model, "relapse-or").forest  # no weights, and the plot says why
+    assert all(r.weight is None for g in glmm.groups for r in g.rows)
+    assert any(n.startswith("No study weights") for n in glmm.notes)
 
 
 def test_relapse_is_a_harm_lower_favours_the_intervention(model):
