@@ -264,8 +264,19 @@ def _nan(x: float | None) -> float:
 
 
 def _arm_name(rows: Sequence[Any], attr: str, default: str) -> str:
-    names = {getattr(r, attr) for r in rows if getattr(r, attr, "")}
-    return names.pop() if len(names) == 1 else default
+    """The arms' common name for the column header and the favours label: the arm id every row shares,
+    else the leading words all their arm ids share ("blinatumomab" for "blinatumomab" and
+    "blinatumomab-low + blinatumomab-high"), else ``default``."""
+    ids = {arm for r in rows for arm in str(getattr(r, attr, "") or "").split(" + ") if arm}
+    if len(ids) == 1:
+        return ids.pop()
+    words = [arm.split("-") for arm in sorted(ids)]
+    common = []
+    for parts in zip(*words, strict=False):
+        if len(set(parts)) > 1:
+            break
+        common.append(parts[0])
+    return "-".join(common) or default
 
 
 def _correction(note: str | None) -> tuple[str | None, str | None]:

@@ -65,7 +65,8 @@ def test_relapse_is_a_harm_lower_favours_the_intervention(model):
         f"Favours {ctx['intervention']}",
         f"Favours {ctx['control']}",
     )
-    assert ctx["control"] == "chemotherapy"
+    # the three-armed trial's "blinatumomab-low + blinatumomab-high" and the others' "blinatumomab"
+    assert (ctx["intervention"], ctx["control"]) == ("blinatumomab", "chemotherapy")
 
 
 def test_one_trial_is_shown_as_itself_not_pooled(model, page):
