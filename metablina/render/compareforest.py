@@ -204,9 +204,11 @@ def comparison_forest_data(c: Comparison, marks: dict[str, str] | None = None, w
 # --------------------------------------------------------------------------------- from the analysis run
 
 # Which side of the null favours the intervention when the plan does not say (plan key ``favourable``),
-# from the outcome -- what the events are -- never from the numbers. A hazard ratio is the hazard of the
-# outcome's event (relapse, death, an EFS event): fewer is better. Outcomes not listed (e.g. HSCT, where
-# more transplants can be a benefit or a harm) get no "favours" labels until the plan states a side.
+# from the outcome -- what the events are -- never from the numbers. Responses (MRD negativity, remission)
+# are good events: more, or an HR of reaching them above 1, favours the intervention. Any other hazard
+# ratio is the hazard of a bad event (relapse, death, an EFS event): below 1 favours the intervention.
+# Outcomes not listed (e.g. HSCT, where more transplants can be a benefit or a harm) get no "favours"
+# labels until the plan states a side.
 HARMFUL_OUTCOMES = frozenset(
     {
         "crs",
@@ -229,13 +231,11 @@ def favourable_side(analysis: Any, comparison: Any = None) -> Favourable | None:
         side = getattr(source, "favourable", None)
         if side in ("lower", "higher"):
             return side
-    if analysis.measure == "HR":
-        return "lower"
     outcomes = set(analysis.outcome)
-    if outcomes and outcomes <= HARMFUL_OUTCOMES:
-        return "lower"
-    if outcomes and outcomes <= BENEFICIAL_OUTCOMES:
+    if outcomes and outcomes <= BENEFICIAL_OUTCOMES:  # more (or sooner) responses favour the intervention
         return "higher"
+    if analysis.measure == "HR" or (outcomes and outcomes <= HARMFUL_OUTCOMES):
+        return "lower"
     return None
 
 

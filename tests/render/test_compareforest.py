@@ -280,3 +280,27 @@ def test_drawn_into_a_given_axes_and_saved_by_the_figure_pipeline(tmp_path):
     paths = draw_figure(job, tmp_path)
     assert [p.suffix for p in paths] == [".png", ".svg", ".pdf"] and all(p.stat().st_size > 0 for p in paths)
     assert "Favours blinatumomab" in (tmp_path / "forest-rr.svg").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "measure", "side"),
+    [
+        (["crs"], "RR", "lower"),  # a harm: fewer is better
+        (["treatment_related_adverse_event"], "OR", "lower"),
+        (["mrd_negativity"], "RR", "higher"),  # a response: more is better
+        (["mrd_negativity"], "HR", "higher"),  # the hazard of reaching it: sooner is better
+        (["efs"], "HR", "lower"),  # the hazard of an EFS event
+        (["os"], "HR", "lower"),
+        (["hsct"], "RR", None),  # more transplants: benefit or harm, the plan must say
+        (["crs", "mrd_negativity"], "RR", None),  # mixed: no side
+    ],
+)
+def test_favourable_side_comes_from_the_outcome_or_the_plan_never_the_numbers(outcome, measure, side):
+    from types import SimpleNamespace
+
+    from metablina.render.compareforest import favourable_side
+
+    analysis = SimpleNamespace(outcome=outcome, measure=measure)
+    assert favourable_side(analysis) == side
+    stated = SimpleNamespace(outcome=outcome, measure=measure, favourable="higher")
+    assert favourable_side(stated) == "higher"  # the plan's word wins
