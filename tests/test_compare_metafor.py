@@ -171,3 +171,30 @@ def test_fixture_review_pairs_the_tables_r_was_given() -> None:
     ae = run["ae-g3-rr"].strata[0].comparison
     _close(ae.pooled["estimate"], math.exp(CASES["fixture_ae"]["RR"]["rma"]["REML_adhoc"]["beta"]))
     assert [r.left_out for r in ae.rows] == [False, False, True, False]
+
+
+def test_fixture_hazard_ratios_reported_derived_and_log_rank() -> None:
+    """efs-hr pools ALPHA's reported HR, BETA's HR derived from KM rates and DELTA's log-rank HR as metafor does
+    on the same yi/sei (REML, ad hoc Knapp-Hartung), and its comparator risk at 24 months is the control arms'
+    log(-log S) pooled by REML."""
+    ref = DATA["efs_hr"]
+    (stratum,) = {r.analysis.id: r for r in run_review(FIXTURE).results}["efs-hr"].strata
+    c = stratum.comparison
+    rows = {r.study: r for r in c.rows}
+    assert len(c.rows) == 3
+    for study, yi, sei, w in zip(
+        ("alpha", "beta", "delta"), ref["yi"], ref["sei"], ref["weights"], strict=True
+    ):
+        row = rows[f"synthetic-{study}"]
+        _close(row.yi, yi, what=f"yi {study}")
+        _close(row.vi, sei**2, what=f"vi {study}")
+        _close(row.weight, w, what=f"weight {study}")
+    _close(c.pooled["estimate"], math.exp(ref["beta"]), what="estimate")
+    _close(c.pooled["ci_low"], math.exp(ref["ci_lb"]), what="ci_low")
+    _close(c.pooled["ci_high"], math.exp(ref["ci_ub"]), what="ci_high")
+    _close(c.pooled["tau2"], ref["tau2"], what="tau2")
+    _close(c.pooled["q"], ref["QE"], what="Q")
+    a = c.absolute
+    assert a.landmark_months == 24 and a.acr_source.startswith("2 control arms' 24-month KM rates pooled")
+    _close(a.acr, ref["acr"], what="ACR")
+    _close(a.intervention_per_1000, 1000 * (1 - (1 - ref["acr"]) ** math.exp(ref["beta"])), what="risk")

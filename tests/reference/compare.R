@@ -56,4 +56,21 @@ add("fixture_ae", c(20, 10, 0, 21), c(60, 45, 25, 60), c(30, 18, 0, 15), c(60, 4
 b <- dat.bcg
 add("bcg", b$tpos, b$tpos + b$tneg, b$cpos, b$cpos + b$cneg)
 out$cases <- cases
+
+# The fixture's HR analysis (efs-hr, REML with the ad hoc Knapp-Hartung interval): ALPHA's reported HR 0.55
+# (0.33-0.92), BETA's HR derived from its 24-month KM rates 70.0% (53.3-81.7) vs 55.0% (38.5-68.8) under
+# proportional hazards (Tierney 2007), DELTA's log-rank O - E = -8.1, V = 14.2. KM SEs on log(-log S) from the
+# CI width, as metablina.normalize reads them; the comparator risk at 24 months pools the control arms'
+# log(-log S) (ALPHA 51.0% (37.1-63.3), BETA) by REML.
+z <- qnorm(0.975)
+cll <- function(s) log(-log(s))
+km <- function(s, lo, hi) c(yi = cll(s), sei = (cll(lo) - cll(hi)) / (2 * z))
+b1 <- km(0.70, 0.533, 0.817); b0 <- km(0.55, 0.385, 0.688); a0 <- km(0.51, 0.371, 0.633)
+hr_yi <- c(log(0.55), b1[["yi"]] - b0[["yi"]], -8.1 / 14.2)
+hr_sei <- c((log(0.92) - log(0.33)) / (2 * z), sqrt(b1[["sei"]]^2 + b0[["sei"]]^2), 1 / sqrt(14.2))
+f <- rma(hr_yi, sei = hr_sei, method = "REML", test = "adhoc")
+acr <- rma(c(a0[["yi"]], b0[["yi"]]), sei = c(a0[["sei"]], b0[["sei"]]), method = "REML")
+out$efs_hr <- list(yi = hr_yi, sei = hr_sei, beta = num(f$beta), ci_lb = num(f$ci.lb), ci_ub = num(f$ci.ub),
+                   tau2 = num(f$tau2), QE = num(f$QE), I2 = num(f$I2), weights = num(weights(f)),
+                   acr = 1 - exp(-exp(num(acr$beta))))
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE), "../data/compare.json")
