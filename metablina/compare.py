@@ -33,7 +33,7 @@ import numpy as np
 from metablina.analyze import METHOD_NAMES, PoolResult, back_value, interval_of, pool
 from metablina.normalize import EffectRow
 from metablina.options import IV_METHODS
-from metablina.stats.conversions import Z975, log_hr_from_o_minus_e
+from metablina.stats.conversions import Z975
 from metablina.stats.errors import InputError
 
 if TYPE_CHECKING:
@@ -65,9 +65,12 @@ PAIR_KEY = (
     "denominator",
     "landmark_months",
     "km_kind",
+    "data_cut",
+    "definition",
+    "grading",
+    "mrd_threshold",
+    "exposure",
 )
-# Estimand fields that extracts may carry (issue 11); read when present.
-OPTIONAL_KEY = ("data_cut", "definition", "grading", "mrd_threshold", "exposure")
 DIRECTNESS = {None: 0, "log-rank": 1, "km": 2}  # reported HR first (Tierney 2007)
 
 
@@ -102,12 +105,6 @@ def log_hr_from_landmarks(yi1: float, sei1: float, yi0: float, sei0: float) -> t
     if not all(math.isfinite(v) for v in values) or sei1 <= 0 or sei0 <= 0:
         raise InputError("a derived HR needs both arms' rates with a positive SE on log(-log S)")
     return yi1 - yi0, math.hypot(sei1, sei0)
-
-
-def log_hr_from_logrank(o_minus_e: float, variance: float) -> tuple[float, float]:
-    """ln HR = (O−E)/V and SE = 1/√V (Peto; Parmar et al. 1998)."""
-    est = log_hr_from_o_minus_e(o_minus_e, variance)
-    return est.yi, est.sei
 
 
 def intervention_risk(measure: str, acr: float, effect: float) -> float:
@@ -195,11 +192,7 @@ def absolute_effect(
 
 
 def _key(row: EffectRow) -> tuple:
-    return (
-        row.study,
-        *(getattr(row, k) for k in PAIR_KEY),
-        *(getattr(row, k, None) for k in OPTIONAL_KEY),
-    )
+    return (row.study, *(getattr(row, k) for k in PAIR_KEY))
 
 
 def _fill(**values: Any) -> dict[str, Any]:
@@ -236,12 +229,13 @@ def comparison_rows(rows: list[EffectRow], analysis: Analysis, decisions: list[D
         return [*rows, *pairs]
     landmark = analysis.landmark
     km = [r for r in wanted if r.form == "km"]
+    # the control arm's landmark rate, for the absolute effect: a randomised comparator over another control
+    roles = ("comparator",) if analysis.comparison == "randomised" else (*EXTERNAL_ROLES, "comparator")
     controls = {
         (r.study, r.outcome, r.subpopulation, r.baseline_mrd): r
+        for role in roles
         for r in km
-        if r.arm_role in ("comparator", *EXTERNAL_ROLES)
-        and r.landmark_months == landmark
-        and r.yi is not None
+        if r.arm_role == role and r.landmark_months == landmark and r.yi is not None
     }
     hrs: list[ComparisonRow] = []
     for r in wanted:
@@ -257,7 +251,7 @@ def comparison_rows(rows: list[EffectRow], analysis: Analysis, decisions: list[D
                 control_arms=(ctl,),
                 intervention_label=exp,
                 control_label=ctl,
-                comparison=getattr(r, "comparison", None),
+                comparison=r.comparison,
                 derived="HR from log-rank O-E/V" if logrank else None,
                 derivation_kind="log-rank" if logrank else None,
                 records=(r.record,),

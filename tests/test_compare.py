@@ -19,11 +19,11 @@ from metablina.compare import (
     compare,
     intervention_risk,
     log_hr_from_landmarks,
-    log_hr_from_logrank,
 )
 from metablina.normalize import EffectRow
 from metablina.plan import Analysis, read_plan, select_rows
 from metablina.run import run_analysis, run_review
+from metablina.stats.conversions import log_hr_from_o_minus_e
 from metablina.stats.errors import InputError
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "comparisons"
@@ -72,11 +72,14 @@ def _pairs(rows: list[EffectRow], **kw: object) -> tuple[list[ComparisonRow], li
 
 def test_hr_from_logrank_worked_numbers() -> None:
     """O - E = -8.1 and V = 14.2 (the worked numbers of the issue; Tierney et al. 2007's method)."""
-    yi, sei = log_hr_from_logrank(-8.1, 14.2)
-    assert yi == pytest.approx(-0.570423, abs=5e-7)
-    assert sei == pytest.approx(0.265372, abs=5e-7)
-    with pytest.raises(InputError):
-        log_hr_from_logrank(-8.1, 0)
+    est = log_hr_from_o_minus_e(-8.1, 14.2)
+    assert est.yi == pytest.approx(-0.570423, abs=5e-7)
+    assert est.sei == pytest.approx(0.265372, abs=5e-7)
+    run = {r.analysis.id: r for r in run_review(FIXTURE).results}["efs-hr"]
+    (delta,) = [r for r in run.strata[0].comparison.rows if r.study == "synthetic-delta"]
+    assert delta.yi == pytest.approx(-0.570423, abs=5e-7)
+    assert math.sqrt(delta.vi) == pytest.approx(0.265372, abs=5e-7)
+    assert delta.derived == "HR from log-rank O-E/V"
 
 
 def test_hr_from_landmarks_by_hand() -> None:
