@@ -90,3 +90,79 @@ def test_age_median_and_range_become_a_flagged_mean_and_sd(review) -> None:
     assert infants.age_derivation.startswith("derived (Luo 2018 / Wan 2014, scenario S1)")
     assert infants.age_mean_sd[0] == pytest.approx(7.663355, abs=1e-6)
     assert "skewness test rejects" in by_id["cclg-frontline-2025"].age_derivation
+
+
+# ----------------------------------------------------------------- trial, report, cut, exposure (issue 11)
+
+
+def test_rows_carry_trial_report_and_the_records_own_data_cut(rows) -> None:
+    os_hr = rows["locatelli-relapse-phase3-2025/os-hr-2y-analysis"]
+    assert (os_hr.trial, os_hr.report_kind) == ("NCT02393859", "final analysis")
+    assert (os_hr.data_cut, os_hr.report_data_cut) == ("2021-09", "2022-11-21")  # quoted from the 2-year cut
+    assert os_hr.follow_up_months == 51.9  # the report's median follow-up
+    efs_hr = rows["locatelli-relapse-phase3-2025/efs-hr"]
+    assert efs_hr.data_cut == "2022-11-21"  # the report's cut, by default
+    assert rows["bch-infant-2025/cr-day15"].exposure == "before"
+    assert rows["cclg-frontline-2025/crs-g3"].grading == "not stated"
+    assert rows["locatelli-relapse-phase3-2025/crs-g3-blinatumomab"].grading == "CTCAE v4.0"
+    assert rows["cclg-frontline-2025/crs-g3"].trial == "ChiCTR2400083570"  # its registry id
+    assert rows["bch-infant-2025/crs-g3"].trial == "bch-infant-blinatumomab"  # its trial key
+
+
+def _trial(review):
+    return next(s for s in review.studies if s.study.id == "locatelli-relapse-phase3-2025")
+
+
+def test_log_rank_o_minus_e_and_v_become_a_peto_hazard_ratio(review) -> None:
+    """ln HR = (O - E)/V, SE = 1/sqrt(V) (Parmar 1998; Tierney 2007): O - E = -8, V = 10 by hand."""
+    trial = _trial(review)
+    record = next(r for r in trial.study.outcomes if r.id == "efs-hr")
+    logrank = {"experimental": "blinatumomab", "control": "chemotherapy", "o_minus_e": -8.0, "variance": 10.0}
+    rec = type(record).model_validate({"id": "lr", "outcome": "efs", "logrank": logrank, "quote": "x"})
+    row = normalize_record(trial, rec)
+    assert (row.form, row.scale) == ("hr", "log")
+    assert (row.yi, row.sei) == pytest.approx((-0.8, 1 / math.sqrt(10)), rel=1e-12)
+    assert row.estimate == pytest.approx(math.exp(-0.8), rel=1e-12)
+    assert any(d.startswith("HR from log-rank O−E/V") for d in row.derivations)
+    assert row.comparison == "randomised"
+    flipped = rec.model_copy(
+        update={
+            "logrank": rec.logrank.model_copy(
+                update={"experimental": "chemotherapy", "control": "blinatumomab"}
+            )
+        }
+    )
+    assert normalize_record(trial, flipped).yi == pytest.approx(0.8, rel=1e-12)
+
+
+def test_medians_and_differences_are_rows_that_are_never_pooled(review) -> None:
+    from metablina.plan import MEASURE_FORM
+
+    trial = _trial(review)
+    model = type(trial.study.outcomes[0])
+    median = model.model_validate(
+        {
+            "id": "m",
+            "outcome": "efs",
+            "arm": "blinatumomab",
+            "median": {"kind": "survival", "value": 24.5, "unit": "months", "ci": {"low": 18.0}},
+            "quote": "x",
+        }
+    )
+    row = normalize_record(trial, median)
+    assert (row.form, row.estimate, row.ci_low, row.ci_high) == ("median", 24.5, 18.0, None)
+    assert row.reported == "median survival 24.5 months (95% CI 18-NR)"
+    rmst = {
+        "experimental": "blinatumomab",
+        "control": "chemotherapy",
+        "measure": "RMST",
+        "value": 6.1,
+        "ci": {"low": 1.2, "high": 11.0},
+        "unit": "months",
+        "landmark_months": 60,
+    }
+    diff = normalize_record(
+        trial, model.model_validate({"id": "d", "outcome": "efs", "difference": rmst, "quote": "x"})
+    )
+    assert (diff.form, diff.estimate, diff.landmark_months) == ("difference", 6.1, 60)
+    assert not {"median", "difference"} & set(MEASURE_FORM.values())  # no measure pools them
