@@ -53,7 +53,8 @@ def measure_axis_label(measure: str) -> str:
 
 
 def heterogeneity_line(fit: ComparisonFit) -> str | None:
-    """ "Heterogeneity: τ² = 0.012; I² = 23%; Q = 3.90, df = 3, p = 0.27", the parts the model has."""
+    """The heterogeneity line with the parts the model has, e.g. "Heterogeneity: τ² = 0.012; I² = 23%;
+    Q = 3.90, df = 3, p = 0.27"."""
     parts = []
     if fit.tau2 is not None:
         parts.append(f"τ² = {fmt_tau2(fit.tau2)}")
@@ -65,7 +66,8 @@ def heterogeneity_line(fit: ComparisonFit) -> str | None:
 
 
 def overall_test_line(fit: ComparisonFit) -> str | None:
-    """ "Test for overall effect: z = 2.51, p = 0.012" (t with its df for a t-based interval)."""
+    """The test for the overall effect, e.g. "Test for overall effect: z = 2.51, p = 0.012" (t with its
+    df for a t-based interval)."""
     if fit.stat is None:
         return None
     name = f"t({fit.stat_df})" if fit.stat_name == "t" and fit.stat_df is not None else fit.stat_name

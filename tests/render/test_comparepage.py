@@ -204,3 +204,27 @@ def test_tables_give_arm_counts_relative_and_absolute_effects(model, tmp_path):
     data = json.loads((tmp_path / "relapse-rr.json").read_text(encoding="utf-8"))
     (comp,) = data["comparisons"]
     assert comp["absolute"]["acr"] == pytest.approx(a.acr) and len(comp["rows"]) == 4
+
+
+def test_overall_effect_test_against_metafor(model):
+    """The plot's "Test for overall effect" line: statistic and p from the fit, checked against metafor's
+    estimate and SE (tests/reference/compare.R -> tests/data/compare.json) and the t or normal tail."""
+    import json
+
+    from scipy import stats
+
+    from metablina.render.compareforest import overall_test_of
+
+    ref = json.loads((Path(__file__).resolve().parents[1] / "data" / "compare.json").read_text())
+    case = next(c for c in ref["cases"] if c["name"] == "fixture_relapse")
+    for aid, fit, name, df in (
+        ("relapse-rr", case["RR"]["rma"]["REML_knha"], "t", 3),
+        ("relapse-or", case["GLMM_z"], "z", None),
+        ("relapse-rd", case["RD"]["rma"]["REML_z"], "z", None),
+    ):
+        result = report_of(model, aid).result.strata[0].result
+        got_name, got_df, stat, p = overall_test_of(result)
+        want = fit["beta"] / fit["se"]
+        want_p = 2 * (stats.t.sf(abs(want), df) if df else stats.norm.sf(abs(want)))
+        assert (got_name, got_df) == (name, df)
+        assert stat == pytest.approx(want, rel=1e-6) and p == pytest.approx(want_p, rel=1e-6)
