@@ -489,12 +489,25 @@ def _references(plan: Plan, doc: Located, review: Review) -> list[Problem]:
                 ((*at, "sensitivity", j, "exclude"), v.exclude, studies, "study"),
                 ((*at, "sensitivity", j, "overlap_keep"), v.overlap_keep, studies, "study"),
             ]
-    return [
+    out = [
         doc.problem((*key, n), f"no {what} {ref!r} in {review.folder}")
         for key, ids, known, what in named
         for n, ref in enumerate(ids or ())
         if ref not in known | unread
     ]
+    for i, a in enumerate(plan.analyses):  # reports: {trial: study}, located at the trial
+        chosen = [(("analyses", i, "reports"), a.reports)]
+        chosen += [
+            (("analyses", i, "sensitivity", j, "reports"), v.reports or {})
+            for j, v in enumerate(a.sensitivity)
+        ]
+        out += [
+            doc.problem((*key, trial), f"no study {study!r} in {review.folder}")
+            for key, reports in chosen
+            for trial, study in reports.items()
+            if study not in studies | unread
+        ]
+    return out
 
 
 def _words(plan: Plan, doc: Located, review: Review) -> list[Problem]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -391,3 +392,25 @@ def test_settings_are_strata_unless_the_plan_asks_for_one_estimate() -> None:
     assert sel.keys == ("setting",) and "setting" in sel.overall_refusal
     one = select_rows(rows, analysis(subgroup="setting", overall=True))
     assert len(one.strata) == 1 and one.overall_refusal is None
+
+
+def test_a_one_study_subgroup_enters_the_test_for_subgroup_differences() -> None:
+    """overall: true with subgroups by setting: the frontline pair pooled (common effect, by hand) and the
+    first-relapse study on its own logit and SE; Q between them as R's meta computes it."""
+    from metablina.run import run_analysis
+
+    rows = [
+        row("f1", "r", 5, 50, setting=("frontline",)),
+        row("f2", "r", 9, 60, setting=("frontline",)),
+        row("rel", "r", 3, 40, setting=("first relapse",)),
+    ]
+    result = run_analysis(rows, analysis(model="FE", ci="z", overall=True, subgroup="setting"))
+    assert len(result.strata) == 1 and result.primary is not None
+    assert [s.pooled for s in result.subgroups] == [True, False]  # frontline pooled, first relapse k = 1
+    y = [math.log(5 / 45), math.log(9 / 51)]
+    w = [1 / (1 / 5 + 1 / 45), 1 / (1 / 9 + 1 / 51)]
+    front, v_front = sum(a * b for a, b in zip(w, y, strict=True)) / sum(w), 1 / sum(w)
+    relapse, v_relapse = math.log(3 / 37), 1 / 3 + 1 / 37
+    q = (front - relapse) ** 2 / (v_front + v_relapse)
+    assert result.subgroup_test.df == 1
+    assert result.subgroup_test.q == pytest.approx(q, rel=1e-10)

@@ -124,3 +124,16 @@ def test_validate_names_a_plan_word_the_vocabulary_lacks(tmp_path: Path) -> None
     [problem] = [str(p) for p in problems if "remision" in str(p)]
     assert "analyses[1].outcome[0]: unknown outcome 'remision'" in problem
     assert "vocabulary.yaml under outcomes:" in problem
+
+
+def test_validate_names_a_report_the_review_does_not_hold(tmp_path: Path) -> None:
+    from metablina.plan import check_plan
+
+    folder = tmp_path / "two-reports"
+    shutil.copytree(FIXTURE, folder)
+    plan = folder / "analyses.yaml"
+    text = plan.read_text(encoding="utf-8").replace("synthetic-kappa-primary}}", "synthetic-kappa-jama}}")
+    plan.write_text(text, encoding="utf-8")
+    _, problems = check_plan(folder, load_review(folder))
+    [problem] = [str(p) for p in problems if "synthetic-kappa-jama" in str(p)]
+    assert "analyses[2].sensitivity[0].reports.SYNTH-KAPPA-01: no study 'synthetic-kappa-jama'" in problem
