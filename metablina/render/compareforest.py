@@ -61,7 +61,7 @@ def heterogeneity_line(fit: ComparisonFit) -> str | None:
     if fit.i2 is not None:
         parts.append(f"I² = {fit.i2:.0f}%")
     if fit.q is not None:
-        parts.append(f"Q = {fmt_num(fit.q)}, df = {fit.q_df}, p {fmt_p(fit.q_p)}")
+        parts.append(f"{fit.q_name} = {fmt_num(fit.q)}, df = {fit.q_df}, p {fmt_p(fit.q_p)}")
     return "Heterogeneity: " + "; ".join(parts) if parts else None
 
 
@@ -304,6 +304,7 @@ def fit_of(result: PoolResult, pooled: dict[str, Any], label: str) -> Comparison
         q=pooled.get("q"),
         q_df=pooled.get("q_df"),
         q_p=pooled.get("q_p"),
+        q_name="Wald Q" if result.method == "GLMM" else "Q",
         stat_name=name,
         stat_df=df,
         stat=stat,

@@ -266,8 +266,9 @@ class ComparisonStudy:
 @dataclass(frozen=True)
 class ComparisonFit:
     """A pooled comparison: the estimate with its CI (and PI where the model has one) on the natural
-    scale, heterogeneity (tau2, i2 in percent, q, q_df, q_p; None where the model has none) and the test
-    for the overall effect (``stat_name`` "z" or "t" with ``stat_df``, ``stat``, ``p``)."""
+    scale, heterogeneity (tau2, i2 in percent, q, q_df, q_p, ``q_name`` "Wald Q" for a GLMM; None where
+    the model has none) and the test for the overall effect (``stat_name`` "z" or "t" with ``stat_df``,
+    ``stat``, ``p``)."""
 
     label: str
     estimate: float
@@ -280,6 +281,7 @@ class ComparisonFit:
     q: float | None = None
     q_df: int | None = None
     q_p: float | None = None
+    q_name: str = "Q"
     stat_name: str = "z"
     stat_df: int | None = None
     stat: float | None = None

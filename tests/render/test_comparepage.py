@@ -55,6 +55,7 @@ def test_comparative_analyses_are_drawn_as_two_arm_forest_plots(model):
     glmm = report_of(model, "relapse-or").forest  # no weights, and the plot says why
     assert all(r.weight is None for g in glmm.groups for r in g.rows)
     assert any(n.startswith("No study weights") for n in glmm.notes)
+    assert "; Wald Q = " in glmm.heterogeneity
 
 
 def test_relapse_is_a_harm_lower_favours_the_intervention(model):
