@@ -428,19 +428,21 @@ def characteristics(studies: list[LoadedStudy]) -> list[StudyCharacteristics]:
             bits = []
             if age.median is not None:
                 bits.append(f"median {age.median:g}")
-            if age.range is not None:
-                bits.append(f"range {age.range.low:g}-{age.range.high:g}")
+            low, high = (age.range.low, age.range.high) if age.range is not None else (None, None)
+            if low is not None and high is not None:
+                bits.append(f"range {low:g}-{high:g}")
+            elif high is not None:  # one bound only, e.g. infants "< 1 year"
+                bits.append(f"at most {high:g}")
+            elif low is not None:
+                bits.append(f"at least {low:g}")
             text = f"{', '.join(bits)} {age.unit}"
-            if (
-                age.median is not None
-                and (age.range is not None or age.iqr is not None)
-                and s.population.n >= 5
-            ):
+            whole_range = low is not None and high is not None
+            if age.median is not None and (whole_range or age.iqr is not None) and s.population.n >= 5:
                 conv = conversions.mean_sd_from_quantiles(
                     s.population.n,
                     median=age.median,
-                    minimum=age.range.low if age.range else None,
-                    maximum=age.range.high if age.range else None,
+                    minimum=low if whole_range else None,
+                    maximum=high if whole_range else None,
                     q1=age.iqr.low if age.iqr else None,
                     q3=age.iqr.high if age.iqr else None,
                 )

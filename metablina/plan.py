@@ -688,6 +688,11 @@ def select_rows(rows: list[EffectRow], analysis: Analysis, variant: Sensitivity 
     final = []
     for s in strata:
         studies = {r.study for r in s.rows}
+        if len({r.data_cut for r in s.rows if r.form in ("km", "hr")}) > 1:  # said, never silent
+            cuts = ", ".join(f"{r.key} (cut {r.data_cut or 'not stated'})" for r in s.rows)
+            decisions.append(
+                Decision("note", s.label or analysis.id, f"survival records of different data cuts: {cuts}")
+            )
         refusal = None
         if not analysis.pool:
             refusal = "not pooled (plan)"

@@ -166,3 +166,14 @@ def test_medians_and_differences_are_rows_that_are_never_pooled(review) -> None:
     )
     assert (diff.form, diff.estimate, diff.landmark_months) == ("difference", 6.1, 60)
     assert not {"median", "difference"} & set(MEASURE_FORM.values())  # no measure pools them
+
+
+def test_an_age_range_with_one_bound_is_shown_and_not_converted(review) -> None:
+    """Infants "< 1 year": the range has its upper bound only; no mean/SD is derived from half a range."""
+    loaded = next(s for s in review.studies if s.study.id == "bch-infant-2025")
+    pop = loaded.study.population
+    age = pop.age.model_copy(update={"range": pop.age.range.model_copy(update={"low": None})})
+    study = loaded.study.model_copy(update={"population": pop.model_copy(update={"age": age})})
+    [c] = characteristics([type(loaded)(study, loaded.doc)])
+    assert c.age == "median 8.5, at most 11.5 months"
+    assert c.age_mean_sd is None and c.age_derivation is None

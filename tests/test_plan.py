@@ -414,3 +414,12 @@ def test_a_one_study_subgroup_enters_the_test_for_subgroup_differences() -> None
     q = (front - relapse) ** 2 / (v_front + v_relapse)
     assert result.subgroup_test.df == 1
     assert result.subgroup_test.q == pytest.approx(q, rel=1e-10)
+
+
+def test_survival_records_of_different_data_cuts_are_pooled_with_a_note() -> None:
+    hr = dict(outcome="efs", form="hr", events=None, total=None, yi=-0.5, sei=0.3, grade=None)
+    rows = [row("a", "hr", data_cut="2021-09", **hr), row("b", "hr", data_cut="2023-03", **hr)]
+    sel = select_rows(rows, analysis(outcome="efs", measure="HR", model="REML", select={}))
+    assert keys(sel) == ["a/hr", "b/hr"]
+    [note] = [d for d in sel.decisions if "different data cuts" in d.reason]
+    assert note.reason == "survival records of different data cuts: a/hr (cut 2021-09), b/hr (cut 2023-03)"
