@@ -221,12 +221,18 @@ class _Rows:
         if not self.short:
             return None
         first = self.end + 1  # the line after the header
-        try:
-            records = list(self.reader)
-        except csv.Error:
-            return None
-        if self.reader.line_num != self.end + len(records):  # a quoted cell spans lines
-            return None
+        if not any(c in self.text for c in '"\r\0'):
+            # nothing csv treats specially but commas and "\n": its records are the lines split at commas
+            records = [line.split(",") if line else [] for line in self.text.split("\n")[self.end :]]
+            if records and not records[-1]:
+                records.pop()  # after the last line's "\n"
+        else:
+            try:
+                records = list(self.reader)
+            except csv.Error:
+                return None
+            if self.reader.line_num != self.end + len(records):  # a quoted cell spans lines
+                return None
         keep = [i for i, record in enumerate(records) if any(record)]
         if len(keep) > MAX_ROWS or set(map(len, (records[i] for i in keep))) - {width}:
             return None
