@@ -5,14 +5,15 @@ analyses of the same kind whose numbers of studies differ. Every model here take
 vectorised call; this module takes a ragged stack — a sequence of 1-D arrays, one per analysis — and fits
 it in as few calls as the model allows:
 
-* inverse variance (:func:`rma`, every τ² estimator and interval), Mantel–Haenszel, Peto, the binomial–normal
-  GLMM for odds ratios and the Bayesian models are fitted **by group of equal k**: one stacked call per
-  distinct k. Their estimators branch on k in many places (medians, moment estimators, root brackets), so
-  masking would touch every formula; grouping runs exactly the code of a one-at-a-time fit.
-* the GLMM for proportions (:func:`glmm_proportion`) is fitted **masked**: analyses sorted by k, padded on
-  the right to the largest k of a chunk, padding left out of every sum. Its cost is dominated by the
-  per-iteration overhead of the Newton steps, so one call for a cumulative series (k = 2, 3, …, K) is
-  several times faster than K calls.
+* inverse variance (:func:`rma`, every τ² estimator and interval), Mantel–Haenszel, Peto and the Bayesian
+  models are fitted **by group of equal k**: one stacked call per distinct k. Their estimators branch on k
+  in many places (medians, moment estimators, root brackets), so masking would touch every formula;
+  grouping runs exactly the code of a one-at-a-time fit.
+* the binomial–normal GLMMs (:func:`glmm_proportion`, :func:`glmm_or_umfs`) are fitted **masked**: analyses
+  sorted by k, padded on the right to the largest k of a chunk, the padding left out of every likelihood
+  and sum (as a double-zero table is). Their cost at small k is the per-iteration overhead of the Newton
+  steps, so one call for a cumulative series (k = 2, 3, …, K) is several times faster than K calls; at
+  large k it is the quadrature itself, and the gain shrinks (benchmarks/bench_ragged.py).
 
 Each function returns a :class:`Batch` whose fields carry the names of the single fit's fields, with one
 entry per analysis (a study-level field such as ``weights`` is a tuple of arrays). An analysis that the
@@ -70,8 +71,8 @@ class Batch:
     study-level field, or one shared value (the model's name, the level) when every analysis has the same.
     Fields are also attributes: ``batch.estimate``, ``batch.ci_low``. ``errors[i]`` is the InputError
     message that refused analysis i (None if it was fitted); ``warnings[i]`` its warnings, as fitting it
-    alone gives them for rma, MH, Peto and the GLMM of proportions; for the GLMM of odds ratios and the
-    Bayesian models, the messages of the stacked fit of its group of equal k (analyses numbered there).
+    alone gives them, except for the Bayesian models: there, the messages of the stacked fit of its group
+    of equal k (analyses numbered within the group).
     """
 
     model: str
@@ -332,19 +333,6 @@ def peto(ai, n1i, ci, n2i, *, level: float = 0.95) -> Batch:
     return _grouped("peto", fit, columns, k, _TOY_TABLES, warnings_of="refit")
 
 
-def glmm_or_umfs(ai, n1i, ci, n2i, *, nagq: int = 7, test: str = "z", level: float = 0.95) -> Batch:
-    """Binomial-normal GLMM for odds ratios (:func:`metablina.stats.glmm.glmm_or_umfs`) per analysis."""
-    from metablina.stats import glmm
-
-    columns, k = _ragged({"ai": ai, "n1i": n1i, "ci": ci, "n2i": n2i})
-    glmm._options(nagq, test, level)
-
-    def fit(ai, n1i, ci, n2i):
-        return glmm.glmm_or_umfs(ai, n1i, ci, n2i, nagq=nagq, test=test, level=level)
-
-    return _grouped("glmm_or_umfs", fit, columns, k, _TOY_TABLES)
-
-
 def bayes_nn(
     yi,
     vi,
@@ -410,23 +398,28 @@ def _bayes_options(tau_prior, mu_prior, level, threshold) -> None:
     bayes._check_threshold(threshold)
 
 
-def glmm_proportion(xi, ni, *, nagq: int = 7, test: str = "z", level: float = 0.95) -> Batch:
-    """Binomial-normal GLMMs of proportions (:func:`metablina.stats.glmm.glmm_proportion`) of different k,
-    masked: sorted by k and padded on the right within chunks of about ``_GLMM_CELLS`` cells, the padding
-    left out of every likelihood and sum. Each analysis is checked, and warned about, as when fitted alone.
-    """
-    from metablina.stats import glmm
-
-    columns, k = _ragged({"xi": xi, "ni": ni})
-    nodes = glmm._options(nagq, test, level)
+def _masked(
+    model: str,
+    columns: dict[str, list[np.ndarray]],
+    k: np.ndarray,
+    check: Callable[[dict[str, np.ndarray]], np.ndarray],
+    fit: Callable[..., tuple[dict, dict[str, np.ndarray]]],
+    first_warnings: Callable[[int, np.ndarray], list[str]],
+    shared: Record,
+    template: Callable[[], Any],
+) -> Batch:
+    """Masked fits of a GLMM: each analysis checked alone (``check`` returns the studies it keeps, or
+    raises the single fit's InputError); the others sorted by k and fitted in chunks of at most about
+    ``_GLMM_CELLS`` padded cells, by ``fit(**arrays, used=mask)``, which returns the flat result fields and
+    the warning flags. ``first_warnings(i, kept)`` are the warnings of analysis i that precede the flags'
+    (as the single fit orders them); ``shared`` the fields every record carries; ``template`` fits toy
+    data alone, for the list of fields when nothing could be fitted."""
     m = k.size
     errors: list[str | None] = [None] * m
+    kept: list[np.ndarray | None] = [None] * m
     for i in range(m):
         try:
-            x, n = glmm._events_and_totals("xi", columns["xi"][i], "ni", columns["ni"][i])
-            if x.size < 2:
-                glmm.glmm_proportion(x, n)  # raises the single fit's message for k = 1
-            glmm._check_proportions(x[None], n[None], ())
+            kept[i] = check({name: cols[i] for name, cols in columns.items()})
         except InputError as exc:
             errors[i] = str(exc)
     good = [i for i in np.argsort(k, kind="stable") if errors[i] is None]
@@ -439,26 +432,98 @@ def glmm_proportion(xi, ni, *, nagq: int = 7, test: str = "z", level: float = 0.
             stop += 1
         chunk = good[start:stop]
         width = int(k[chunk[-1]])
-        glmm._check_memory("PLO", (len(chunk),), width)
-        X = np.ones((len(chunk), width))
-        N = np.full((len(chunk), width), 2.0)  # harmless padding, never evaluated
-        used = np.zeros((len(chunk), width), dtype=bool)
+        arrays = {
+            name: np.full((len(chunk), width), 1.0 if name in ("xi", "ai", "ci") else 2.0) for name in columns
+        }
+        used = np.zeros((len(chunk), width), dtype=bool)  # padding: a harmless table, never counted
         for row, i in enumerate(chunk):
-            X[row, : k[i]], N[row, : k[i]], used[row, : k[i]] = columns["xi"][i], columns["ni"][i], True
-        out, flags = glmm._proportion_core(X, N, used, nodes, test, level)
+            for name, cols in columns.items():
+                arrays[name][row, : k[i]] = cols[i]
+            used[row, : k[i]] = kept[i]
+        out, flags = fit(**arrays, used=used, rows=len(chunk), width=width)
         for row, i in enumerate(chunk):
-            rec: Record = {"measure": "PLO", "model": "binomial-normal", "nagq": nodes, "test": test}
-            rec["level"] = float(level)
-            rec.update({name: value[row] for name, value in out.items()})
-            records[i] = rec
-            w = []
-            if k[i] == 2:
-                w.append("k = 2: tau^2 cannot be estimated reliably")
-            if test == "z" and k[i] <= 6:
-                w.append(glmm._FEW_Z_MSG.format(k=int(k[i])))
-            warns[i] = tuple(w + [msg for msg, flag in flags.items() if flag[row]])
+            records[i] = {**shared, **{name: value[row] for name, value in out.items()}}
+            own = [msg for msg, flag in flags.items() if flag[row]]
+            warns[i] = tuple(first_warnings(i, kept[i]) + own)
         start = stop
-    template = next((rec for rec in records if rec is not None), None)
-    if template is None:
-        template = _single_record(glmm.glmm_proportion([3, 5, 4], [20, 20, 20], nagq=nodes), frozenset())
-    return _assemble("glmm_proportion", k, records, errors, warns, template)
+    first = next((rec for rec in records if rec is not None), None)
+    return _assemble(model, k, records, errors, warns, first or _single_record(template(), frozenset()))
+
+
+def glmm_proportion(xi, ni, *, nagq: int = 7, test: str = "z", level: float = 0.95) -> Batch:
+    """Binomial-normal GLMMs of proportions (:func:`metablina.stats.glmm.glmm_proportion`) of different k,
+    masked: sorted by k and padded on the right within chunks of about ``_GLMM_CELLS`` cells, the padding
+    left out of every likelihood and sum. Each analysis is checked, and warned about, as when fitted alone.
+    """
+    from metablina.stats import glmm
+
+    columns, k = _ragged({"xi": xi, "ni": ni})
+    nodes = glmm._options(nagq, test, level)
+
+    def check(one: dict[str, np.ndarray]) -> np.ndarray:
+        x, n = glmm._events_and_totals("xi", one["xi"], "ni", one["ni"])
+        if x.size < 2:
+            glmm.glmm_proportion(x, n)  # raises the single fit's message for k = 1
+        glmm._check_proportions(x[None], n[None], ())
+        return np.ones(x.size, dtype=bool)
+
+    def fit(xi, ni, used, rows, width):
+        glmm._check_memory("PLO", (rows,), width)
+        return glmm._proportion_core(xi, ni, used, nodes, test, level)
+
+    def first_warnings(i: int, kept: np.ndarray) -> list[str]:
+        w = ["k = 2: tau^2 cannot be estimated reliably"] if k[i] == 2 else []
+        return w + ([glmm._FEW_Z_MSG.format(k=int(k[i]))] if test == "z" and k[i] <= 6 else [])
+
+    shared = {
+        "measure": "PLO",
+        "model": "binomial-normal",
+        "nagq": nodes,
+        "test": test,
+        "level": float(level),
+    }
+    return _masked(
+        "glmm_proportion",
+        columns,
+        k,
+        check,
+        fit,
+        first_warnings,
+        shared,
+        lambda: glmm.glmm_proportion([3, 5, 4], [20, 20, 20], nagq=nodes),
+    )
+
+
+def glmm_or_umfs(ai, n1i, ci, n2i, *, nagq: int = 7, test: str = "z", level: float = 0.95) -> Batch:
+    """Binomial-normal GLMMs for odds ratios (:func:`metablina.stats.glmm.glmm_or_umfs`, UM.FS) of
+    different k, masked as :func:`glmm_proportion`: padding is left out like a double-zero table."""
+    from metablina.stats import glmm
+
+    columns, k = _ragged({"ai": ai, "n1i": n1i, "ci": ci, "n2i": n2i})
+    nodes = glmm._options(nagq, test, level)
+
+    def check(one: dict[str, np.ndarray]) -> np.ndarray:
+        a, n1 = glmm._events_and_totals("ai", one["ai"], "n1i", one["n1i"])
+        c, n2 = glmm._events_and_totals("ci", one["ci"], "n2i", one["n2i"])
+        dropped = glmm._double_zero(a, n1, c, n2)
+        glmm._check_tables(a[None], n1[None], c[None], n2[None], ~dropped[None], ())
+        return ~dropped
+
+    def fit(ai, n1i, ci, n2i, used, rows, width):
+        glmm._check_memory("OR", (rows,), width)
+        return glmm._or_core(ai, n1i, ci, n2i, used, nodes, test, level)
+
+    def first_warnings(i: int, kept: np.ndarray) -> list[str]:
+        return [glmm._drop00_message(~kept)] if not kept.all() else []
+
+    shared = {"measure": "OR", "model": "UM.FS", "nagq": nodes, "test": test, "level": float(level)}
+    return _masked(
+        "glmm_or_umfs",
+        columns,
+        k,
+        check,
+        fit,
+        first_warnings,
+        shared,
+        lambda: glmm.glmm_or_umfs(**_TOY_TABLES, nagq=nodes),
+    )

@@ -856,8 +856,45 @@ def glmm_or_umfs(ai, n1i, ci, n2i, *, nagq: int = 7, test: str = "z", level: flo
     lead, k_all = a.shape[:-1], a.shape[-1]
     _check_memory("OR", lead, k_all)
     A, N1, C, N2 = (np.array(v, dtype=float).reshape(-1, k_all) for v in (a, n1, c, n2))
-    dropped = ((A == 0) & (C == 0)) | ((A == N1) & (C == N2))
-    used = ~dropped
+    dropped = _double_zero(A, N1, C, N2)
+    _check_tables(A, N1, C, N2, ~dropped, lead)
+    out, flags = _or_core(A, N1, C, N2, ~dropped, nodes, test, level)
+    warn = []
+    n_drop = dropped.sum(-1)
+    if n_drop.any():
+        if lead:
+            warn.append(
+                f"studies with no events (or only events) in both groups dropped (drop00): "
+                f"{int(n_drop.sum())} in {int(np.count_nonzero(n_drop))} analyses"
+            )
+        else:
+            warn.append(_drop00_message(dropped[0]))
+    warn += _summarise_warnings(lead, flags)
+    return GLMMResult(
+        measure="OR",
+        model="UM.FS",
+        nagq=nodes,
+        test=test,
+        level=float(level),
+        warnings=tuple(warn),
+        **_shape_out(lead, **out),
+    )
+
+
+def _double_zero(A, N1, C, N2) -> np.ndarray:
+    """metafor's drop00: tables with no events, or only events, in both groups."""
+    return ((A == 0) & (C == 0)) | ((A == N1) & (C == N2))
+
+
+def _drop00_message(dropped: np.ndarray) -> str:
+    """The drop00 warning of one analysis, naming its dropped studies."""
+    listed = ", ".join(str(i) for i in np.flatnonzero(dropped))
+    return f"studies with no events (or only events) in both groups dropped (drop00): {listed}"
+
+
+def _check_tables(A, N1, C, N2, used, lead: tuple) -> None:
+    """Refuse tables the model cannot fit: fewer than 2 informative studies, or separation. ``used``: the
+    studies kept (not double-zero, nor padding of a ragged stack)."""
     k = used.sum(-1)
     few = k < 2
     if few.any():
@@ -867,8 +904,8 @@ def glmm_or_umfs(ai, n1i, ci, n2i, *, nagq: int = 7, test: str = "z", level: flo
             "both groups are dropped); the model cannot be fitted"
         )
     # separation: every study's OR estimate is 0 (or every one is infinite) -> the MLE of β diverges
-    zero_or = ((A == 0) | (C == N2) | dropped).all(-1)
-    inf_or = ((A == N1) | (C == 0) | dropped).all(-1)
+    zero_or = ((A == 0) | (C == N2) | ~used).all(-1)
+    inf_or = ((A == N1) | (C == 0) | ~used).all(-1)
     sep = zero_or | inf_or
     if sep.any():
         raise InputError(
@@ -876,9 +913,14 @@ def glmm_or_umfs(ai, n1i, ci, n2i, *, nagq: int = 7, test: str = "z", level: flo
             f"{_where(np.flatnonzero(sep), lead)} (a zero cell on the same side in each table); "
             "the MLE diverges. Use a Bayesian model or report the tables"
         )
+
+
+def _or_core(A, N1, C, N2, used, nodes, test, level) -> tuple[dict, dict[str, np.ndarray]]:
+    """Fit checked (m, k) tables; ``used`` marks the studies each analysis keeps (not double-zero, nor
+    padding of a ragged stack). Returns the flat result fields and the warning flags."""
+    k = used.sum(-1)
     # dropped studies get a harmless dummy table; every sum below is masked with `used`
     A, N1, C, N2 = (np.where(used, v, d) for v, d in ((A, 1.0), (N1, 2.0), (C, 1.0), (N2, 2.0)))
-
     lc = np.where(used, log_binom_coef(A, N1) + log_binom_coef(C, N2), 0.0)
     alpha_fe, beta_fe = _fit_fe_or(A, N1, C, N2, used)
     zero = np.zeros((1, A.shape[0]))
@@ -924,31 +966,15 @@ def glmm_or_umfs(ai, n1i, ci, n2i, *, nagq: int = 7, test: str = "z", level: flo
     vi = 1 / (A + add) + 1 / (B + add) + 1 / (C + add) + 1 / (D + add)
     i2, h2, vt = _i2_h2(vi, used, tau2)
 
-    warn = []
-    n_drop = dropped.sum(-1)
-    if n_drop.any():
-        if lead:
-            warn.append(
-                f"studies with no events (or only events) in both groups dropped (drop00): "
-                f"{int(n_drop.sum())} in {int(np.count_nonzero(n_drop))} analyses"
-            )
-        else:
-            warn.append(
-                "studies with no events (or only events) in both groups dropped (drop00): "
-                f"{', '.join(str(i) for i in np.flatnonzero(dropped[0]))}"
-            )
-    warn += _summarise_warnings(
-        lead,
-        {
-            "k = 2: tau^2 cannot be estimated reliably": k == 2,
-            "tau^2 estimated as 0 (boundary): the SE is the common-OR logistic SE": tau == 0,
-            _BIG_TAU_MSG.format(nodes=nodes): converged & (tau > _BIG_TAU),
-            "did not converge: results set to NaN": ~converged,
-            "Hessian not negative definite at the optimum: SE set to NaN": bad_hessian,
-        },
-    )
+    flags = {
+        "k = 2: tau^2 cannot be estimated reliably": k == 2,
+        "tau^2 estimated as 0 (boundary): the SE is the common-OR logistic SE": tau == 0,
+        _BIG_TAU_MSG.format(nodes=nodes): converged & (tau > _BIG_TAU),
+        "did not converge: results set to NaN": ~converged,
+        "Hessian not negative definite at the optimum: SE set to NaN": bad_hessian,
+    }
     out = _inference(
-        lead,
+        (A.shape[0],),
         k,
         np.where(converged, beta, np.nan),
         se,
@@ -966,6 +992,5 @@ def glmm_or_umfs(ai, n1i, ci, n2i, *, nagq: int = 7, test: str = "z", level: flo
         ll_fe,
         ll_sat,
     )
-    return GLMMResult(
-        measure="OR", model="UM.FS", nagq=nodes, test=test, level=float(level), warnings=tuple(warn), **out
-    )
+    return out, flags
+

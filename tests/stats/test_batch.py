@@ -146,14 +146,37 @@ def test_masked_glmm_spans_chunks_and_refuses_only_the_bad_analysis(monkeypatch)
     assert_same(b, ones, rel=1e-7, abs_=1e-9)
 
 
-def test_glmm_or_umfs_batch_equals_single_fits():
-    ai = [[3, 5, 0, 7], [3, 5, 0], [2, 9, 4, 1, 6], [0, 0]]
-    n1 = [[30, 40, 20, 50], [30, 40, 20], [25, 60, 30, 20, 45], [10, 10]]
-    ci = [[6, 9, 2, 8], [6, 9, 2], [5, 11, 9, 4, 7], [0, 0]]
-    n2 = [[30, 42, 21, 49], [30, 42, 21], [25, 61, 29, 22, 44], [10, 10]]
+@st.composite
+def ragged_two_group(draw):
+    m = draw(st.integers(1, 5))
+    ks = draw(st.lists(st.integers(1, 6), min_size=m, max_size=m))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n1 = [rng.integers(5, 80, k) for k in ks]
+    n2 = [rng.integers(5, 80, k) for k in ks]
+    p2 = rng.uniform(0.0, 0.4)
+    ai = [rng.binomial(n, min(0.95, p2 * rng.uniform(0.5, 2.5))) for n in n1]
+    ci = [rng.binomial(n, p2) for n in n2]
+    return ai, n1, ci, n2
+
+
+@SLOW
+@given(data=ragged_two_group())
+def test_masked_glmm_or_umfs_equals_single_fits(data):
+    b = batch.glmm_or_umfs(*data)
+    assert_same(b, singles(glmm.glmm_or_umfs, *data), rel=1e-7, abs_=1e-9)
+
+
+def test_masked_glmm_or_umfs_drops_double_zeros_per_analysis(monkeypatch):
+    monkeypatch.setattr(batch, "_GLMM_CELLS", 9)
+    ai = [[3, 5, 0, 7], [3, 5, 0], [2, 9, 4, 1, 6], [0, 0], [0, 4, 2]]
+    n1 = [[30, 40, 20, 50], [30, 40, 20], [25, 60, 30, 20, 45], [10, 10], [12, 30, 22]]
+    ci = [[6, 9, 0, 8], [6, 9, 2], [5, 11, 9, 4, 7], [0, 0], [0, 7, 5]]
+    n2 = [[30, 42, 21, 49], [30, 42, 21], [25, 61, 29, 22, 44], [10, 10], [15, 28, 20]]
     b = batch.glmm_or_umfs(ai, n1, ci, n2)
-    assert_same(b, singles(glmm.glmm_or_umfs, ai, n1, ci, n2), rel=1e-9, abs_=1e-12, own_warnings=False)
+    assert_same(b, singles(glmm.glmm_or_umfs, ai, n1, ci, n2), rel=1e-7, abs_=1e-9)
     assert "fewer than 2 studies" in b.errors[3]
+    assert b.k.tolist() == [3, 3, 5, 2, 2]  # studies used, after drop00
+    assert b.warnings[0][0].endswith("dropped (drop00): 2") and b.warnings[4][0].endswith("(drop00): 0")
 
 
 def test_bayes_nn_batch_equals_single_fits():
