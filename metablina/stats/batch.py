@@ -24,7 +24,6 @@ in ``errors`` and its numbers are NaN. Arrays of a shape the API does not expect
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +57,7 @@ _TOY_TABLES = {"ai": [1, 2], "n1i": [5, 5], "ci": [2, 1], "n2i": [5, 5]}
 # fields of a single fit that a batch of intercept-only analyses does not carry
 _RMA_SKIP = frozenset(
     {"p", "coef_names", "b", "b_se", "b_stat", "b_p", "b_ci_low", "b_ci_high", "qm", "qm_coefs", "qm_df"}
-    | {"qm_p", "r2", "warning_masks", "warnings"}
+    | {"qm_p", "r2", "warning_masks"}
 )
 
 
@@ -67,8 +66,9 @@ class Batch:
     """Results of a ragged stack of analyses, in the order given.
 
     ``values`` maps the single fit's field names to one entry per analysis: an array (m,) for a number
-    (NaN, or False for a flag, where the analysis could not be fitted), a tuple of m arrays for a
-    study-level field, or one shared value (the model's name, the level) when every analysis has the same.
+    (NaN where the single fit has None because the quantity does not apply at that k, NaN or False where
+    the analysis could not be fitted), a tuple of m arrays (None where not fitted) for a study-level
+    field, or one shared value (the model's name, the level) when every analysis has the same.
     Fields are also attributes: ``batch.estimate``, ``batch.ci_low``. ``errors[i]`` is the InputError
     message that refused analysis i (None if it was fitted); ``warnings[i]`` its warnings, as fitting it
     alone gives them, except for the Bayesian models: there, the messages of the stacked fit of its group
@@ -171,68 +171,84 @@ def cumulative_subsets(order: Sequence[int]) -> list[np.ndarray]:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# assembling per-analysis records into a Batch
+# assembling the fits of groups (or chunks) of analyses into one Batch, column by column
 # ------------------------------------------------------------------------------------------------------------
-Record = dict[str, Any]
-
-
-def _records(result: Any, n: int, skip: frozenset[str]) -> list[Record]:
-    """Split a stacked result (leading shape (n,)) into one record per analysis."""
-    out: list[Record] = [{} for _ in range(n)]
+def _fields(result: Any, n: int | None, skip: frozenset[str]) -> dict[str, Any]:
+    """The fields of a stacked result of ``n`` analyses (None: an unstacked single fit), each as an array
+    (n,) of numbers, a list of n study-level arrays, or one value shared by the stack."""
+    out: dict[str, Any] = {}
     for f in dataclasses.fields(result):
         if f.name in skip or f.name == "warnings":
             continue
         value = getattr(result, f.name)
-        for j in range(n):
-            out[j][f.name] = value[j] if isinstance(value, np.ndarray) else value
+        if isinstance(value, np.ndarray) and value.ndim >= 1:
+            out[f.name] = [value] if n is None else (list(value) if value.ndim > 1 else value)
+        else:
+            out[f.name] = value[()] if isinstance(value, np.ndarray) else value
     return out
 
 
-def _single_record(result: Any, skip: frozenset[str]) -> Record:
-    return {
-        f.name: getattr(result, f.name)
-        for f in dataclasses.fields(result)
-        if f.name not in skip | {"warnings"}
-    }
-
-
 def _number(value: Any) -> bool:
-    return isinstance(value, int | float | bool | np.number | np.bool_) or (
-        isinstance(value, np.ndarray) and value.ndim == 0
-    )
+    return isinstance(value, int | float | np.number | np.bool_) and not isinstance(value, str)
 
 
-def _is_flag(v: Any) -> bool:
-    return isinstance(v, bool | np.bool_) or (isinstance(v, np.ndarray) and v.dtype == bool)
+class _Columns:
+    """Fields of the analyses of a batch, gathered group by group (``add``) and built into the columns of
+    a :class:`Batch`: numbers -> arrays (m,) (NaN / False where not fitted or None), study-level arrays ->
+    tuples (None where not fitted), values every analysis shares (strings, None) -> that value."""
 
+    def __init__(self, m: int) -> None:
+        self.m = m
+        self.parts: dict[str, list[tuple[np.ndarray, Any]]] = {}
 
-def _assemble(
-    model: str, k: np.ndarray, records: list[Record | None], errors, warnings, template: Record
-) -> Batch:
-    """Columns from per-analysis records: numbers -> arrays (NaN / False for errors and None), study-level
-    arrays -> tuples, values equal across analyses (strings, None) -> one shared value. ``template``, the
-    record of one fit, gives the fields and their kinds even if no analysis was fitted."""
-    names: list[str] = list(template)
-    values: dict[str, Any] = {}
-    for name in names:
-        col = [None if rec is None else rec.get(name) for rec in records]
-        present = [v for v in col if v is not None]
-        kind = present or [template[name]]
-        if all(isinstance(v, np.ndarray) and v.ndim >= 1 for v in kind):
-            values[name] = tuple(col)
-        elif all(_number(v) for v in kind):
-            if all(_is_flag(v) for v in kind):
-                values[name] = np.array([bool(v) if v is not None else False for v in col])
-            elif len(present) == len(col) and all(isinstance(v, int | np.integer) for v in present):
-                values[name] = np.array([int(v) for v in col])
+    def add(self, idx: np.ndarray, fields: dict[str, Any]) -> None:
+        for name, value in fields.items():
+            self.parts.setdefault(name, []).append((idx, value))
+
+    def add_kinds(self, fields: dict[str, Any]) -> None:
+        """The fields of a toy fit, for their names and kinds only, when no analysis was fitted."""
+        empty = np.array([], dtype=int)
+        for name, v in fields.items():
+            kind = [] if isinstance(v, list) else np.empty(0, np.asarray(v).dtype) if _number(v) else None
+            self.parts.setdefault(name, []).append((empty, kind))
+
+    def build(self) -> dict[str, Any]:
+        return {name: self._column(parts) for name, parts in self.parts.items()}
+
+    def _column(self, parts: list[tuple[np.ndarray, Any]]) -> Any:
+        values = [v for _, v in parts]
+        if any(isinstance(v, list) for v in values):
+            col: list[Any] = [None] * self.m
+            for idx, v in parts:
+                for i, a in zip(idx, v if isinstance(v, list) else [None] * idx.size, strict=True):
+                    col[i] = a
+            return tuple(col)
+        arrays = [v for v in values if isinstance(v, np.ndarray)]
+        if arrays or any(_number(v) for v in values):
+            covered = sum(idx.size for idx, v in parts if v is not None) == self.m
+            kinds = {np.asarray(v).dtype.kind for v in values if v is not None}
+            if kinds == {"b"}:
+                out = np.zeros(self.m, dtype=bool)
+            elif covered and kinds <= {"i", "u"}:
+                out = np.zeros(self.m, dtype=int)
             else:
-                values[name] = np.array([math.nan if v is None else float(v) for v in col])
-        elif not present or (len({repr(v) for v in present}) == 1 and len(present) == len(col)):
-            values[name] = (
-                kind[0] if present else (template[name] if isinstance(template[name], str) else None)
-            )
-        else:
-            values[name] = tuple(col)
+                out = np.full(self.m, np.nan)
+            for idx, v in parts:
+                if v is not None:
+                    out[idx] = v
+            return out
+        distinct = {repr(v) for v in values}
+        if len(distinct) == 1 and sum(idx.size for idx, _ in parts) == self.m:
+            return values[0]
+        col = [None] * self.m
+        for idx, v in parts:
+            for i in idx:
+                col[i] = v
+        return tuple(col)
+
+
+def _batch(model: str, k: np.ndarray, columns: _Columns, errors, warnings) -> Batch:
+    values = columns.build()
     if isinstance(values.get("k"), np.ndarray):  # the fit's own k (GLMM OR: after drop00), else the data's
         given = values.pop("k").astype(float)
         k = np.where(np.isnan(given), k, given).astype(int)
@@ -246,16 +262,16 @@ def _grouped(
     k: np.ndarray,
     toy: dict[str, list[float]],
     skip: frozenset[str] = frozenset(),
-    warnings_of: Callable[[Any, int], tuple[str, ...]] | str = "group",
+    warnings_of: str = "group",
 ) -> Batch:
     """One stacked ``fit`` per distinct k. A group that the fit refuses (one analysis in it is invalid) is
     fitted one analysis at a time, so that the others still get their numbers and the refused one its own
     message, the same as fitting it alone. ``toy``: valid data of one analysis, fitted for the list of
-    fields only when no analysis of the batch could be fitted. ``warnings_of``: each analysis's warnings
-    from the stacked result and its position there; "refit" fits alone the analyses of a group that
-    warned, to give each its own (cheap for closed forms); "group" gives each the group's messages."""
+    fields only when no analysis of the batch could be fitted. ``warnings_of``: "masks" reads each
+    analysis's warnings from the result's ``warning_masks`` (rma); "refit" fits alone the analyses of a
+    group that warned, to give each its own (cheap for closed forms); "group" gives each the group's."""
     m = k.size
-    records: list[Record | None] = [None] * m
+    gathered = _Columns(m)
     errors: list[str | None] = [None] * m
     warns: list[tuple[str, ...]] = [()] * m
     for size in np.unique(k):
@@ -269,21 +285,27 @@ def _grouped(
                 except InputError as exc:
                     errors[i] = str(exc)
                     continue
-                records[i] = _single_record(one, skip)
+                gathered.add(np.array([i]), _fields(one, None, skip))
                 warns[i] = tuple(one.warnings)
             continue
-        for j, rec in zip(idx, _records(res, idx.size, skip), strict=True):
-            records[j] = rec
-            if callable(warnings_of):
-                warns[j] = warnings_of(res, int(np.flatnonzero(idx == j)[0]))
-            elif warnings_of == "refit" and res.warnings:
-                warns[j] = tuple(fit(**{name: cols[j] for name, cols in columns.items()}).warnings)
-            else:
-                warns[j] = tuple(res.warnings)
-    template = next((rec for rec in records if rec is not None), None)
-    if template is None:
-        template = _single_record(fit(**{name: np.asarray(v, dtype=float) for name, v in toy.items()}), skip)
-    return _assemble(model, k, records, errors, warns, template)
+        gathered.add(idx, _fields(res, idx.size, skip))
+        if warnings_of == "masks":
+            own: list[list[str]] = [[] for _ in idx]
+            for msg, mask in res.warning_masks:
+                for pos in np.flatnonzero(mask):
+                    own[pos].append(msg)
+            for pos, i in enumerate(idx):
+                warns[i] = tuple(own[pos])
+        elif warnings_of == "refit" and res.warnings:
+            for i in idx:
+                warns[i] = tuple(fit(**{name: cols[i] for name, cols in columns.items()}).warnings)
+        else:
+            for i in idx:
+                warns[i] = tuple(res.warnings)
+    if not gathered.parts:  # nothing could be fitted: the fields of a toy fit, every one NaN or None
+        fields = _fields(fit(**{name: np.asarray(v, dtype=float) for name, v in toy.items()}), None, skip)
+        gathered.add_kinds(fields)
+    return _batch(model, k, gathered, errors, warns)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -299,12 +321,9 @@ def rma(yi, vi, *, method: str = "REML", test: str = "z", level: float = 0.95) -
     def fit(yi, vi):
         return rma_mod.rma(yi, vi, method=method, test=test, level=level)
 
-    def warnings_of(res, j):
-        return res.warnings_for(j)
-
     toy = {"yi": [0.1, 0.3, 0.2], "vi": [0.1, 0.1, 0.1]}
     fit(**toy)  # bad options are refused once for the whole batch, not per analysis
-    return _grouped("rma", fit, columns, k, toy, _RMA_SKIP, warnings_of)
+    return _grouped("rma", fit, columns, k, toy, _RMA_SKIP, warnings_of="masks")
 
 
 def mantel_haenszel(ai, n1i, ci, n2i, *, measure: str = "OR", level: float = 0.95) -> Batch:
@@ -405,7 +424,7 @@ def _masked(
     check: Callable[[dict[str, np.ndarray]], np.ndarray],
     fit: Callable[..., tuple[dict, dict[str, np.ndarray]]],
     first_warnings: Callable[[int, np.ndarray], list[str]],
-    shared: Record,
+    shared: dict[str, Any],
     template: Callable[[], Any],
 ) -> Batch:
     """Masked fits of a GLMM: each analysis checked alone (``check`` returns the studies it keeps, or
@@ -423,7 +442,7 @@ def _masked(
         except InputError as exc:
             errors[i] = str(exc)
     good = [i for i in np.argsort(k, kind="stable") if errors[i] is None]
-    records: list[Record | None] = [None] * m
+    gathered = _Columns(m)
     warns: list[tuple[str, ...]] = [()] * m
     start = 0
     while start < len(good):
@@ -441,13 +460,14 @@ def _masked(
                 arrays[name][row, : k[i]] = cols[i]
             used[row, : k[i]] = kept[i]
         out, flags = fit(**arrays, used=used, rows=len(chunk), width=width)
+        gathered.add(np.array(chunk), {**shared, **out})
         for row, i in enumerate(chunk):
-            records[i] = {**shared, **{name: value[row] for name, value in out.items()}}
             own = [msg for msg, flag in flags.items() if flag[row]]
             warns[i] = tuple(first_warnings(i, kept[i]) + own)
         start = stop
-    first = next((rec for rec in records if rec is not None), None)
-    return _assemble(model, k, records, errors, warns, first or _single_record(template(), frozenset()))
+    if not gathered.parts:  # nothing could be fitted: the fields of a toy fit, every one NaN or None
+        gathered.add_kinds(_fields(template(), None, frozenset()))
+    return _batch(model, k, gathered, errors, warns)
 
 
 def glmm_proportion(xi, ni, *, nagq: int = 7, test: str = "z", level: float = 0.95) -> Batch:
