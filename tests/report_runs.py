@@ -20,7 +20,7 @@ from metablina.reportfolder import MARKER, MARKER_TEXT
 from tests.test_report import STUDIES, files
 
 TOKEN = "METABLINA_TEST_RUN"  # in the environment of every process of a run, whatever its group
-SMALL_PLAN = ("complete-remission", "crs-grade3", "efs-hazard-ratio")
+SMALL_PLAN = ("hsct", "neuro-grade3", "efs-hazard-ratio")  # two of them pool (k = 2), with Bayesian fits
 
 needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
 

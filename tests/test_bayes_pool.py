@@ -134,7 +134,7 @@ def review_run():
 
 
 def test_the_plan_adds_a_bayesian_row_and_prior_sensitivity_for_few_studies(review_run) -> None:
-    crs = review_run["crs-grade3"].primary
+    crs = next(s for s in review_run["hsct"].strata if s.pooled)  # frontline, k = 2
     assert [(b.role, b.tau_prior) for b in crs.bayes] == [
         ("primary", "halfnormal:1"),
         ("half the prior scale", "halfnormal:0.5"),

@@ -22,6 +22,9 @@ from metablina.report import run_plan
 from metablina.run import run_analysis
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
+# A SYNTHETIC review whose CRS analysis pools three trials across two settings (overall: true), with
+# subgroups by setting: the shipped review keeps settings and grading systems apart, so pools at most two.
+THREE = Path(__file__).resolve().parents[1] / "fixtures" / "two-reports"
 Z = 1.959963984540054
 
 
@@ -35,8 +38,20 @@ def by_id(run):
     return {r.analysis.id: r for r in run.results}
 
 
+@pytest.fixture(scope="module")
+def three():
+    return run_plan(THREE)
+
+
+@pytest.fixture(scope="module")
+def crs(three):
+    return next(r for r in three.results if r.analysis.id == "crs-grade3")
+
+
 def test_every_analysis_of_the_plan_gives_forest_data(run) -> None:
     for result in run.results:
+        if result.analysis.measure in ("RR", "OR", "RD") or result.analysis.landmark is not None:
+            continue  # comparisons of two arms: metablina.render.compareforest draws them
         data = forest_data(result)
         assert data.title == result.analysis.title
         rows = [r for g in data.groups for r in g.rows]
@@ -44,8 +59,8 @@ def test_every_analysis_of_the_plan_gives_forest_data(run) -> None:
         assert data.scale == ("ratio" if result.analysis.measure == "HR" else "proportion")
 
 
-def test_pooled_analysis_with_subgroups(by_id) -> None:
-    result = by_id["crs-grade3"]
+def test_pooled_analysis_with_subgroups(crs) -> None:
+    result = crs
     data = forest_data(result)
     assert [g.label for g in data.groups] == [s.label for s in result.subgroups]
     back = result.primary.result.back()
@@ -106,10 +121,10 @@ def test_failed_fit_and_plan_refusals_are_shown(by_id) -> None:
     assert data.groups[0].refusal == "the plan shows these records unpooled"
 
 
-def test_inverse_variance_weights_match_the_fit(run, by_id) -> None:
-    analysis = by_id["crs-grade3"].analysis
+def test_inverse_variance_weights_match_the_fit(three, crs) -> None:
+    analysis = crs.analysis
     result = run_analysis(
-        list(run.rows), analysis.model_copy(update={"subgroup": None}), method="REML", ci="hksj"
+        list(three.rows), analysis.model_copy(update={"subgroup": None}), method="REML", ci="hksj"
     )
     data = forest_data(result)
     weights = [r.weight for r in data.groups[0].rows]
@@ -119,13 +134,13 @@ def test_inverse_variance_weights_match_the_fit(run, by_id) -> None:
 
 
 def test_proportion_rows_use_exact_intervals(by_id) -> None:
-    rows = by_id["crs-grade3"].strata[0].rows
+    rows = [r for s in by_id["crs-grade3"].strata for r in s.rows]  # one study in each stratum
     shown = {d.row.study: d for d in display_rows(rows, "PLO")}
     zero = shown["bch-infant-2025"]  # 0/11: [0, 1 - (alpha/2)^(1/n)] in closed form
     assert (zero.estimate, zero.ci_low) == (0.0, 0.0)
     assert zero.ci_high == pytest.approx(1 - 0.025 ** (1 / 11), rel=1e-9)
     nine = shown["cclg-frontline-2025"]  # 9/202 from a printed 4.5%
-    assert nine.detail == "9/202" and nine.note == "from 4.5%"
+    assert nine.detail == "9/202" and nine.note == "from 4.5%; grading not stated; conference abstract"
     assert nine.ci_source == "exact"
 
 
@@ -149,9 +164,9 @@ def test_km_rows_swap_interval_ends(by_id) -> None:
     assert se.detail == "73.3 ± 8.1"
 
 
-def test_extra_diamonds_follow_the_frequentist_one(by_id) -> None:
+def test_extra_diamonds_follow_the_frequentist_one(crs) -> None:
     """The hook for a Bayesian posterior: an open diamond after each pooled set's filled one."""
-    result = by_id["crs-grade3"]
+    result = crs
 
     def bayes(stratum):
         b = stratum.result.back()
@@ -171,13 +186,13 @@ def test_extra_diamonds_follow_the_frequentist_one(by_id) -> None:
     assert gids.count("diamond-bayes") == 1 + sum(1 for g in data.groups if g.subtotals)
 
 
-def test_texts(by_id) -> None:
+def test_texts(crs) -> None:
     assert fmt_p(0.0004) == "< 0.001" and fmt_p(0.0123) == "= 0.012" and fmt_p(0.5) == "= 0.50"
     assert fmt_p(None) == "NA" and fmt_p(float("nan")) == "NA"
     assert (
         short_reason("k = 1: shown as the study itself, not as a pooled estimate") == "single study (k = 1)"
     )
-    fit = by_id["complete-remission"].primary.result
+    fit = crs.primary.result
     d = fit.to_dict()
     text = heterogeneity_text(fit)
     assert f"τ² = {d['tau2']:.3f}" in text and f"I² = {d['i2']:.0f}%" in text
