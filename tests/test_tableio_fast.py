@@ -79,3 +79,20 @@ def test_more_rows_than_the_cap_are_refused_naming_the_row(tmp_path: Path, monke
     path.write_text("study,yi,vi\n" + "".join(f"s{i},0.1,0.04\n" for i in range(4)), encoding="utf-8")
     with pytest.raises(TableError, match="row 5: more than 3 data rows"):
         tableio.read_table(path, "GEN")
+
+
+@pytest.mark.parametrize(
+    ("text", "rows", "yi"),
+    [
+        ("study,yi,vi\na,0.1,0.04\nb,0.2,0.05\nc,0.3,0.06", [2, 3, 4], ["0.1", "0.2", "0.3"]),  # cut at once
+        ("study,yi,vi\na,0.1,0.04\n,,\nb,0.2,0.05\n", [2, 4], ["0.1", "0.2"]),  # a row of empty cells
+        ("study,yi,vi\na,0.1,0.04\nb,0.2,0.05\n\n", [2, 3], ["0.1", "0.2"]),  # a blank line at the end
+    ],
+)
+def test_plain_text_rows_are_cut_as_csv_would(
+    tmp_path: Path, text: str, rows: list[int], yi: list[str]
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(text, encoding="utf-8")
+    at_once, by_record = both_readings(path, 3, [1, 2])
+    assert at_once == by_record and at_once[0] == rows and at_once[1][0] == yi
