@@ -34,7 +34,8 @@ def write_table(path: Path, k: int, measure: str, seed: int = 1) -> None:
     else:
         vi = rng.uniform(0.01, 0.3, k)
         yi = rng.normal(0.2, np.sqrt(vi + 0.05))
-        lines = ["study,yi,vi"] + [f"{s},{float(y)!r},{float(v)!r}" for s, y, v in zip(labels, yi, vi, strict=True)]
+        rows = zip(labels, yi.tolist(), vi.tolist(), strict=True)
+        lines = ["study,yi,vi"] + [f"{s},{y!r},{v!r}" for s, y, v in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
