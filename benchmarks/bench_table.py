@@ -39,6 +39,12 @@ def write_table(path: Path, k: int, measure: str, seed: int = 1) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _tiny(measure: str) -> tuple[dict[str, np.ndarray], list[str]]:
+    if measure == "PLO":
+        return {"xi": np.array([3.0, 5.0, 4.0]), "ni": np.full(3, 20.0)}, ["a", "b", "c"]
+    return {"yi": np.array([0.1, 0.3, 0.2]), "vi": np.full(3, 0.1)}, ["a", "b", "c"]
+
+
 def best(fn, repeat: int) -> tuple[float, object]:
     times, out = [], None
     for _ in range(repeat):
@@ -60,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from metablina.tableio import check_counts, read_table
 
     method = "REML"
+    pool(a.measure, method, None, *_tiny(a.measure))  # warm-up: imports and first-call costs
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "table.csv"
         write_table(path, a.k, a.measure)
