@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from metablina.render.forestdata import (
+    context,
     diamond_label,
     fmt_num,
     fmt_p,
@@ -336,6 +337,7 @@ def comparison_of(stratum: StratumFit, analysis: Any, title: str) -> Comparison:
     """The comparison the engine made of one stratum (``stratum.comparison``), as the plot draws it."""
     comp = stratum.comparison
     rows = comp.rows
+    effect_rows = {r.key: r for r in stratum.rows}
     studies = []
     for r in rows:
         correction, note = _correction(getattr(r, "correction", None) or r.note)
@@ -343,6 +345,8 @@ def comparison_of(stratum: StratumFit, analysis: Any, title: str) -> Comparison:
             note = r.note
         if r.left_out:
             note = "not estimable"
+        if r.key in effect_rows:  # grading, report and data cut, as the single-arm plots show them
+            note = "; ".join(n for n in (note, context(effect_rows[r.key])) if n) or None
         studies.append(
             ComparisonStudy(
                 r.label,

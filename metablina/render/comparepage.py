@@ -22,6 +22,7 @@ from metablina.render.compareforest import (
     overall_test_line,
     per_1000,
 )
+from metablina.render.forestdata import context
 
 if TYPE_CHECKING:
     from metablina.report import AnalysisReport, ReportModel
@@ -116,6 +117,7 @@ def _study_rows(stratum: StratumFit, model: ReportModel) -> list[dict[str, Any]]
                 "quotes": list(getattr(row, "quotes", ()) or ()),
                 "derivations": list(getattr(row, "derivations", ()) or ()),
                 "reported": getattr(row, "reported", ""),
+                "context": context(row) if row is not None else "",  # grading, report and data cut
             }
         )
     return out

@@ -185,7 +185,8 @@ def report_text(r: EffectRow) -> str:
 
 def context(r: EffectRow) -> str:
     """What a reader must see beside a study's number to know what it measures: its grading system
-    (for graded events), its definition, and its report and data cut."""
+    (for graded events), its definition, its report and data cut, and for a hazard ratio printed
+    without a CI that the CI shown is derived."""
     parts = []
     if r.grading is not None:
         parts.append("grading not stated" if r.grading == "not stated" else f"graded by {r.grading}")
@@ -193,6 +194,8 @@ def context(r: EffectRow) -> str:
         parts.append(r.definition)
     if report := report_text(r):
         parts.append(report)
+    if r.form == "hr" and r.ci_low is None and r.yi is not None:
+        parts.append("no CI reported: the CI shown is derived")
     return "; ".join(parts)
 
 

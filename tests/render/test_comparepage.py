@@ -143,7 +143,7 @@ def test_derived_hazard_ratios_are_marked_on_the_plot_and_in_the_table(model, pa
 def test_not_estimable_double_zero_trial_has_no_weight(model):
     data = analysis_forest_data(report_of(model, "ae-g3-rr").result)
     (dz,) = [r for g in data.groups for r in g.rows if math.isnan(r.estimate)]
-    assert dz.note == "not estimable" and dz.weight is None and dz.cells == ("0", "25", "0", "24")
+    assert dz.note.startswith("not estimable") and dz.weight is None and dz.cells == ("0", "25", "0", "24")
 
 
 def test_strata_share_one_plot_with_their_own_absolute_effects_and_no_overall_diamond():
