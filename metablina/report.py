@@ -203,15 +203,24 @@ def _short_reason(text: str) -> str:
     return short_reason(text)
 
 
-def _refit(stratum: StratumFit, rows: Sequence[EffectRow]) -> Any:
-    """The stratum's model on a subset of its rows (same measure, method, interval), or the error."""
+def _refit(stratum: StratumFit, rows: Sequence[EffectRow], tau_prior: str | None = None) -> Any:
+    """The stratum's model on a subset of its rows (same measure, method, interval, prior), or the error:
+    one subset at a time, the reference the batched refits (:func:`_batch_points`) are tested against."""
     from metablina.analyze import pool
     from metablina.stats.errors import InputError
 
     r = stratum.result
     assert r is not None
     try:
-        return pool(r.measure, r.method, r.ci_method, columns_of(tuple(rows)), [x.label for x in rows])
+        return pool(
+            r.measure,
+            r.method,
+            r.ci_method,
+            columns_of(tuple(rows)),
+            [x.label for x in rows],
+            tau_prior=tau_prior,
+            shrinkage=False,
+        )
     except InputError as exc:
         return f"{r.method} could not be fitted: {exc}"
 
@@ -221,7 +230,11 @@ def _point(fit: Any) -> tuple[float, float, float, float | None]:
         return math.nan, math.nan, math.nan, None
     b = fit.back()
     i2 = fit.to_dict().get("i2")
-    return b["estimate"], b.get("ci_low", math.nan), b.get("ci_high", math.nan), i2
+
+    def num(x: float | None) -> float:
+        return math.nan if x is None else float(x)
+
+    return num(b["estimate"]), num(b.get("ci_low")), num(b.get("ci_high")), i2
 
 
 def _series(
@@ -231,67 +244,130 @@ def _series(
     return Series(kind, tuple(labels), est, lo, hi, tuple(k), i2, tuple(notes))
 
 
-def _stacked(stratum: StratumFit, kind: str, order: Sequence[int] | None = None) -> list[tuple] | None:
-    """Leave-one-out or cumulative fits of an inverse-variance model from metablina.stats.influence (one
-    stacked rma call per step, metafor's leave1out / cumul); None where that module does not apply
-    (GLMM and other likelihoods, the Freeman-Tukey back-transformation that needs each subset's n)."""
-    from metablina.analyze import TEST_OF_CI, back_value
+def _batch_fit(stratum: StratumFit, subsets: Sequence[Any], tau_prior: str | None) -> Any:
+    """The stratum's model fitted on every subset of its rows (index arrays) in one ragged batch
+    (metablina.stats.batch): the same effect sizes, model, interval and prior as :func:`_refit`."""
+    import numpy as np
+
+    from metablina.analyze import DEFAULT_TAU_PRIOR, GENERIC_LOG, TEST_OF_CI
     from metablina.options import IV_METHODS
+    from metablina.stats import batch
+    from metablina.stats.measures import escalc
 
     r = stratum.result
-    if r is None or r.method not in IV_METHODS or r.measure == "PFT" or len(r.yi) != len(stratum.rows):
-        return None
-    try:
-        from metablina.stats import influence
-    except ImportError:  # pragma: no cover - an older tree without the module
-        return None
-    test = TEST_OF_CI[r.ci_method]
-    if kind == "leave-one-out":
-        fit = influence.leave_one_out(r.yi, r.vi, method=r.method, test=test)
+    assert r is not None
+    cols = columns_of(stratum.rows)
+
+    def pick(name: str) -> list[Any]:
+        return [cols[name][s] for s in subsets]
+
+    if r.method == "GLMM" and r.measure == "PLO":
+        return batch.glmm_proportion(pick("xi"), pick("ni"), test=r.ci_method)
+    if r.method == "GLMM":
+        return batch.glmm_or_umfs(pick("ai"), pick("n1i"), pick("ci"), pick("n2i"), test=r.ci_method)
+    if r.method == "MH":
+        return batch.mantel_haenszel(pick("ai"), pick("n1i"), pick("ci"), pick("n2i"), measure=r.measure)
+    if r.method == "PETO":
+        return batch.peto(pick("ai"), pick("n1i"), pick("ci"), pick("n2i"))
+    prior = tau_prior or DEFAULT_TAU_PRIOR.get(r.measure)
+    if r.method == "BAYES-GLMM":
+        return batch.bayes_bn(pick("xi"), pick("ni"), tau_prior=prior, shrinkage=False)
+    # effect sizes are computed study by study (a continuity correction only where a cell is 0), so a
+    # subset's are the subset of the stratum's
+    es = escalc("GEN" if r.measure in GENERIC_LOG else r.measure, **cols)
+    yi, vi = np.asarray(es.yi, dtype=float), np.asarray(es.vi, dtype=float)
+    if r.method == "BAYES":
+        return batch.bayes_nn([yi[s] for s in subsets], [vi[s] for s in subsets], tau_prior=prior)
+    assert r.method in IV_METHODS
+    keep = [s[np.isfinite(yi[s]) & np.isfinite(vi[s])] for s in subsets]  # as pool leaves them out
+    return batch.rma(
+        [yi[s] for s in keep], [vi[s] for s in keep], method=r.method, test=TEST_OF_CI[r.ci_method]
+    )
+
+
+def _batch_points(
+    stratum: StratumFit, subsets: Sequence[Any], tau_prior: str | None = None
+) -> tuple[list[tuple], list[str | None]]:
+    """Estimate, CI (natural scale) and I² of the stratum's model on each subset, fitted in one batch,
+    and why a subset could not be fitted (None where it was), worded as :func:`_refit` words it."""
+    from metablina.analyze import back_value
+
+    r = stratum.result
+    assert r is not None
+    b = _batch_fit(stratum, subsets, tau_prior)
+    if r.measure == "PFT":  # the inverse Freeman-Tukey transform takes each subset's own sample sizes
+        ni = columns_of(stratum.rows)["ni"]
+        est, low, high = (
+            [float(back_value("PFT", getattr(b, f)[i], ni[s])) for i, s in enumerate(subsets)]
+            for f in ("estimate", "ci_low", "ci_high")
+        )
     else:
-        fit = influence.cumulative(r.yi, r.vi, order, method=r.method, test=test)
-    est, low, high = (back_value(r.measure, getattr(fit, f)) for f in ("estimate", "ci_low", "ci_high"))
+        est, low, high = (back_value(r.measure, getattr(b, f)) for f in ("estimate", "ci_low", "ci_high"))
     if r.measure == "KM":  # S = exp(-exp(y)) decreases in y
         low, high = high, low
-    return [
-        (float(e), float(a), float(b), None if not math.isfinite(i) else float(i))
-        for e, a, b, i in zip(est, low, high, fit.i2, strict=True)
+    i2 = b.values.get("i2")
+    points = [
+        (
+            float(est[i]),
+            float(low[i]),
+            float(high[i]),
+            None if i2 is None or not math.isfinite(i2[i]) else float(i2[i]),
+        )
+        for i in range(len(subsets))
     ]
+    errors = [None if e is None else f"{r.method} could not be fitted: {e}" for e in b.errors]
+    return points, errors
 
 
-def leave_one_out(stratum: StratumFit, *, stacked: bool = True) -> Series:
-    """Each row omitted in turn and the rest re-pooled with the same model (k ≥ 3): by the stacked
-    refits of metablina.stats.influence for inverse-variance models, else (a GLMM) by pooling each
-    subset again; ``stacked=False`` always pools the subsets."""
+def leave_one_out(stratum: StratumFit, *, stacked: bool = True, tau_prior: str | None = None) -> Series:
+    """Each row omitted in turn and the rest re-pooled with the same model (k ≥ 3), every subset in one
+    ragged batch (metablina.stats.batch, any model); ``stacked=False`` pools the subsets one at a
+    time. ``tau_prior``: the analysis's prior of a Bayesian model (None: the measure's default)."""
     rows = stratum.rows
-    points, notes = (_stacked(stratum, "leave-one-out") if stacked else None), []
-    if points is None:
-        points = []
-        for i, r in enumerate(rows):
-            fit = _refit(stratum, rows[:i] + rows[i + 1 :])
-            points.append(_point(fit))
-            if isinstance(fit, str):
-                notes.append(f"Without {r.label}: not estimable, {_short_reason(fit)}")
+    notes: list[str] = []
+    if stacked:
+        from metablina.stats.batch import leave_one_out_subsets
+
+        points, errors = _batch_points(stratum, leave_one_out_subsets(len(rows)), tau_prior)
+    else:
+        fits = [_refit(stratum, rows[:i] + rows[i + 1 :], tau_prior) for i in range(len(rows))]
+        points = [_point(f) for f in fits]
+        errors = [f if isinstance(f, str) else None for f in fits]
+    for r, error in zip(rows, errors, strict=True):
+        if error is not None:
+            notes.append(f"Without {r.label}: not estimable, {_short_reason(error)}")
     return _series("leave-one-out", [r.label for r in rows], points, [len(rows) - 1] * len(rows), notes)
 
 
-def cumulative(stratum: StratumFit, first: tuple[float, float, float], *, stacked: bool = True) -> Series:
-    """Rows added in order of year (then label), re-pooled at each step (stacked refits for
-    inverse-variance models, as :func:`leave_one_out`); the first row is the study alone with its own
-    interval ``first`` (as the forest plot shows it), the last one the stratum's own fit."""
+def cumulative(
+    stratum: StratumFit,
+    first: tuple[float, float, float],
+    *,
+    stacked: bool = True,
+    tau_prior: str | None = None,
+) -> Series:
+    """Rows added in order of year (then label), re-pooled at each step (in one batch, as
+    :func:`leave_one_out`); the first row is the study alone with its own interval ``first`` (as the
+    forest plot shows it), the last one the stratum's own fit."""
     ranked = sorted(range(len(stratum.rows)), key=lambda i: (stratum.rows[i].year, stratum.rows[i].label))
     order = [stratum.rows[i] for i in ranked]
-    notes: list[str] = []
-    rank = [ranked.index(i) for i in range(len(ranked))]
-    points = _stacked(stratum, "cumulative", rank) if stacked else None
-    if points is None:
-        points = [(0.0, 0.0, 0.0, None)]
-        for i in range(2, len(order) + 1):
-            fit = stratum.result if i == len(order) else _refit(stratum, order[:i])
-            points.append(_point(fit))
-            if isinstance(fit, str):
-                notes.append(f"Up to {order[i - 1].label}: not estimable, {_short_reason(fit)}")
-    points[0] = (*first, None)
+    middle: list[tuple] = []
+    errors: list[str | None] = []
+    if len(order) > 2 and stacked:
+        from metablina.stats.batch import cumulative_subsets
+
+        middle, errors = _batch_points(stratum, cumulative_subsets(ranked)[1:-1], tau_prior)
+    elif len(order) > 2:
+        fits = [_refit(stratum, order[:i], tau_prior) for i in range(2, len(order))]
+        middle = [_point(f) for f in fits]
+        errors = [f if isinstance(f, str) else None for f in fits]
+    notes = [
+        f"Up to {order[i + 1].label}: not estimable, {_short_reason(e)}"
+        for i, e in enumerate(errors)
+        if e is not None
+    ]
+    assert stratum.result is not None
+    points = [(*first, None), *middle, _point(stratum.result)]
     labels = [f"{r.label} ({r.year})" for r in order]
     return _series("cumulative", labels, points, range(1, len(order) + 1), notes)
 
@@ -340,8 +416,8 @@ def build_model(
             diag = Diagnostics(
                 s,
                 sfx.lstrip("-"),
-                leave_one_out(s) if len(s.rows) >= 3 else None,
-                cumulative(s, _first_study(s, a.measure)),
+                leave_one_out(s, tau_prior=a.tau_prior) if len(s.rows) >= 3 else None,
+                cumulative(s, _first_study(s, a.measure), tau_prior=a.tau_prior),
             )
             ar.diagnostics.append(diag)
             where = f" ({s.label})" if several else ""
@@ -576,6 +652,9 @@ def build_report(
             from metablina.render.report_tables import write_tables
 
             write_tables(model, tmp / "tables")
+            from metablina.render.sof import write_sof
+
+            write_sof(run, tmp)  # the Summary of Findings: tables/sof.csv, tables/sof.json, sof.docx
             page = render_page(model)  # while the figures are drawn
             drawer.finish()
             (tmp / REPORT_FILE).write_text(embed_figures(page, model, tmp / "figures"), encoding="utf-8")
