@@ -81,7 +81,7 @@ def wait_for(moment: str, proc: subprocess.Popen, out: Path, rng: random.Random)
             time.sleep(0.01)
         time.sleep(rng.uniform(0, 0.2))
         return
-    pattern, delay = {"figures": ("figures/*", 0.2), "swap": ("report.html", 0.005)}[moment]
+    pattern, delay = {"figures": ("figures/*", 0.02), "swap": ("report.html", 0.005)}[moment]
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
         if any(out.parent.glob(f"{out.name}.tmp-*/{pattern}")):
