@@ -38,6 +38,7 @@ from metablina.render.forestmodel import (
     Group,
     Pooled,
     StudyRow,
+    uninformative,
 )
 
 if TYPE_CHECKING:
@@ -173,6 +174,7 @@ def comparison_forest_data(c: Comparison, marks: dict[str, str] | None = None, w
                 pi_low=f.pi_low,
                 pi_high=f.pi_high,
                 cells=totals if columns else (),
+                caution=f.caution,
             )
         )
         heterogeneity = heterogeneity_line(f)
@@ -311,6 +313,7 @@ def fit_of(result: PoolResult, pooled: dict[str, Any], label: str) -> Comparison
         stat=stat,
         p=p,
         model=f"{model_name(result)} on the {SCALE_WORDS[result.measure]} scale; {interval_text(result)}",
+        caution=uninformative(result.k, result.method),
     )
 
 

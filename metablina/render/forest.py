@@ -120,19 +120,31 @@ def ratio_ticks(
     return (lo_s, hi_s), ticks
 
 
+def _axis_values(data: ForestData) -> np.ndarray:
+    """The values the x axis must show: every study's estimate and CI, every pooled estimate, and the
+    pooled intervals except those flagged as uninformative (``Pooled.caution``), which end in arrows."""
+    vals = [v for g in data.groups for r in g.rows for v in (r.estimate, r.ci_low, r.ci_high)]
+    for p in data.pooled:
+        vals.append(p.estimate)
+        if not p.caution:
+            vals += [v for v in (p.ci_low, p.ci_high, p.pi_low, p.pi_high) if v is not None]
+    return np.array([v for v in vals if math.isfinite(v)], dtype=float)
+
+
+# Room left beyond the outermost interval on a proportion axis, as a fraction of the data's range, before
+# the limits are rounded outward to the next tick.
+PROPORTION_PAD = 0.04
+
+
 def _axis(
     data: ForestData, width_pt: float, measure: TextMeasure, prop: FontProperties
 ) -> tuple[tuple[float, float], list[float]]:
-    """x limits and ticks: the given xlim, or one covering every interval (ratio axes capped at 0.01-100,
-    beyond which CIs end in arrows), snapped outward to tick values."""
-    vals = [v for g in data.groups for r in g.rows for v in (r.estimate, r.ci_low, r.ci_high)]
-    vals += [
-        v
-        for p in data.pooled
-        for v in (p.estimate, p.ci_low, p.ci_high, p.pi_low, p.pi_high)
-        if v is not None
-    ]
-    arr = np.array([v for v in vals if math.isfinite(v)], dtype=float)
+    """x limits and ticks: the given xlim, or one fitted to the intervals and the null or threshold line
+    (ratio axes capped at 0.01-100, beyond which CIs end in arrows), snapped outward to tick values.
+
+    A proportion axis spans the data, not 0-100%: rare events (0-13%) get an axis of 0-15%, with the
+    plan's threshold line always inside it."""
+    arr = _axis_values(data)
     null = data.null
     if data.scale == "ratio":
         arr = arr[arr > 0]
@@ -150,8 +162,11 @@ def _axis(
             lo, hi = data.xlim
         return ratio_ticks(lo, hi, data.xlim is None, width_pt, measure, prop)
     if data.scale == "proportion":
-        lo, hi = 0.0, float(np.max(arr, initial=0.0))
-        hi = 1.0 if hi > 0.6 else max(hi, 0.01)
+        if null is not None:
+            arr = np.append(arr, null)
+        lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 1.0)
+        pad = PROPORTION_PAD * max(hi - lo, 0.05)
+        lo, hi = max(lo - pad, 0.0), min(hi + pad, 1.0)
     else:
         lo = float(np.min(arr, initial=null or 0.0))
         hi = float(np.max(arr, initial=null or 0.0))
@@ -168,6 +183,8 @@ def _axis(
         locator = MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10])
         raw = [float(t) for t in locator.tick_values(lo, hi)]
         lim = (min(raw[0], lo), max(raw[-1], hi)) if data.xlim is None else (lo, hi)
+        if data.scale == "proportion":
+            lim = (max(lim[0], 0.0), min(lim[1], 1.0))
         ticks = [t for t in raw if lim[0] - 1e-12 <= t <= lim[1] + 1e-12]
         if _ticks_fit(ticks, lim, data.scale, width_pt, measure, prop):
             return lim, ticks
@@ -179,13 +196,13 @@ def _axis(
 
 @dataclass
 class _Row:
-    kind: str  # title, header-group, header, group, study, pooled, pi, text, gap
+    kind: str  # title, header-group, header, group, study, pooled, pi, text, sub (a label's next line), gap
     height: float = 1.0
     label: str = ""
     font: str = "body"
     indent: bool = False
     details: tuple[str, ...] = ()
-    cells: tuple[str, str, str] = ("", "", "")
+    cells: tuple[str, str] = ("", "")
     weight: str = ""
     note: str = ""
     item: StudyRow | Pooled | None = None
@@ -207,12 +224,14 @@ def _rows(data: ForestData, digits: int) -> list[_Row]:
 
     pct = "%" if data.scale == "proportion" else ""
 
-    def cells(est: float, lo: float, hi: float) -> tuple[str, str, str]:
+    def cells(est: float, lo: float, hi: float) -> tuple[str, str]:
+        """The estimate, and the CI as one text: right-aligned in tabular figures, the closing brackets
+        and the upper limits line up with no padding inside the brackets."""
         if math.isnan(est):
-            return "NA", "", ""
+            return "NA", ""
         if math.isnan(lo) or math.isnan(hi):
-            return f(est) + pct, "", ""
-        return f(est) + pct, f"[{f(lo)},", f"{f(hi)}]"
+            return f(est) + pct, ""
+        return f(est) + pct, f"[{f(lo)}, {f(hi)}]"
 
     def pooled(p: Pooled, indent: bool, overall: bool) -> list[_Row]:
         out = [
@@ -225,6 +244,7 @@ def _rows(data: ForestData, digits: int) -> list[_Row]:
                 cells=cells(p.estimate, p.ci_low, p.ci_high),
                 item=p,
                 weight="" if p.weight is None else f"{p.weight:.1f}%",
+                note=p.caution or "",
             )
         ]
         if p.has_pi:
@@ -234,7 +254,7 @@ def _rows(data: ForestData, digits: int) -> list[_Row]:
                     label="Prediction interval",
                     indent=indent,
                     item=p,
-                    cells=("", f"[{f(p.pi_low)},", f"{f(p.pi_high)}]"),
+                    cells=("", f"[{f(p.pi_low)}, {f(p.pi_high)}]"),
                 )
             )  # type: ignore[arg-type]
         return out
@@ -286,6 +306,10 @@ def _rows(data: ForestData, digits: int) -> list[_Row]:
 
 # ------------------------------------------------------------------------------------------------ drawing
 
+LABEL_EM = 27.0  # widest label column (in font sizes) before a study's label wraps
+NOTE_EM = 18.0  # a label column may widen up to this for the notes under the labels
+SUB_HEIGHT = 0.8  # height (rows) of a note line under a label (a label's own next line: 0.9)
+
 
 def _column_groups(data: ForestData) -> list[tuple[str, int, int]]:
     """(header, first, last column index) of each run of neighbouring columns with one group name."""
@@ -330,7 +354,7 @@ def _render(
         "title": font(family, fs + 1.5, weight="bold"),
         "stat": font(family, fs - 0.5),
         "italic": font(family, fs - 0.5, style="italic"),
-        "note": font(family, fs - 1),
+        "note": font(family, fs - 0.5),
         "tick": font(family, fs - 0.5),
     }
     measure = TextMeasure(dpi=ax.figure.dpi if ax is not None else style.dpi)
@@ -358,14 +382,21 @@ def _render(
         return indent if r.indent else 0.0
 
     studies = [r for r in rows if r.kind == "study"]
+    # The label column: as wide as the longest label up to LABEL_EM (longer labels wrap), and wide enough
+    # for notes up to NOTE_EM; notes go on lines of their own under the label, so a figure stays about
+    # the width of a journal page (and of the report's column) whatever the studies are called.
+    cap = LABEL_EM * fs
     study_w = max(
-        colmax(
-            [(data.study_label, "bold", 0.0)] + [(r.label, r.font, lead(r)) for r in studies if not r.note]
+        colmax([(data.study_label, "bold", 0.0)]),
+        min(colmax((r.label, r.font, lead(r)) for r in studies), cap),
+        min(
+            max(
+                (lead(r) + wd(r.note, "note") for r in rows if r.note and r.kind in ("study", "pooled")),
+                default=0.0,
+            ),
+            NOTE_EM * fs,
         ),
-        max(
-            (lead(r) + wd(r.label, r.font) + space + wd(r.note, "note") for r in studies if r.note),
-            default=0.0,
-        ),
+        max((lead(r) + measure.max_width(r.label.split(" "), fonts[r.font]) for r in studies), default=0.0),
     )
     # text columns between the labels and the plot: the given columns, or the one detail column
     headers = [c.header for c in data.columns] or (
@@ -387,9 +418,9 @@ def _render(
     pooled_w = colmax((r.label, r.font, lead(r)) for r in rows if r.kind in ("pooled", "pi"))
     pooled_cells = any(r.details for r in rows if r.kind == "pooled")
     label_w = max(study_w, pooled_w - (gap + detail_w if detail_w and not pooled_cells else 0.0))
-    cell_w = [colmax((r.cells[i], r.font, 0.0) for r in rows) for i in range(3)]
+    cell_w = [colmax((r.cells[i], r.font, 0.0) for r in rows) for i in range(2)]
     est_header_w = wd(data.estimate_header, "bold")
-    est_total = cell_w[0] + cell_w[1] + cell_w[2] + 2 * space
+    est_total = cell_w[0] + cell_w[1] + space
     if est_header_w > est_total:
         cell_w[0] += est_header_w - est_total
     weight_w = (
@@ -402,9 +433,7 @@ def _render(
         x_cols.append((x_cols[-1] if x_cols else x_label + label_w) + gap + w)
     x_detail = x_cols[-1] if x_cols else x_label + label_w  # right edge of the columns
     x_plot0 = x_detail + plot_gap
-    table_right = (
-        plot_gap + cell_w[0] + cell_w[1] + cell_w[2] + 2 * space + (gap + weight_w if has_weight else 0)
-    )
+    table_right = plot_gap + cell_w[0] + cell_w[1] + space + (gap + weight_w if has_weight else 0)
     if ax is None:
         fig = None
         plot_w = style.plot_width * 72.0
@@ -422,17 +451,40 @@ def _render(
             )
     x_plot1 = x_plot0 + plot_w
     x_e = [x_plot1 + plot_gap + cell_w[0]]
-    x_e += [x_e[0] + space + cell_w[1], x_e[0] + 2 * space + cell_w[1] + cell_w[2]]
-    x_weight = x_e[2] + gap + weight_w
+    x_e.append(x_e[0] + space + cell_w[1])
+    x_weight = x_e[1] + gap + weight_w
     width = region[2]
 
     # ---- wrap spanning rows to the drawing width, then stack the rows
+    # study labels longer than the label column and every note continue on "sub" lines under their row
+    pooled_span = label_w + (gap + detail_w if detail_w and not pooled_cells else 0.0)
     laid: list[_Row] = []
     for r in rows:
         if r.spanning:
             avail = width - 2 * margin - (indent if r.indent else 0)
             for line in measure.wrap(r.label, fonts[r.font], avail):
                 laid.append(_Row(r.kind, height=r.height, label=line, font=r.font, indent=r.indent))
+        elif r.kind in ("study", "pooled"):
+            span = (label_w if r.kind == "study" else pooled_span) - lead(r)
+            lines = measure.wrap(r.label, fonts[r.font], span) if r.kind == "study" else [r.label]
+            r.label, note = lines[0], r.note
+            r.note = ""
+            laid.append(r)
+            for line in lines[1:]:
+                laid.append(_Row("sub", height=SUB_HEIGHT + 0.1, label=line, font=r.font, indent=r.indent))
+            # a note line has no cells, so it may run under the text columns up to the plot
+            note_span = label_w + (gap + detail_w if detail_w else 0.0) - lead(r)
+            for line in measure.wrap(note, fonts["note"], max(span, note_span)) if note else []:
+                laid.append(
+                    _Row(
+                        "sub",
+                        height=SUB_HEIGHT,
+                        label=line,
+                        font="note",
+                        indent=r.indent,
+                        color=style.note_color,
+                    )
+                )
         else:
             laid.append(r)
     top = 0.0
@@ -560,7 +612,7 @@ def _render(
             put(x_label, y, data.study_label, "bold")
             for j, h in enumerate(headers):
                 put(x_cols[j], y, h, "bold", "right")
-            put(x_e[2], y, data.estimate_header, "bold", "right")
+            put(x_e[1], y, data.estimate_header, "bold", "right")
             if has_weight:
                 put(x_weight, y, "Weight", "bold", "right")
             rule_y = r.top + r.height + 0.1
@@ -576,15 +628,13 @@ def _render(
                 )
             )
             continue
-        colour = {"stat": style.stat_color, "italic": style.stat_color}.get(r.font)
+        colour = r.color or {"stat": style.stat_color, "italic": style.stat_color}.get(r.font)
         put(x0, y, r.label, r.font, color=colour)
         if r.spanning:
             spans.append((r, x0, x0 + wd(r.label, r.font)))
-        if r.note:
-            put(x0 + wd(r.label, r.font) + space, y, r.note, "note", color=style.note_color)
         for j, text in enumerate(r.details[: len(headers)]):
             put(x_cols[j], y, text, r.font if r.kind == "pooled" else "body", "right")
-        for i in range(3):
+        for i in range(2):
             put(x_e[i], y, r.cells[i], r.font, "right")
         put(x_weight, y, r.weight, r.font, "right")
 
@@ -625,10 +675,15 @@ def _render(
     w_max = max((w for w in weights if w is not None), default=0.0)
     side_max = 0.78 * pt_per_unit
     xs, ys, sizes = [], [], []
+    open_x, open_y = [], []
     for r in studies:
         s: StudyRow = r.item  # type: ignore[assignment]
         ci_line(r.centre, s.ci_low, s.ci_high)
         if not lo_x <= s.estimate <= hi_x:  # NaN (not estimable) or off the axis: no square
+            continue
+        if s.unweighted:
+            open_x.append(s.estimate)
+            open_y.append(r.centre)
             continue
         if marker == "point":
             size = (0.42 * pt_per_unit) ** 2
@@ -651,6 +706,19 @@ def _render(
             gid="study-squares",
             clip_on=False,
         )  # whole squares at 0% / 100%
+    if open_x:  # not pooled, no interval: an open circle, no weight
+        ax.scatter(
+            open_x,
+            open_y,
+            s=(0.42 * pt_per_unit) ** 2,
+            marker="o",
+            facecolors="white",
+            edgecolors=style.ink,
+            linewidths=0.8,
+            zorder=3,
+            gid="unweighted-studies",
+            clip_on=False,
+        )
     half = 0.32
     for r in laid:
         if r.kind not in ("pooled", "pi"):
@@ -659,9 +727,11 @@ def _render(
         y = r.centre
         if r.kind == "pooled":
             bayes = p.kind == "bayes"
+            # an interval beyond the axis: the diamond ends at the axis limit, and an arrow goes on
+            a, b = max(p.ci_low, lo_x), min(p.ci_high, hi_x)
             ax.add_patch(
                 Polygon(
-                    [(p.ci_low, y), (p.estimate, y - half), (p.ci_high, y), (p.estimate, y + half)],
+                    [(a, y), (p.estimate, y - half), (b, y), (p.estimate, y + half)],
                     closed=True,
                     facecolor="white" if bayes else style.ink,
                     edgecolor=style.ink,

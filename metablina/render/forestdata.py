@@ -22,7 +22,7 @@ import numpy as np
 
 from metablina.analyze import METHOD_NAMES, PoolResult
 from metablina.normalize import EffectRow
-from metablina.render.forestmodel import ForestData, Group, Pooled, StudyRow
+from metablina.render.forestmodel import ForestData, Group, Pooled, StudyRow, uninformative
 from metablina.run import AnalysisResult, StratumFit
 
 Z975 = 1.959963984540054
@@ -245,6 +245,7 @@ def pooled_of(result: PoolResult, label: str, kind: str = "frequentist") -> Pool
         pi_low=pi[0],
         pi_high=pi[1],
         kind=kind,  # type: ignore[arg-type]
+        caution=uninformative(result.k, result.method),
     )
 
 

@@ -45,7 +45,10 @@ class StudyRow:
     A NaN estimate is printed as NA with no square (a study that is not estimable).
 
     ``cells``: one text per :attr:`ForestData.columns` (e.g. events and total of each arm), printed as
-    given; ``mark``: a footnote mark printed after the label (the footnote is one of the plot's notes)."""
+    given; ``mark``: a footnote mark printed after the label (the footnote is one of the plot's notes).
+
+    ``unweighted``: a study that speaks but is not pooled (a result reported without an SE or CI): drawn
+    as an open circle at its estimate with no interval and no weight, its reason as the ``note``."""
 
     label: str
     detail: str
@@ -56,11 +59,14 @@ class StudyRow:
     note: str | None = None
     cells: Sequence[str] = ()
     mark: str = ""
+    unweighted: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cells", tuple(str(c) for c in self.cells))
         for name in ("estimate", "ci_low", "ci_high"):
             object.__setattr__(self, name, _float(getattr(self, name), f"{self.label}: {name}"))
+        if self.unweighted and (self.weight is not None or not self.note):
+            raise ValueError(f"{self.label}: an unweighted row has no weight and says why (note)")
         if self.weight is not None:
             weight = _float(self.weight, f"{self.label}: weight")
             if not (math.isfinite(weight) and weight >= 0):
@@ -73,7 +79,10 @@ class StudyRow:
 class Pooled:
     """A pooled estimate, drawn as a diamond: filled for ``kind="frequentist"``, open for ``"bayes"``
     (posterior summary and credible interval); ``pi_low``/``pi_high`` add a prediction-interval bar
-    beneath. ``cells``: texts in :attr:`ForestData.columns` on the diamond's row (e.g. each arm's total)."""
+    beneath. ``cells``: texts in :attr:`ForestData.columns` on the diamond's row (e.g. each arm's total).
+
+    ``caution``: why the intervals say little (see :func:`uninformative`); printed under the label, and the
+    x axis is fitted without them, so such an interval ends in arrows instead of squeezing the studies."""
 
     label: str
     estimate: float
@@ -84,6 +93,7 @@ class Pooled:
     kind: Literal["frequentist", "bayes"] = "frequentist"
     weight: float | None = None
     cells: Sequence[str] = ()
+    caution: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cells", tuple(str(c) for c in self.cells))
@@ -106,6 +116,17 @@ class Pooled:
     @property
     def has_pi(self) -> bool:
         return self.pi_low is not None
+
+
+def uninformative(k: int, method: str) -> str | None:
+    """Why a random-effects interval from k = 2 studies says little, or None: with two studies τ² is
+    estimated from one degree of freedom, so a t(1) interval spans nearly the whole scale and a z interval
+    ignores the uncertainty of τ² (Röver et al. 2015, BMC Med Res Methodol 15:99; Bender et al. 2018,
+    Res Synth Methods 9:382). A common-effect model and a Bayesian fit with a weakly informative prior on
+    τ are not flagged."""
+    if k != 2 or method in ("FE", "MH", "PETO", "BAYES", "BAYES-GLMM"):
+        return None
+    return "k = 2: random-effects interval uninformative"
 
 
 @dataclass(frozen=True)
@@ -287,6 +308,7 @@ class ComparisonFit:
     stat: float | None = None
     p: float | None = None
     model: str = ""
+    caution: str | None = None
 
 
 @dataclass(frozen=True)

@@ -217,7 +217,10 @@ def test_derived_hazard_ratio_is_marked_and_explained():
 def test_double_zero_study_is_not_estimable_and_has_no_square():
     dz = ComparisonStudy("Epsilon 2023", math.nan, math.nan, math.nan, 0, 20, 0, 20)
     ax = comparison_forest_plot(comparison(studies=[*STUDIES, dz]))
-    assert row_texts(ax, "Epsilon 2023")[:6] == ["Epsilon 2023", "not estimable", "0", "20", "0", "20"]
+    assert row_texts(ax, "Epsilon 2023")[:6] == ["Epsilon 2023", "0", "20", "0", "20", "NA"]
+    # the note on its own line under the label
+    below = text(ax, "not estimable").get_position()[1] - text(ax, "Epsilon 2023").get_position()[1]
+    assert below > 0
     assert len(squares(ax).get_offsets()) == len(STUDIES)
 
 

@@ -171,11 +171,10 @@ def overlaps(a: np.ndarray, b: np.ndarray, tol: float = 0.5) -> np.ndarray:
 def glyph_boxes(ax) -> np.ndarray:
     """Display boxes of diamonds, prediction bars and study squares."""
     boxes = [p.get_window_extent().extents for p in ax.patches]
-    coll = [c for c in ax.collections if c.get_gid() == "study-squares"]
-    if coll:
+    for coll in [c for c in ax.collections if c.get_gid() in ("study-squares", "unweighted-studies")]:
         px = ax.figure.dpi / 72
-        centres = ax.transData.transform(coll[0].get_offsets())
-        half = np.sqrt(coll[0].get_sizes()) * px / 2
+        centres = ax.transData.transform(coll.get_offsets())
+        half = np.sqrt(coll.get_sizes()) * px / 2
         boxes += list(np.column_stack([centres - half[:, None], centres + half[:, None]]))
     return np.array(boxes).reshape(-1, 4)
 
@@ -193,10 +192,11 @@ def assert_clean_layout(ax) -> None:
     assert not outside.any(), f"cut off: {[n for n, o in zip(names, outside, strict=True) if o]}"
     covered = overlaps(boxes, glyph_boxes(ax)).any(axis=1)
     assert not covered.any(), f"text over a glyph: {[n for n, c in zip(names, covered, strict=True) if c]}"
-    null = np.array([ln.get_window_extent().extents for ln in lines(ax, "null-line")]).reshape(-1, 4)
+    vertical = [ln for gid in ("null-line", "reference-line") for ln in lines(ax, gid)]
+    null = np.array([ln.get_window_extent().extents for ln in vertical]).reshape(-1, 4)
     crossed = overlaps(boxes, null, tol=0.1).any(axis=1)
     assert not crossed.any(), (
-        f"text across the null line: {[n for n, c in zip(names, crossed, strict=True) if c]}"
+        f"text across the null or threshold line: {[n for n, c in zip(names, crossed, strict=True) if c]}"
     )
 
 
@@ -330,7 +330,7 @@ def test_proportion_axis_is_linear_in_percent_and_prints_the_given_exact_ci():
     ax.figure.canvas.draw()
     assert tick_labels(ax)[-1] == "100%" and tick_labels(ax)[0] == "0%"
     shown = {t.get_text() for t in ax.texts}
-    assert {"100.0%", "[71.5,", "100.0]", "0.0%", "[0.0,", "28.5]"} <= shown
+    assert {"100.0%", "[71.5, 100.0]", "0.0%", "[0.0, 28.5]"} <= shown
     assert not lines(ax, "null-line")  # no null for proportions by default
     # a 100% estimate draws a whole square at the axis end
     assert squares(ax).get_clip_on() is False and squares(ax).get_offsets()[0, 0] == 1.0
@@ -489,7 +489,7 @@ def test_not_estimable_zero_and_infinite_limits():
     ]
     ax = draw_forest(ForestData("t", "OR", "ratio", [Group(None, rows)]))
     shown = [t.get_text() for t in ax.texts]
-    assert "NA" in shown and "[0.00," in shown and "∞]" in shown
+    assert "NA" in shown and "[0.00, ∞]" in shown
     np.testing.assert_allclose(squares(ax).get_offsets()[:, 0], [0.15, 2.0])  # no square for NA
     assert len(lines(ax, "ci-arrow-left")) == 1 and len(lines(ax, "ci-arrow-right")) == 1
     assert len(lines(ax, "ci")) == 1  # only the zero-cell study has an interval to draw
@@ -506,3 +506,179 @@ def test_tiny_values_print_below_the_last_decimal_not_in_e_notation() -> None:
         _fmt(-0.001, "difference", 2),
         _fmt(-0.0, "difference", 2),
     ] == ["<0.1", "0.0", "<0.01", ">−0.01", "0.00"]
+
+
+# ------------------------------------------------------------------------------- axis fitted to the data
+
+
+def rare_events(threshold: float | None = 0.05, k2: bool = False) -> ForestData:
+    """CRS-like rates of 0-13%: three studies, a subtotal, a plan threshold at 5% (issue 13)."""
+    rows = [
+        StudyRow("Alpha 2021", "0/54", 0.0, 0.0, 0.066),
+        StudyRow("Beta 2023", "9/202", 9 / 202, 0.0206, 0.0829),
+        StudyRow("Gamma 2024", "2/40", 0.05, 0.0061, 0.1329),
+    ]
+    caution = "k = 2: random-effects interval uninformative" if k2 else None
+    sub = Pooled(
+        "Subtotal",
+        0.03,
+        0.001,
+        0.97 if k2 else 0.09,
+        pi_low=0.0005 if k2 else None,
+        pi_high=0.99 if k2 else None,
+        caution=caution,
+    )
+    return ForestData(
+        "Grade ≥3 CRS",
+        "Proportion of patients (%)",
+        "proportion",
+        [
+            Group(
+                "frontline",
+                rows,
+                [sub],
+                heterogeneity="Heterogeneity: τ² = 0.12; I² = 8%; Q = 2.2, df = 2, p = 0.33",
+            )
+        ],
+        null_value=threshold,
+        detail_label="Events/N",
+    )
+
+
+def test_rare_events_get_an_axis_fitted_to_their_intervals_not_0_to_100() -> None:
+    ax = draw_forest(rare_events())
+    lo, hi = ax.get_xlim()
+    assert lo == 0.0 and 0.1329 <= hi <= 0.15  # the widest CI (13.3%) plus a little, rounded to a tick
+    labels = tick_labels(ax)
+    assert labels[0] == "0%" and labels[-1] == f"{round(100 * hi):g}%"
+    assert len(lines(ax, "null-line")) >= 1  # the 5% threshold is inside the axis
+    assert_clean_layout(ax)
+
+
+def test_the_threshold_line_is_always_inside_the_axis() -> None:
+    ax = draw_forest(rare_events(threshold=0.3))
+    lo, hi = ax.get_xlim()
+    assert lo <= 0.3 <= hi and hi <= 0.35 + 1e-9
+    (x,) = {ln.get_xdata()[0] for ln in lines(ax, "null-line")}
+    assert x == 0.3
+
+
+def test_high_rates_do_not_start_the_axis_at_zero() -> None:
+    rows = [StudyRow("A", "40/50", 0.8, 0.663, 0.9), StudyRow("B", "58/60", 58 / 60, 0.885, 0.996)]
+    ax = draw_forest(ForestData("t", "MRD negativity (%)", "proportion", [Group(None, rows)]))
+    lo, hi = ax.get_xlim()
+    assert 0.6 <= lo <= 0.663 - 0.04 * (0.996 - 0.663) + 1e-9 and hi == 1.0
+
+
+def test_uninformative_k2_interval_is_flagged_and_does_not_stretch_the_axis() -> None:
+    data = rare_events(k2=True)
+    ax = draw_forest(data)
+    assert ax.get_xlim()[1] <= 0.15  # fitted to the studies, as without the k = 2 interval
+    shown = [t.get_text() for t in ax.texts]
+    assert "k = 2: random-effects interval uninformative" in shown
+    # the diamond ends at the axis limit, and arrows say that the interval and the PI go on
+    (diamond,) = patches(ax, "diamond-frequentist")
+    assert drawn_data_xy(ax, diamond)[:, 0].max() == pytest.approx(ax.get_xlim()[1])
+    assert len(lines(ax, "ci-arrow-right")) == 2
+    assert_clean_layout(ax)
+
+
+def test_uninformative_flag_is_for_random_effects_with_two_studies_only() -> None:
+    from metablina.render.forestmodel import uninformative
+
+    assert uninformative(2, "REML") and uninformative(2, "GLMM")
+    assert uninformative(3, "REML") is None and uninformative(1, "REML") is None
+    assert uninformative(2, "FE") is None and uninformative(2, "BAYES-GLMM") is None
+
+
+def test_ci_is_one_text_with_no_padding_inside_the_brackets() -> None:
+    ax = draw_forest(rare_events())
+    shown = {t.get_text() for t in ax.texts}
+    assert {"[0.0, 6.6]", "[2.1, 8.3]", "[0.6, 13.3]"} <= shown
+    cis = [t for t in ax.texts if t.get_text().startswith("[")]
+    assert all("  " not in t.get_text() for t in cis)
+    # right-aligned at one x: the closing brackets line up
+    assert len({t.get_position()[0] for t in cis}) == 1 and all(t.get_ha() == "right" for t in cis)
+
+
+def test_unweighted_study_is_an_open_circle_with_its_reason_and_no_interval() -> None:
+    reason = "no SE or CI reported: not pooled"
+    rows = [
+        StudyRow("Alpha 2021", "31/54", 31 / 54, 0.432, 0.708, weight=100.0),
+        StudyRow("Delta 2024", "97.8%", 0.978, math.nan, math.nan, note=reason, unweighted=True),
+    ]
+    ax = draw_forest(ForestData("t", "EFS (%)", "proportion", [Group(None, rows)]))
+    (circles,) = [c for c in ax.collections if c.get_gid() == "unweighted-studies"]
+    np.testing.assert_allclose(circles.get_offsets()[:, 0], [0.978])
+    assert len(squares(ax).get_offsets()) == 1 and len(lines(ax, "ci")) == 1
+    shown = [t.get_text() for t in ax.texts]
+    assert reason in shown and "97.8%" in shown
+    assert_clean_layout(ax)
+    with pytest.raises(ValueError, match="unweighted row"):
+        StudyRow("x", "", 0.5, math.nan, math.nan, unweighted=True)
+
+
+def test_long_labels_and_notes_wrap_under_the_label_and_keep_the_figure_narrow() -> None:
+    label = "multicentre-preemptive-2025 · CR-MRDneg in the 1-year survival analysis (size not reported)"
+    note = "from 81.8%; graded by CTCAE v4.0; final analysis, cut 2022-11-21; conference abstract"
+    rows = [
+        StudyRow(label, "9/11", 9 / 11, 0.482, 0.977, note=note),
+        StudyRow("B", "5/9", 5 / 9, 0.212, 0.863),
+    ]
+    ax = draw_forest(
+        ForestData("", "Proportion (%)", "proportion", [Group(None, rows)], detail_label="Events/N")
+    )
+    width_pt = ax.figure.get_size_inches()[0] * 72
+    assert width_pt < 560  # a journal page (and the report's column at 900 px) holds it at full size
+    shown = [t.get_text() for t in ax.texts]
+    assert label not in shown and note not in shown  # both wrapped
+    assert " ".join(t for t in shown if t in label) == label
+    assert_clean_layout(ax)
+
+
+def test_threshold_line_is_broken_where_text_between_the_rows_would_cross_it() -> None:
+    """Heterogeneity lines, refusals and group headers between glyph rows are wider than the label
+    column; the threshold line stops above each and starts again below it."""
+    one = rare_events()
+    het = "Heterogeneity: τ² = 0.123; I² = 8%; Wald Q = 2.20, df = 2, p = 0.33; LRT = 2.07, p = 0.35 " * 2
+    groups = [
+        Group(f"setting {i}", g.rows, g.subtotals, heterogeneity=het) for i in (1, 2) for g in one.groups
+    ]
+    groups.append(
+        Group("relapse, a stratum with a very long name that runs across the plot panel", refusal="k = 1")
+    )
+    ax = draw_forest(ForestData("t", "Proportion (%)", "proportion", groups, null_value=0.05))
+    assert len(lines(ax, "null-line")) == 2  # broken at the first group's heterogeneity line
+    assert_clean_layout(ax)
+
+
+def test_every_shipped_forest_plot_is_clean_narrow_and_fitted_to_its_data() -> None:
+    """The shipped review's plots: no text crosses a line or another text, each fits the report's column
+    at 900 px at full size (< 560 pt), and a proportion axis reaches no further than its data and
+    threshold need (the pooled intervals flagged as uninformative excepted)."""
+    from pathlib import Path
+
+    from metablina.render.compareforest import analysis_forest_data, is_comparative
+    from metablina.render.forest import PROPORTION_PAD, _axis_values
+    from metablina.render.forestdata import forest_data
+    from metablina.report import run_plan
+
+    run = run_plan(Path(__file__).resolve().parents[2] / "studies")
+    for result in run.results:
+        data = analysis_forest_data(result) if is_comparative(result) else forest_data(result)
+        ax = draw_forest(data)
+        assert ax.figure.get_size_inches()[0] * 72 < 560, result.analysis.id
+        assert_clean_layout(ax)
+        if data.scale == "proportion":
+            values = np.append(_axis_values(data), [] if data.null is None else [data.null])
+            lo, hi = ax.get_xlim()
+            step = np.diff(tick_labels_values(ax)).max()
+            pad = PROPORTION_PAD * max(values.max() - values.min(), 0.05)
+            assert lo <= values.min() and hi >= values.max(), result.analysis.id
+            assert lo >= values.min() - pad - step and hi <= values.max() + pad + step, result.analysis.id
+        ax.figure.clear()
+
+
+def tick_labels_values(ax) -> np.ndarray:
+    (marks,) = lines(ax, "x-ticks")
+    return np.asarray(marks.get_xdata(), dtype=float)
