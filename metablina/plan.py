@@ -48,7 +48,7 @@ from pydantic import (
 
 from metablina.analyze import check_threshold, interval_of
 from metablina.extract.loader import Key, LoadError, Located, Problem, load_yaml
-from metablina.extract.schema import GRADES, Slug, Word
+from metablina.extract.schema import GRADES, SETTINGS, Slug, Word
 from metablina.extract.validate import PLAN_FILE, Review, parse_errors, study_files
 from metablina.normalize import EffectRow, NormalizeError, normalize
 from metablina.options import CI_METHODS, IV_METHODS
@@ -165,6 +165,99 @@ class Sensitivity(_Strict):
     reports: dict[str, Slug] | None = Field(None, description="trial id -> the study (report) to use instead")
 
 
+# ------------------------------------------------------------------ review questions and GRADE (issue 13)
+# The questions a committee asks (PICO), which analysis answers which of their outcomes, the primary
+# model of each analysis, and the reviewer's overrides of the GRADE domains that metablina.grade rates.
+
+IMPORTANCE = ("critical", "important", "not important")
+GRADE_DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias")
+QuestionOutcomeRef = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9_-]*$")]
+
+
+class QuestionOutcome(_Strict):
+    """An outcome of a question, with its importance to the decision (GRADE: critical, important)."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    name: str = Field(min_length=1, description="as the Summary of Findings names it")
+    importance: Literal[IMPORTANCE]  # type: ignore[valid-type]
+    follow_up: str | None = Field(None, description="the time frame shown with the outcome")
+    surrogate_for: str | None = Field(
+        None, description="the patient-important outcome this one stands in for (rated down for indirectness)"
+    )
+
+
+class Question(_Strict):
+    """A review question (PICO): who, in which setting, what against what, and the outcomes that matter."""
+
+    id: Slug
+    title: str = Field(min_length=1)
+    population: str = Field(min_length=1)
+    setting: list[Literal[SETTINGS]] = Field(min_length=1)  # type: ignore[valid-type]
+    intervention: str = Field(min_length=1)
+    comparator: str = Field(min_length=1)
+    outcomes: list[QuestionOutcome] = Field(min_length=1)
+
+    @field_validator("setting", mode="before")
+    @classmethod
+    def _one_setting(cls, v: object) -> object:
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _unique_outcomes(self) -> Question:
+        ids = [o.id for o in self.outcomes]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"outcome id(s) {', '.join(twice)} used twice in question {self.id!r}")
+        return self
+
+
+class DomainOverride(_Strict):
+    """The reviewer's rating of one GRADE domain instead of the tool's, with the reason shown beside it."""
+
+    change: int = Field(ge=-3, le=0, description="levels: 0 not serious, -1 serious, -2 very serious")
+    reason: str = Field(min_length=10, description="why, as the footnote will say it")
+
+
+class UpgradeOverride(_Strict):
+    change: int = Field(ge=0, le=2, description="levels rated up (large effect, dose-response, confounding)")
+    reason: str = Field(min_length=10)
+
+
+class StartOverride(_Strict):
+    level: Literal["high", "low"]
+    reason: str = Field(min_length=10)
+
+
+class GradeOverrides(_Strict):
+    """Overrides of the drafted GRADE rating: every one needs a reason and is shown as an override."""
+
+    start: StartOverride | None = None
+    risk_of_bias: DomainOverride | None = None
+    inconsistency: DomainOverride | None = None
+    indirectness: DomainOverride | None = None
+    imprecision: DomainOverride | None = None
+    publication_bias: DomainOverride | None = None
+    upgrade: UpgradeOverride | None = None
+
+
+class QuestionKeys(_Strict):
+    """The analysis keys of issue 13, kept apart from the pooling keys: which question outcomes the
+    analysis answers, its primary model, and GRADE overrides."""
+
+    question: list[QuestionOutcomeRef] = Field(
+        default_factory=list, description="question-id/outcome-id pairs this analysis answers"
+    )
+    primary: Literal["model", "bayes"] = Field(
+        "model", description="the one estimate the summary uses: the plan's model, or the Bayesian fit"
+    )
+    grade: GradeOverrides = Field(default_factory=GradeOverrides)
+
+    @field_validator("question", mode="before")
+    @classmethod
+    def _one_question(cls, v: object) -> object:
+        return [v] if isinstance(v, str) else v
+
+
 class ArmChoice(_Strict):
     """The arms of one study a comparison uses; several on one side are combined (Cochrane Handbook
     23.3.4), so a control arm counts once."""
@@ -187,7 +280,7 @@ class Baseline(_Strict):
     source: str = Field(min_length=1, description="where the risk comes from (a cohort, registry, guideline)")
 
 
-class Analysis(_Strict):
+class Analysis(QuestionKeys):
     id: Slug
     title: str
     outcome: list[Word] = Field(description="outcome words: built in or in the review's vocabulary.yaml")
@@ -302,6 +395,29 @@ class Analysis(_Strict):
 
 class Plan(_Strict):
     analyses: list[Analysis] = Field(min_length=1)
+    questions: list[Question] = Field(default_factory=list, description="the review questions (PICO)")
+
+    @model_validator(mode="after")
+    def _question_references(self) -> Plan:
+        """Every analysis's question/outcome names a question and one of its outcomes; a Bayesian
+        primary needs the Bayesian fit the plan would run."""
+        outcomes = {q.id: {o.id for o in q.outcomes} for q in self.questions}
+        ids = [q.id for q in self.questions]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"question id(s) {', '.join(twice)} used twice")
+        for a in self.analyses:
+            for ref in a.question:
+                q, o = ref.split("/")
+                if q not in outcomes:
+                    known = ", ".join(outcomes) or "none: add questions:"
+                    raise ValueError(f"analysis {a.id!r}: no question {q!r} (questions: {known})")
+                if o not in outcomes[q]:
+                    known = ", ".join(sorted(outcomes[q]))
+                    raise ValueError(f"analysis {a.id!r}: question {q!r} has no outcome {o!r} ({known})")
+            if a.primary == "bayes" and not a.bayes:
+                raise ValueError(f"analysis {a.id!r}: primary: bayes needs bayes: true")
+        return self
 
 
 @dataclass(frozen=True)

@@ -652,6 +652,9 @@ def build_report(
             from metablina.render.report_tables import write_tables
 
             write_tables(model, tmp / "tables")
+            from metablina.render.sof import write_sof
+
+            write_sof(run, tmp)  # the Summary of Findings: tables/sof.csv, tables/sof.json, sof.docx
             page = render_page(model)  # while the figures are drawn
             drawer.finish()
             (tmp / REPORT_FILE).write_text(embed_figures(page, model, tmp / "figures"), encoding="utf-8")

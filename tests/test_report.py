@@ -126,7 +126,9 @@ def test_summary_has_a_row_per_stratum_with_estimate_or_reason(out: Path, run) -
     assert neuro["stratum"] == "frontline; grading not stated"
     assert (neuro["studies"], neuro["records"], neuro["patients"]) == (2, 2, 11 + 202)
     assert neuro["per_1000"] == round(1000 * neuro["estimate"])
-    assert neuro["ci_vs_threshold"] == "includes"  # 5% lies inside the CI
+    # the plan's primary estimate is the Bayesian fit (primary: bayes, k = 2): its 95% CrI lies below 5%
+    assert neuro["method"] == "BAYES-GLMM"
+    assert neuro["ci_vs_threshold"] == "below"
 
 
 def test_summary_csv_and_json_agree(out: Path) -> None:
@@ -154,7 +156,8 @@ def test_forest_diamond_centre_is_the_pooled_estimate_in_the_tables(out: Path, r
         if not pooled or result.subgroups:
             continue
         ax = draw_forest(forest_data(result))
-        diamonds = [p for p in ax.patches if isinstance(p, Polygon) and p.get_gid() == "diamond-frequentist"]
+        kind = "bayes" if result.analysis.primary == "bayes" else "frequentist"  # the plan's primary (issue 13)
+        diamonds = [p for p in ax.patches if isinstance(p, Polygon) and p.get_gid() == f"diamond-{kind}"]
         assert len(diamonds) == len(pooled)  # one per pooled stratum, in order; no overall across strata
         for stratum, diamond in zip(pooled, diamonds, strict=True):
             xy = diamond.get_xy()
@@ -169,7 +172,9 @@ def test_analysis_table_rows(out: Path) -> None:
     data = json.loads((out / "tables" / "neuro-grade3.json").read_text(encoding="utf-8"))
     kinds = [r["row_type"] for r in data["rows"]]
     assert kinds.count("study") == 3
-    assert kinds.count("sensitivity") == 3  # logit IV in each of two strata, ICANS only
+    # logit IV in each of two strata, ICANS only, and the GLMM of the pooled stratum (the plan's primary is
+    # the Bayesian fit: primary: bayes)
+    assert kinds.count("sensitivity") == 4
     assert {"pooled", "not pooled", "cumulative"} <= set(kinds)
     assert (
         data["pool"]["analysis"] == "neuro-grade3"
@@ -222,7 +227,7 @@ def test_html_is_self_contained(html: str) -> None:
     assert sources and all(s.startswith("data:image/svg+xml;base64,") for s in sources)
     assert "@@metablina-figure" not in html  # every slot of the page rendered early is filled
     for href in re.findall(r'\shref="([^"]*)"', html):
-        assert href.startswith(("#", "figures/", "tables/", "../")), href
+        assert href.startswith(("#", "figures/", "tables/", "../")) or href == "sof.docx", href
 
 
 def test_html_embeds_every_figure(out: Path, html: str) -> None:
@@ -237,7 +242,7 @@ def test_every_study_row_links_to_its_extract_and_line(out: Path, html: str) -> 
     n_rows = sum(
         sum(1 for r in json.loads(p.read_text(encoding="utf-8"))["rows"] if r["row_type"] == "study")
         for p in (out / "tables").glob("*.json")
-        if p.name != "summary.json"
+        if p.name not in ("summary.json", "sof.json")
     )
     assert len(study_rows) == n_rows > 0
     for row in study_rows:

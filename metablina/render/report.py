@@ -537,6 +537,7 @@ def render_page(model: ReportModel) -> str:
     """The report page with a slot for each figure, so that it can be rendered while the figures are
     still being drawn; :func:`embed_figures` fills the slots."""
     from metablina.normalize import characteristics
+    from metablina.render.sof import page_context as sof_page
 
     ages = {c.study: c for c in characteristics(list(model.run.review.studies))}
     studies = [
@@ -561,6 +562,7 @@ def render_page(model: ReportModel) -> str:
         folder=Path(model.folder).as_posix(),
         studies=studies,
         summary=summary_context(model),
+        questions=sof_page(model.run),  # issue 13: questions, answers, Summary of Findings (sof.py)
         analyses=[analysis_context(ar, model) for ar in model.analyses],
         general_methods=GENERAL_METHODS,
         software=software_versions(),

@@ -25,6 +25,7 @@ from metablina.render.forestdata import (
     report_text,
     weights_of,
 )
+from metablina.render.sof import primary_result, primary_role
 from metablina.render.tables import to_csv
 from metablina.render.text import analysis_dict, to_json
 
@@ -210,8 +211,8 @@ def summary_rows(model: ReportModel) -> list[dict[str, Any]]:
                 "single_study": False,
             }
             comparison = summary_fields(s)  # relative and absolute effects of a comparison (H4)
-            if s.result is not None:
-                row.update(pooled_numbers(s.result))
+            if s.result is not None:  # the plan's primary estimate only (issue 13)
+                row.update(pooled_numbers(primary_result(s, a)[0]))
                 row.pop("k")
             elif len(s.rows) == 1 and not comparison:
                 d = display_rows(s.rows, a.measure)[0]
@@ -318,11 +319,11 @@ def analysis_records(ar: AnalysisReport, model: ReportModel) -> list[dict[str, A
     else:
         for s in result.strata:
             rows += study_records(s, ar, model)
-            rows.append(pooled_record(s, result, "pooled", stratum=s.label))
+            rows.append(pooled_record(s, result, primary_role(s, result.analysis, None), stratum=s.label))
     for s in result.strata:
         for b in s.bayes:
             rec = {
-                "row_type": "bayes",
+                "row_type": primary_role(s, result.analysis, b),
                 "analysis": aid,
                 "stratum": s.label,
                 "subgroup": "",
