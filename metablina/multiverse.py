@@ -1,0 +1,690 @@
+"""The multiverse of an analysis: every defensible specification, pooled at once.
+
+A reviewer chooses which records to pool ("which" factors) and how to pool them ("how" factors); another
+reviewer could defensibly have chosen otherwise. Multiverse analysis (Steegen, Tuerlinckx, Gelman &
+Vanpaemel 2016, Perspect Psychol Sci 11:702) and the specification curve (Simonsohn, Simmons & Nelson
+2020, Nat Hum Behav 4:1208), carried over to meta-analysis by Voracek, Kossmeier & Tran (2019, Z Psychol
+227:64), pool the data under every combination of those choices and show how the answer moves.
+
+Here, for one analysis of the plan:
+
+* **how**: the measure (PLO, PFT, PAS for rates; RR, OR, RD for comparisons; the generic log scale of a
+  Kaplan-Meier rate or hazard ratio), the model (binomial-normal GLMM, common effect, each tau^2
+  estimator, Mantel-Haenszel and Peto for two-arm counts, the Bayesian model at each prior scale) and
+  the interval (Wald, HKSJ, HKSJ ad hoc; a GLMM's HKSJ is its t(k-1) interval, as in ``metablina pool``);
+* **which**: the plan's records, or one of: without cohorts that may overlap, or keeping the other of an
+  overlapping pair; without a high risk of bias; the other rule for the report of a trial (latest or
+  largest); each setting alone; each admissible timepoint of the plan's list alone; each study left out.
+  Inclusion is one factor whose levels are these alternatives (not crossed with each other), so a
+  committee reads each specification as the plan with one departure in which records and any choice of
+  how to pool them.
+
+Each inclusion choice is run through :func:`metablina.plan.select_rows` as a sensitivity variant, so every
+guard applies (and logs its decisions): what a guard refuses, and what a model refuses for a measure or
+an interval (:func:`metablina.analyze.interval_of`), is no specification. Guard strata (a grading system,
+a setting without ``overall: true``, an MRD threshold or landmark) are separate multiverses, one per
+pooled stratum of the plan. Choices that select the same records are one specification, labelled by the
+first of them in the order above (the plan's own first).
+
+All specifications of any number of analyses are fitted together by :mod:`metablina.stats.batch`, one
+ragged stack per (measure, model, interval, prior), and give the numbers of
+:func:`metablina.analyze.pool` one at a time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from metablina.analyze import (
+    DEFAULT_TAU_PRIOR,
+    GENERIC_LOG,
+    TEST_OF_CI,
+    back_value,
+    interval_of,
+    scaled_prior,
+)
+from metablina.normalize import EffectRow
+from metablina.options import IV_METHODS
+from metablina.plan import (
+    MEASURE_FORM,
+    Analysis,
+    Selection,
+    Sensitivity,
+    select_rows,
+)
+from metablina.stats.errors import InputError
+
+# measures by the kind of record they pool
+FORM_MEASURES = {
+    "proportion": ("PLO", "PFT", "PAS"),
+    "pair": ("RR", "OR", "RD"),
+    "km": ("KM",),
+    "hr": ("HR",),
+}
+# scales on which estimates can share one axis (a proportion from PLO, PFT or PAS; a ratio from RR or OR)
+FAMILY = {"PLO": "rate", "PFT": "rate", "PAS": "rate", "PR": "rate", "KM": "survival"}
+FAMILY |= {"RR": "ratio", "OR": "ratio", "HR": "ratio", "RD": "difference"}
+NULL = {"ratio": 1.0, "difference": 0.0}
+MODEL_ORDER = ("GLMM", *IV_METHODS, "MH", "PETO", "BAYES")
+INTERVAL_NAMES = {
+    "z": "Wald",
+    "hksj": "HKSJ",
+    "hksj-adhoc": "HKSJ ad hoc",
+    "t": "t(k-1)",
+    "credible": "credible",
+}
+MODEL_NAMES = {"FE": "common effect", "MH": "Mantel-Haenszel", "PETO": "Peto"}
+DIMENSIONS = ("inclusion", "measure", "model", "interval")
+
+
+@dataclass(frozen=True)
+class How:
+    """A measure, model and interval (and for a Bayesian model its prior on tau)."""
+
+    measure: str
+    method: str  # as analyze.pool takes it: GLMM, FE, DL, ..., MH, PETO, BAYES, BAYES-GLMM
+    interval: str  # as results are labelled: z, hksj, hksj-adhoc, t, credible
+    prior: str | None = None
+
+    @property
+    def model(self) -> str:
+        """The model as a reader names it: the estimator, or Bayesian with its prior."""
+        if self.prior is not None:
+            return f"Bayesian {self.prior}"
+        return MODEL_NAMES.get(self.method, self.method)
+
+
+@dataclass(frozen=True)
+class Inclusion:
+    """Which records: the plan's, or one departure from it (``kind`` a MULTIVERSE_INCLUSION entry)."""
+
+    kind: str
+    label: str
+    selection: Selection
+
+
+@dataclass(frozen=True)
+class Specification:
+    """One way to pool one stratum: records (through the guards) and how they are pooled."""
+
+    inclusion: str  # the inclusion label
+    inclusion_kind: str
+    how: How
+    rows: tuple[EffectRow, ...]
+    primary: bool = False
+
+    @property
+    def studies(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.study for r in self.rows))
+
+    def choices(self) -> dict[str, str]:
+        return {
+            "inclusion": self.inclusion,
+            "measure": self.how.measure,
+            "model": self.how.model,
+            "interval": INTERVAL_NAMES[self.how.interval],
+        }
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A specification's pooled estimate: analysis scale (``y``) and natural scale, or why it failed."""
+
+    spec: Specification
+    k: int
+    y: float
+    y_low: float
+    y_high: float
+    estimate: float
+    ci_low: float
+    ci_high: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and math.isfinite(self.estimate)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a committee reads beside the curve: how many specifications, where they lie, and the shares
+    whose interval lies wholly below or wholly above the threshold (on the primary's scale)."""
+
+    n: int
+    n_failed: int
+    n_other_scale: int
+    median: float | None
+    low: float | None
+    high: float | None
+    threshold: float | None
+    below: float | None
+    above: float | None
+    primary: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def text(self, fmt: Any = None) -> str:
+        """One sentence: '240 specifications; median 3.1% (range 0.4% to 9.0%); CI wholly below 5%: 62%,
+        wholly above: 0%'."""
+        f = fmt or (lambda v: f"{v:.3g}")
+        if self.n == 0:
+            return "no specification pools two or more studies"
+        out = f"{self.n} specifications"
+        if self.median is not None:
+            out += f"; median {f(self.median)} (range {f(self.low)} to {f(self.high)})"
+        if self.threshold is not None and self.below is not None:
+            out += (
+                f"; CI wholly below {f(self.threshold)}: {self.below:.0%}, "
+                f"wholly above: {self.above:.0%}, spanning it: {1 - self.below - self.above:.0%}"
+            )
+        if self.n_other_scale:
+            out += f"; {self.n_other_scale} more on another scale (table only)"
+        if self.n_failed:
+            out += f"; {self.n_failed} could not be fitted"
+        return out
+
+
+@dataclass(frozen=True)
+class StratumMultiverse:
+    """Every specification of one pooled stratum of an analysis, fitted (``fits`` in enumeration order)."""
+
+    analysis: Analysis
+    stratum: str
+    specs: tuple[Specification, ...]
+    fits: tuple[Fitted, ...] = ()
+    inclusions: tuple[Inclusion, ...] = field(default=(), repr=False)
+
+    @property
+    def threshold(self) -> float | None:
+        """The plan's decision threshold, else a comparison's null (1 for a ratio, 0 for a difference)."""
+        if self.analysis.threshold is not None:
+            return self.analysis.threshold
+        return NULL.get(FAMILY.get(self.analysis.measure, ""))
+
+    @property
+    def family(self) -> str:
+        return FAMILY.get(self.analysis.measure, "rate")
+
+    def on_scale(self) -> list[Fitted]:
+        """Fitted specifications on the primary's scale (the curve and the summary are about these)."""
+        return [f for f in self.fits if f.ok and FAMILY.get(f.spec.how.measure) == self.family]
+
+    def summary(self) -> Summary:
+        good = self.on_scale()
+        failed = sum(1 for f in self.fits if not f.ok)
+        other = sum(1 for f in self.fits if f.ok) - len(good)
+        primary = next((f.estimate for f in self.fits if f.spec.primary and f.ok), None)
+        if not good:
+            return Summary(0, failed, other, None, None, None, self.threshold, None, None, primary)
+        est = np.array([f.estimate for f in good])
+        lo = np.array([min(f.ci_low, f.ci_high) for f in good])
+        hi = np.array([max(f.ci_low, f.ci_high) for f in good])
+        c = self.threshold
+        below = above = None
+        if c is not None:
+            below, above = float(np.mean(hi < c)), float(np.mean(lo > c))
+        return Summary(
+            len(good),
+            failed,
+            other,
+            float(np.median(est)),
+            float(est.min()),
+            float(est.max()),
+            c,
+            below,
+            above,
+            primary,
+        )
+
+
+# ------------------------------------------------------------------------------------------ enumeration
+
+
+def how_choices(analysis: Analysis) -> list[How]:
+    """Every measure x model x interval (x prior scale) the plan's multiverse allows and the models accept,
+    the primary first; combinations :func:`metablina.analyze.interval_of` refuses are left out, and two
+    that compute the same interval (a GLMM asked for hksj or hksj-adhoc: its t) are one."""
+    mv = analysis.multiverse
+    form = MEASURE_FORM[analysis.measure]
+    measures = mv.measures or list(FORM_MEASURES[form])
+    models = mv.models or list(MODEL_ORDER)
+    out: dict[How, None] = {primary_how(analysis): None}
+    for measure in dict.fromkeys([analysis.measure, *measures]):
+        pool_measure = measure
+        for model in [m for m in MODEL_ORDER if m in models]:
+            if model == "BAYES":
+                for how in _bayes(analysis, pool_measure, mv.prior_scales):
+                    out.setdefault(how, None)
+                continue
+            for ci in mv.intervals:
+                try:
+                    label = interval_of(pool_measure, model, ci)
+                except InputError:
+                    continue
+                out.setdefault(How(measure, model, label), None)
+    return list(out)
+
+
+def _bayes(analysis: Analysis, measure: str, scales: Sequence[float]) -> list[How]:
+    """The Bayesian model at each prior scale: the plan's prior on tau for its own measure, else the
+    measure's default (none for PFT, PAS or RD, whose scales have no agreed prior: no specification)."""
+    prior = analysis.tau_prior if measure == analysis.measure and analysis.tau_prior else None
+    prior = prior or DEFAULT_TAU_PRIOR.get(measure)
+    if prior is None:
+        return []
+    method = "BAYES-GLMM" if measure == "PLO" else "BAYES"
+    return [How(measure, method, "credible", scaled_prior(prior, s)) for s in scales]
+
+
+def primary_how(analysis: Analysis) -> How:
+    return How(analysis.measure, analysis.model, analysis.interval)
+
+
+def inclusions(rows: Sequence[EffectRow], analysis: Analysis) -> list[Inclusion]:
+    """The plan's selection, then each departure the plan's multiverse allows, each through the guards."""
+    plan = select_rows(list(rows), analysis)
+    out = [Inclusion("plan", "as planned", plan)]
+    kinds = analysis.multiverse.inclusion
+    used = plan.rows
+
+    def variant(kind: str, label: str, a: Analysis = analysis, **changes: Any) -> None:
+        v = Sensitivity(id="multiverse", label=label, **changes) if changes else None
+        out.append(Inclusion(kind, label, select_rows(list(rows), a, v)))
+
+    if "overlap" in kinds and (any(r.overlap for r in used) or plan.excluded_overlap):
+        variant("overlap", "without cohorts that may overlap", exclude_overlapping=True)
+        for study in plan.excluded_overlap:
+            variant("overlap", f"keeping {study} of overlapping cohorts", overlap_keep=[study])
+    high = analysis.multiverse.high_risk
+    if "risk_of_bias" in kinds and any(r.risk_of_bias in high for r in used):
+        variant("risk_of_bias", f"without {' or '.join(high)} risk of bias", exclude_risk_of_bias=high)
+    if "report" in kinds and len({r.trial for r in rows}) < len({r.study for r in rows}):
+        other = "largest" if analysis.report_rule == "latest" else "latest"
+        variant("report", f"the {other} report of each trial", report_rule=other)
+    settings = sorted({r.setting for r in used})
+    if "setting" in kinds and len(settings) > 1:
+        for s in settings:
+            others = sorted({r.study for r in used if r.setting != s})
+            variant("setting", f"{' + '.join(s)} alone", exclude=others)
+    times = analysis.select.timepoint or []
+    if "timepoint" in kinds and len(times) > 1:
+        for t in times:
+            one = analysis.model_copy(
+                update={"select": analysis.select.model_copy(update={"timepoint": [t]})}
+            )
+            variant("timepoint", f"timepoint {t} only", one)
+    if "leave_one_out" in kinds:
+        for study in sorted({r.study for r in used}):
+            variant("leave_one_out", f"without {study}", exclude=[study])
+    return out
+
+
+def _identity(rows: Sequence[EffectRow], keys: Sequence[str]) -> tuple | None:
+    """The values of ``keys`` that every row shares, or None when the rows differ in one of them."""
+    values = []
+    for k in keys:
+        seen = {getattr(r, k) for r in rows}
+        if len(seen) != 1:
+            return None
+        values.append(seen.pop())
+    return tuple(values)
+
+
+def enumerate_specs(rows: Sequence[EffectRow], analysis: Analysis) -> list[StratumMultiverse]:
+    """The specifications of each pooled stratum of the plan's selection (unfitted).
+
+    A stratum of an inclusion choice belongs to the plan's stratum whose rows share its values of every
+    key either selection is stratified by (a guard's or the plan's), and pools if it has two or more rows
+    and no refusal. Inclusion choices that give a stratum the same records as an earlier one add nothing.
+    """
+    if not analysis.multiverse.enabled or not analysis.pool:
+        return []
+    incl = inclusions(rows, analysis)
+    plan = incl[0].selection
+    hows = how_choices(analysis)
+    targets = [s for s in plan.strata if s.refusal is None and len(s.rows) >= 2]
+    out = []
+    for target in targets:
+        specs: list[Specification] = []
+        seen: set[tuple[str, ...]] = set()
+        for inc in incl:
+            keys = list(dict.fromkeys([*plan.keys, *inc.selection.keys]))
+            want = _identity(target.rows, keys)
+            for s in inc.selection.strata:
+                if s.refusal is not None or len(s.rows) < 2 or _identity(s.rows, keys) != want:
+                    continue
+                record_keys = tuple(r.key for r in s.rows)
+                if record_keys in seen:
+                    continue
+                seen.add(record_keys)
+                for how in hows:
+                    primary = inc.kind == "plan" and how == hows[0]
+                    specs.append(Specification(inc.label, inc.kind, how, s.rows, primary))
+        out.append(StratumMultiverse(analysis, target.label, tuple(specs), (), tuple(incl)))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ fitting
+
+
+def _columns(rows: tuple[EffectRow, ...]) -> dict[str, np.ndarray]:
+    from metablina.run import columns_of
+
+    return columns_of(rows)
+
+
+def _effects(measure: str, columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Study effects and variances as analyze.pool computes them (escalc; non-finite ones left out)."""
+    from metablina.stats.measures import escalc
+
+    es = escalc("GEN" if measure in GENERIC_LOG else measure, **columns)
+    yi, vi = np.asarray(es.yi, dtype=float), np.asarray(es.vi, dtype=float)
+    keep = np.isfinite(yi) & np.isfinite(vi)
+    return yi[keep], vi[keep]
+
+
+def _fit_group(how: How, tables: list[dict[str, np.ndarray]], effects: Any) -> Any:
+    """One ragged batch of every table pooled one way; ``effects(measure, i)``: table i's yi and vi."""
+    from metablina.stats import batch
+
+    def cols(*names: str) -> list[list[np.ndarray]]:
+        return [[t[n] for t in tables] for n in names]
+
+    if how.method in IV_METHODS:
+        yi, vi = zip(*(effects(how.measure, i) for i in range(len(tables))), strict=True)
+        return batch.rma(list(yi), list(vi), method=how.method, test=TEST_OF_CI[how.interval])
+    if how.method == "GLMM" and how.measure == "PLO":
+        return batch.glmm_proportion(*cols("xi", "ni"), test=how.interval)
+    if how.method == "GLMM":
+        return batch.glmm_or_umfs(*cols("ai", "n1i", "ci", "n2i"), test=how.interval)
+    if how.method == "MH":
+        return batch.mantel_haenszel(*cols("ai", "n1i", "ci", "n2i"), measure=how.measure)
+    if how.method == "PETO":
+        return batch.peto(*cols("ai", "n1i", "ci", "n2i"))
+    if how.method == "BAYES-GLMM":
+        return batch.bayes_bn(*cols("xi", "ni"), tau_prior=how.prior, shrinkage=False)
+    yi, vi = zip(*(effects(how.measure, i) for i in range(len(tables))), strict=True)
+    return batch.bayes_nn(list(yi), list(vi), tau_prior=how.prior)
+
+
+def fit(multiverses: Sequence[StratumMultiverse]) -> list[StratumMultiverse]:
+    """Fit every specification of every multiverse given: identical (table, how) pairs once, and all
+    tables pooled one way in one ragged batch."""
+    from dataclasses import replace
+
+    tables: dict[tuple, dict[str, np.ndarray]] = {}
+    groups: dict[How, dict[tuple, None]] = defaultdict(dict)
+    keys: list[list[tuple]] = []
+    for mv in multiverses:
+        mine = []
+        for spec in mv.specs:
+            columns = _columns(spec.rows)
+            key = tuple((n, tuple(v.tolist())) for n, v in columns.items())
+            tables.setdefault(key, columns)
+            groups[spec.how][key] = None
+            mine.append(key)
+        keys.append(mine)
+    cache: dict[tuple[str, tuple], tuple[np.ndarray, np.ndarray]] = {}
+
+    def effects_of(order: list[tuple]) -> Any:
+        def effects(measure: str, i: int) -> tuple[np.ndarray, np.ndarray]:
+            key = (measure, order[i])
+            if key not in cache:
+                cache[key] = _effects(measure, tables[order[i]])
+            return cache[key]
+
+        return effects
+
+    results: dict[tuple[How, tuple], tuple] = {}
+    for how, members in groups.items():
+        order = list(members)
+        try:
+            b = _fit_group(how, [tables[k] for k in order], effects_of(order))
+        except InputError as exc:  # every table refused alike (e.g. an effect computation)
+            for key in order:
+                results[(how, key)] = (0, math.nan, math.nan, math.nan, str(exc))
+            continue
+        est, lo, hi = (np.asarray(getattr(b, f), dtype=float) for f in ("estimate", "ci_low", "ci_high"))
+        for i, key in enumerate(order):
+            results[(how, key)] = (int(b.k[i]), est[i], lo[i], hi[i], b.errors[i])
+    # back to the natural scale: one call per (measure, table), since PFT's needs the table's n
+    scale: dict[tuple[str, tuple], list[tuple[How, tuple]]] = defaultdict(list)
+    for how, key in results:
+        scale[(how.measure, key)].append((how, key))
+    natural: dict[tuple[How, tuple], tuple[float, float, float]] = {}
+    for (measure, key), members in scale.items():
+        y = np.array([results[m][1:4] for m in members], dtype=float)
+        back = np.asarray(back_value(measure, y, tables[key].get("ni")), dtype=float).reshape(y.shape)
+        if measure == "KM":  # S = exp(-exp(y)) decreases in y
+            back = back[:, [0, 2, 1]]
+        for m, row in zip(members, back, strict=True):
+            natural[m] = (float(row[0]), float(row[1]), float(row[2]))
+    out = []
+    for mv, mine in zip(multiverses, keys, strict=True):
+        fits = []
+        for spec, key in zip(mv.specs, mine, strict=True):
+            k, y, ylo, yhi, error = results[(spec.how, key)]
+            fits.append(Fitted(spec, k, float(y), float(ylo), float(yhi), *natural[(spec.how, key)], error))
+        out.append(replace(mv, fits=tuple(fits)))
+    return out
+
+
+def multiverse(rows: Sequence[EffectRow], analysis: Analysis) -> list[StratumMultiverse]:
+    """Enumerate and fit the multiverse of one analysis (one entry per pooled stratum)."""
+    return fit(enumerate_specs(rows, analysis))
+
+
+def review_multiverse(
+    rows: Sequence[EffectRow], analyses: Sequence[Analysis]
+) -> dict[str, list[StratumMultiverse]]:
+    """The multiverses of every analysis, fitted together (tables the analyses share are pooled once)."""
+    enumerated = {a.id: enumerate_specs(rows, a) for a in analyses}
+    flat = [mv for mvs in enumerated.values() for mv in mvs]
+    fitted = iter(fit(flat))
+    return {aid: [next(fitted) for _ in mvs] for aid, mvs in enumerated.items()}
+
+
+def no_specification_reasons(rows: Sequence[EffectRow], analysis: Analysis) -> list[str]:
+    """Why an analysis has no multiverse: each stratum's refusal (k = 1, not pooled by the plan)."""
+    if not analysis.multiverse.enabled:
+        return ["the plan turns the multiverse off (multiverse: {enabled: false})"]
+    sel = select_rows(list(rows), analysis)
+    if not sel.strata:
+        return ["no record matches this analysis"]
+    return [f"{s.label or analysis.id}: {s.refusal or 'fewer than two records'}" for s in sel.strata]
+
+
+# ------------------------------------------------------------------------------------------ output
+
+COLUMNS = (
+    "analysis",
+    "stratum",
+    "primary",
+    "inclusion",
+    "measure",
+    "model",
+    "interval",
+    "k",
+    "studies",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "error",
+)
+
+
+def records(mvs: Sequence[StratumMultiverse]) -> list[dict[str, Any]]:
+    """One plain record per specification, in enumeration order."""
+
+    def num(x: float) -> float | None:
+        return float(x) if math.isfinite(x) else None
+
+    out = []
+    for mv in mvs:
+        for f in mv.fits:
+            s = f.spec
+            out.append(
+                {
+                    "analysis": mv.analysis.id,
+                    "stratum": mv.stratum,
+                    "primary": s.primary,
+                    **s.choices(),
+                    "k": f.k,
+                    "studies": list(s.studies),
+                    "estimate": num(f.estimate),
+                    "ci_low": num(f.ci_low),
+                    "ci_high": num(f.ci_high),
+                    "error": f.error,
+                }
+            )
+    return out
+
+
+def to_json(mvs: Sequence[StratumMultiverse]) -> str:
+    doc = {
+        "multiverses": [
+            {"analysis": mv.analysis.id, "stratum": mv.stratum, "summary": mv.summary().to_dict()}
+            for mv in mvs
+        ],
+        "specifications": records(mvs),
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def to_csv(mvs: Sequence[StratumMultiverse]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in records(mvs):
+        w.writerow({**r, "studies": " ".join(r["studies"]), "error": r["error"] or ""})
+    return buf.getvalue()
+
+
+def _fmt(measure: str) -> Any:
+    if FAMILY.get(measure) in ("rate", "survival"):
+        return lambda v: f"{100 * v:.1f}%"
+    return lambda v: f"{v:.2f}"
+
+
+def to_table(mvs: Sequence[StratumMultiverse], reasons: Sequence[str] = ()) -> str:
+    """Every specification as a text table, one block per stratum, sorted by estimate, with the summary."""
+    lines: list[str] = []
+    for mv in mvs:
+        f = _fmt(mv.analysis.measure)
+        head = mv.analysis.id + (f" ({mv.stratum})" if mv.stratum else "")
+        lines += [head, "  " + mv.summary().text(f), ""]
+        rows = [("", "inclusion", "measure", "model", "interval", "k", "estimate [95% CI]")]
+        ranked = sorted(mv.fits, key=lambda x: (not x.ok, x.estimate if x.ok else 0.0))
+        for x in ranked:
+            g = _fmt(x.spec.how.measure)
+            shown = f"{g(x.estimate)} [{g(x.ci_low)}, {g(x.ci_high)}]" if x.ok else f"not fitted: {x.error}"
+            c = x.spec.choices()
+            mark = "*" if x.spec.primary else ""
+            rows.append((mark, c["inclusion"], c["measure"], c["model"], c["interval"], str(x.k), shown))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+        for r in rows:
+            lines.append("  ".join(v.ljust(w) for v, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
+        lines += ["", "  * the plan's primary specification", ""]
+    if not mvs:
+        lines.append("no specification: no stratum of this analysis pools two or more studies")
+        lines += [f"  {r}" for r in reasons]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+SCALE = {"rate": "proportion", "survival": "proportion", "ratio": "ratio", "difference": "difference"}
+AXIS_LABEL = {
+    "rate": "Proportion",
+    "survival": "Survival at the landmark",
+    "ratio": "Ratio",
+    "difference": "Risk difference",
+}
+
+
+def curve_payload(mv: StratumMultiverse) -> dict[str, Any]:
+    """Plain data for :func:`metablina.render.speccurve.spec_curve` (a figure job's payload): the
+    specifications on the primary's scale, their choices, the primary and the threshold."""
+    good = mv.on_scale()
+    primary = next((i for i, f in enumerate(good) if f.spec.primary), None)
+    choices = {d: tuple(f.spec.choices()[d] for f in good) for d in DIMENSIONS}
+    s = mv.summary()
+    left = []
+    if s.n_other_scale:
+        left.append(f"{s.n_other_scale} specifications on another scale are in the table only")
+    if s.n_failed:
+        left.append(f"{s.n_failed} could not be fitted")
+    return {
+        "estimate": tuple(f.estimate for f in good),
+        "ci_low": tuple(f.ci_low for f in good),
+        "ci_high": tuple(f.ci_high for f in good),
+        "choices": choices,
+        "primary": primary,
+        "threshold": mv.threshold,
+        "scale": SCALE[mv.family],
+        "measure_label": AXIS_LABEL[mv.family],
+        "title": "Specification curve" + (f": {mv.stratum}" if mv.stratum else ""),
+        "note": "; ".join(left),
+    }
+
+
+def figure_jobs(analysis: Analysis, mvs: Sequence[StratumMultiverse], several: bool) -> list[Any]:
+    """The report's spec-curve figure jobs of one analysis: one per pooled stratum with a specification
+    (``several``: the analysis has several strata, so the file names carry the stratum's slug)."""
+    from metablina.plan import slug
+    from metablina.render.draw import FigureJob
+
+    jobs = []
+    for mv in mvs:
+        if not mv.on_scale():
+            continue
+        sfx = f"-{slug(mv.stratum)}" if several and mv.stratum else ""
+        where = f" ({mv.stratum})" if mv.stratum else ""
+        caption = f"Specification curve: {analysis.title}{where}"
+        jobs.append(
+            FigureJob(f"speccurve-{analysis.id}{sfx}", "speccurve", curve_payload(mv), ("svg",), caption)
+        )
+    return jobs
+
+
+def page_context(mvs: Sequence[StratumMultiverse], figures: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The report page's multiverse block of one analysis: per pooled stratum its summary sentence and its
+    spec-curve figure (from the page's figure entries, by name)."""
+    by_name = {f["name"]: f for f in figures if f["kind"] == "speccurve"}
+    curves = iter(by_name.values())
+    out = []
+    for mv in mvs:
+        s = mv.summary()
+        fmt = _fmt(mv.analysis.measure)
+        primary = next((f for f in mv.fits if f.spec.primary), None)
+        out.append(
+            {
+                "stratum": mv.stratum,
+                "summary": s.text(fmt),
+                "primary": (
+                    f"{fmt(primary.estimate)} [{fmt(primary.ci_low)}, {fmt(primary.ci_high)}]"
+                    if primary is not None and primary.ok
+                    else None
+                ),
+                "choices": _choices_text(mv),
+                "figure": next(curves) if mv.on_scale() else None,
+            }
+        )
+    return out
+
+
+def _choices_text(mv: StratumMultiverse) -> str:
+    """What was varied: each choice with its number of levels, the inclusion levels named."""
+    levels = {d: list(dict.fromkeys(s.choices()[d] for s in mv.specs)) for d in DIMENSIONS}
+    parts = [
+        f"{len(levels[d])} {d if len(levels[d]) == 1 else d + 's'}" for d in ("measure", "model", "interval")
+    ]
+    return f"inclusion: {'; '.join(levels['inclusion'])}; " + ", ".join(parts)
