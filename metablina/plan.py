@@ -280,6 +280,43 @@ class Baseline(_Strict):
     source: str = Field(min_length=1, description="where the risk comes from (a cohort, registry, guideline)")
 
 
+# ---- multiverse (issue 14; metablina.multiverse) ----------------------------------------------------------
+MULTIVERSE_INCLUSION = ("overlap", "risk_of_bias", "report", "setting", "timepoint", "leave_one_out")
+MULTIVERSE_MODELS = ("GLMM", *IV_METHODS, "MH", "PETO", "BAYES")
+HIGH_RISK_OF_BIAS = ("serious", "high", "critical")
+
+
+class Multiverse(_Strict):
+    """The choices a specification curve crosses for one analysis (Steegen et al. 2016; Simonsohn, Simmons
+    & Nelson 2020; Voracek et al. 2019). Defaults: every measure of the analysis's kind (PLO, PFT, PAS for
+    rates; RR, OR, RD for comparisons), every model that pools it (GLMM, common effect, each tau^2
+    estimator, Mantel-Haenszel and Peto for two-arm counts, Bayesian at each prior scale), the Wald, HKSJ
+    and ad hoc HKSJ intervals, and every inclusion choice. Combinations a guard or a model refuses are no
+    specifications."""
+
+    enabled: bool = Field(True, description="false: no multiverse for this analysis")
+    measures: list[Literal[tuple(MEASURE_FORM)]] | None = Field(  # type: ignore[valid-type]
+        None, description="default: every measure of the analysis's kind"
+    )
+    models: list[Literal[MULTIVERSE_MODELS]] | None = Field(  # type: ignore[valid-type]
+        None, description="default: every model; BAYES at each of prior_scales"
+    )
+    intervals: list[Literal[CI_METHODS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["z", "hksj", "hksj-adhoc"],
+        description="intervals of the inverse-variance models (a GLMM's hksj is its t(k-1))",
+    )
+    prior_scales: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: [0.5, 1.0, 2.0], description="multiples of the analysis's prior on tau"
+    )
+    inclusion: list[Literal[MULTIVERSE_INCLUSION]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(MULTIVERSE_INCLUSION), description="which inclusion choices to vary"
+    )
+    high_risk: list[Literal[RISK_OF_BIAS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(HIGH_RISK_OF_BIAS),
+        description="risk-of-bias judgements left out by the risk_of_bias choice",
+    )
+
+
 class Analysis(QuestionKeys):
     id: Slug
     title: str
@@ -329,6 +366,21 @@ class Analysis(QuestionKeys):
     landmark: float | None = Field(
         None, gt=0, description="months: the time at which an HR's absolute effect is given"
     )
+    # ---- multiverse (issue 14): the choices its specification curve crosses
+    multiverse: Multiverse = Field(default_factory=Multiverse)
+
+    @model_validator(mode="after")
+    def _multiverse_measures(self) -> Analysis:
+        """A multiverse measure pools the analysis's records (a rate's measures for rates, ...)."""
+        form = MEASURE_FORM[self.measure]
+        for m in self.multiverse.measures or ():
+            if MEASURE_FORM[m] != form:
+                raise ValueError(
+                    f"multiverse measure {m} cannot pool the analysis's records ({self.measure})"
+                )
+        return self
+
+    # ---- end multiverse
 
     @field_validator("outcome", mode="before")
     @classmethod
