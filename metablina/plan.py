@@ -258,6 +258,29 @@ class QuestionKeys(_Strict):
         return [v] if isinstance(v, str) else v
 
 
+def question_problems(plan: Plan) -> list[tuple[Key, str]]:
+    """Located problems of the question keys: question ids used twice, an analysis naming a question or
+    outcome the plan does not have, a Bayesian primary without the Bayesian fit."""
+    out: list[tuple[Key, str]] = []
+    outcomes: dict[str, set[str]] = {}
+    for i, q in enumerate(plan.questions):
+        if q.id in outcomes:
+            out.append((("questions", i, "id"), f"question id {q.id!r} is used twice"))
+        outcomes[q.id] = {o.id for o in q.outcomes}
+    for i, a in enumerate(plan.analyses):
+        for j, ref in enumerate(a.question):
+            q, o = ref.split("/")
+            where: Key = ("analyses", i, "question", *((j,) if len(a.question) > 1 else ()))
+            if q not in outcomes:
+                known = ", ".join(outcomes) or "none: add a top-level questions: list"
+                out.append((where, f"no question {q!r} in the plan (questions: {known})"))
+            elif o not in outcomes[q]:
+                out.append((where, f"question {q!r} has no outcome {o!r} ({', '.join(sorted(outcomes[q]))})"))
+        if a.primary == "bayes" and not a.bayes:
+            out.append((("analyses", i, "primary"), "primary: bayes needs the Bayesian fit (bayes: true)"))
+    return out
+
+
 class ArmChoice(_Strict):
     """The arms of one study a comparison uses; several on one side are combined (Cochrane Handbook
     23.3.4), so a control arm counts once."""
@@ -449,28 +472,6 @@ class Plan(_Strict):
     analyses: list[Analysis] = Field(min_length=1)
     questions: list[Question] = Field(default_factory=list, description="the review questions (PICO)")
 
-    @model_validator(mode="after")
-    def _question_references(self) -> Plan:
-        """Every analysis's question/outcome names a question and one of its outcomes; a Bayesian
-        primary needs the Bayesian fit the plan would run."""
-        outcomes = {q.id: {o.id for o in q.outcomes} for q in self.questions}
-        ids = [q.id for q in self.questions]
-        twice = sorted({i for i in ids if ids.count(i) > 1})
-        if twice:
-            raise ValueError(f"question id(s) {', '.join(twice)} used twice")
-        for a in self.analyses:
-            for ref in a.question:
-                q, o = ref.split("/")
-                if q not in outcomes:
-                    known = ", ".join(outcomes) or "none: add questions:"
-                    raise ValueError(f"analysis {a.id!r}: no question {q!r} (questions: {known})")
-                if o not in outcomes[q]:
-                    known = ", ".join(sorted(outcomes[q]))
-                    raise ValueError(f"analysis {a.id!r}: question {q!r} has no outcome {o!r} ({known})")
-            if a.primary == "bayes" and not a.bayes:
-                raise ValueError(f"analysis {a.id!r}: primary: bayes needs bayes: true")
-        return self
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -539,6 +540,7 @@ def read_plan(path: Path) -> PlanFile:
         if ids.index(a.id) != i:
             problems.append(doc.problem(("analyses", i, "id"), f"analysis id {a.id!r} is used twice"))
         problems += [doc.problem(("analyses", i, *key), message) for key, message in _combinations(a)]
+    problems += [doc.problem(key, message) for key, message in question_problems(plan)]
     return PlanFile(plan, doc, tuple(problems))
 
 
