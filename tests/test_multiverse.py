@@ -1,0 +1,294 @@
+"""The multiverse of an analysis (issue 14): enumeration counted by hand, guards kept, every specification
+equal to pooling it alone, the summary's shares, the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from metablina import multiverse as M
+from metablina.analyze import pool
+from metablina.cli import main
+from metablina.plan import Analysis, Multiverse
+from metablina.run import columns_of, load_everything
+from metablina.stats.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+TWO_REPORTS = (
+    ROOT / "tests" / "fixtures" / "two-reports"
+)  # SYNTHETIC review: three trials, two reports of one
+STUDIES = ROOT / "studies"
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    _, rows, plan = load_everything(TWO_REPORTS)
+    return rows, {a.id: a for a in plan.analyses}
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    _, rows, plan = load_everything(STUDIES)
+    return rows, {a.id: a for a in plan.analyses}
+
+
+def with_multiverse(a: Analysis, **choices) -> Analysis:
+    return a.model_copy(update={"multiverse": Multiverse(**choices)})
+
+
+# ------------------------------------------------------------------------------------------ enumeration
+
+
+def test_small_plan_counted_by_hand(synthetic):
+    """crs-grade3 of the SYNTHETIC review pools KAPPA (update), LAMBDA and MU. Inclusion: the plan and each
+    trial left out = 4 record sets. How, by hand: PLO: GLMM z and t (hksj asks the GLMM for its t), common
+    effect z only (no HKSJ for it), REML z and hksj, Bayesian at one prior scale = 6; PFT: no GLMM and no
+    agreed prior on its scale, so common effect z, REML z and hksj = 3. 4 x 9 = 36."""
+    rows, by_id = synthetic
+    a = with_multiverse(
+        by_id["crs-grade3"],
+        measures=["PLO", "PFT"],
+        models=["GLMM", "FE", "REML", "BAYES"],
+        intervals=["z", "hksj"],
+        prior_scales=[1],
+        inclusion=["leave_one_out"],
+    )
+    (mv,) = M.enumerate_specs(rows, a)
+    assert len(mv.specs) == 36
+    sets = {tuple(s.studies) for s in mv.specs}
+    assert sets == {
+        ("synthetic-kappa-update", "synthetic-lambda", "synthetic-mu"),
+        ("synthetic-lambda", "synthetic-mu"),
+        ("synthetic-kappa-update", "synthetic-mu"),
+        ("synthetic-kappa-update", "synthetic-lambda"),
+    }
+    hows = {(s.how.measure, s.how.method, s.how.interval) for s in mv.specs}
+    assert hows == {
+        ("PLO", "GLMM", "z"),
+        ("PLO", "GLMM", "t"),
+        ("PLO", "FE", "z"),
+        ("PLO", "REML", "z"),
+        ("PLO", "REML", "hksj"),
+        ("PLO", "BAYES-GLMM", "credible"),
+        ("PFT", "FE", "z"),
+        ("PFT", "REML", "z"),
+        ("PFT", "REML", "hksj"),
+    }
+    primary = [s for s in mv.specs if s.primary]
+    assert len(primary) == 1
+    assert (primary[0].inclusion, primary[0].how.method, primary[0].how.interval) == (
+        "as planned",
+        "GLMM",
+        "t",
+    )
+
+
+def test_default_grid_counted_by_hand(synthetic):
+    """Defaults: PLO 2 (GLMM) + 1 (common effect) + 8 estimators x 3 intervals + 3 prior scales = 30;
+    PFT and PAS 25 each (no GLMM, no Bayesian prior on their scales) = 80 ways; record sets: the plan, each
+    trial left out, first relapse alone (= without MU: one set), frontline alone (k = 1: none) = 4."""
+    rows, by_id = synthetic
+    (mv,) = M.enumerate_specs(rows, by_id["crs-grade3"])
+    assert len(M.how_choices(by_id["crs-grade3"])) == 80
+    assert len(mv.specs) == 320
+    labels = {s.inclusion for s in mv.specs}
+    assert "first relapse alone" in labels and "without synthetic-mu" not in labels  # same records: one
+
+
+def test_forbidden_combinations_absent(synthetic):
+    rows, by_id = synthetic
+    (mv,) = M.enumerate_specs(rows, by_id["crs-grade3"])
+    for s in mv.specs:
+        m, method, ci = s.how.measure, s.how.method, s.how.interval
+        assert not (method == "GLMM" and m != "PLO"), s
+        assert not (method == "FE" and ci != "z"), s
+        assert not (method == "BAYES-GLMM" and m != "PLO"), s
+        assert not (m in ("PFT", "PAS") and s.how.prior is not None), s
+        assert not (method == "GLMM" and ci in ("hksj", "hksj-adhoc")), s
+        assert len(s.rows) >= 2
+        # one report per trial (a guard): the two KAPPA reports never share a specification
+        assert not {"synthetic-kappa-update", "synthetic-kappa-primary"} <= set(s.studies)
+
+
+def test_inclusion_sets_keep_the_guards(shipped):
+    """Every inclusion choice runs through select_rows: overlapping cohorts (bch-firstline-2024 and
+    bch-infant-2025) never share a record set, whichever is kept."""
+    rows, by_id = shipped
+    incl = M.inclusions(rows, by_id["relapse"])
+    kinds = [i.kind for i in incl]
+    assert kinds[0] == "plan" and "overlap" in kinds
+    for inc in incl:
+        studies = {r.study for r in inc.selection.rows}
+        assert not {"bch-firstline-2024", "bch-infant-2025"} <= studies, inc.label
+    swapped = next(i for i in incl if i.label.startswith("keeping bch-infant-2025"))
+    assert {r.study for r in swapped.selection.rows} == {"bch-infant-2025"}
+    assert any(
+        d.action == "excluded" and d.subject == "bch-firstline-2024" for d in swapped.selection.decisions
+    )
+
+
+def test_guard_strata_are_separate_multiverses(shipped):
+    """crs-grade3 of the shipped review: settings and grading systems are strata of one study each, so no
+    specification pools (the guards forbid pooling across them); each stratum says why."""
+    rows, by_id = shipped
+    assert M.enumerate_specs(rows, by_id["crs-grade3"]) == []
+    reasons = M.no_specification_reasons(rows, by_id["crs-grade3"])
+    assert len(reasons) == 3 and all("k = 1" in r for r in reasons)
+    assert len(M.enumerate_specs(rows, by_id["neuro-grade3"])) == 1  # only the frontline stratum pools
+
+
+def test_disabled_and_measure_of_another_kind(synthetic):
+    rows, by_id = synthetic
+    assert M.enumerate_specs(rows, with_multiverse(by_id["crs-grade3"], enabled=False)) == []
+    with pytest.raises(ValueError, match="multiverse measure RR cannot pool"):
+        with_multiverse(by_id["crs-grade3"], measures=["RR"]).model_validate(
+            {**by_id["crs-grade3"].model_dump(), "multiverse": {"measures": ["RR"]}}
+        )
+
+
+# ------------------------------------------------------------------------------------------ numbers
+
+
+def one_at_a_time(spec):
+    ci = None if spec.how.interval == "credible" else spec.how.interval
+    cols = columns_of(spec.rows)
+    return pool(
+        spec.how.measure,
+        spec.how.method,
+        ci,
+        cols,
+        [r.label for r in spec.rows],
+        tau_prior=spec.how.prior,
+        shrinkage=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("review", "analysis"), [("synthetic", "crs-grade3"), ("synthetic", "efs-hazard-ratio")]
+)
+def test_every_specification_equals_pooling_it_alone(request, review, analysis):
+    """Each batched specification gives the numbers of analyze.pool on its own: inverse variance to 1e-10,
+    the GLMM and the Bayesian binomial-normal model to 1e-7 (the GLMM's own tolerance: Newton steps below
+    1e-9, SE from a finite-difference Hessian), analysis and natural scale."""
+    rows, by_id = request.getfixturevalue(review)
+    mvs = M.multiverse(rows, by_id[analysis])
+    assert mvs
+    checked = 0
+    for mv in mvs:
+        for f in mv.fits:
+            try:
+                r = one_at_a_time(f.spec)
+            except InputError:
+                assert f.error is not None
+                continue
+            tol = 1e-10 if f.spec.how.method not in ("GLMM", "BAYES-GLMM") else 1e-7
+            fit = r.fit
+            assert f.y == pytest.approx(float(fit.estimate), abs=tol, rel=tol)
+            assert f.y_low == pytest.approx(float(fit.ci_low), abs=tol, rel=tol)
+            assert f.y_high == pytest.approx(float(fit.ci_high), abs=tol, rel=tol)
+            back = r.back()
+            assert f.estimate == pytest.approx(back["estimate"], abs=tol, rel=tol)
+            assert (f.ci_low, f.ci_high) == pytest.approx((back["ci_low"], back["ci_high"]), abs=tol, rel=tol)
+            assert f.k == r.k
+            checked += 1
+    assert checked == sum(len(mv.fits) for mv in mvs)
+
+
+def test_fitted_together_equals_fitted_apart(synthetic, shipped):
+    """The report fits every analysis's multiverse in one go; each equals its own."""
+    rows, by_id = shipped
+    together = M.review_multiverse(rows, list(by_id.values()))
+    alone = M.multiverse(rows, by_id["hsct"])
+    assert [f.estimate for f in together["hsct"][0].fits] == [f.estimate for f in alone[0].fits]
+
+
+# ------------------------------------------------------------------------------------------ summary
+
+
+def fitted(est, lo, hi, measure="PLO", method="REML", error=None):
+    spec = M.Specification("as planned", "plan", M.How(measure, method, "z"), (), False)
+    return M.Fitted(spec, 3, math.nan, math.nan, math.nan, est, lo, hi, error)
+
+
+def test_summary_shares_on_a_constructed_case(synthetic):
+    """Threshold 5%: CIs [1%, 4%] and [2%, 4.9%] wholly below, [6%, 10%] wholly above, [3%, 7%] spans it
+    (and [5%, 8%], touching it, is not wholly above): below 2/5, above 1/5. Median of 2.5, 3.5, 8, 5, 6
+    = 5; range 2.5 to 8. A failed fit and an RD on another scale are counted apart."""
+    _, by_id = synthetic
+    a = by_id["crs-grade3"]
+    assert a.threshold == 0.05
+    fits = (
+        fitted(0.025, 0.01, 0.04),
+        fitted(0.035, 0.02, 0.049),
+        fitted(0.08, 0.06, 0.10),
+        fitted(0.05, 0.03, 0.07),
+        fitted(0.06, 0.05, 0.08),
+        fitted(math.nan, math.nan, math.nan, error="no events"),
+        fitted(0.01, -0.02, 0.04, measure="RD"),
+    )
+    s = M.StratumMultiverse(a, "", tuple(f.spec for f in fits), fits).summary()
+    assert (s.n, s.n_failed, s.n_other_scale) == (5, 1, 1)
+    assert s.below == pytest.approx(2 / 5) and s.above == pytest.approx(1 / 5)
+    assert (s.median, s.low, s.high) == pytest.approx((0.05, 0.025, 0.08))
+    text = s.text(lambda v: f"{100 * v:.1f}%")
+    assert "5 specifications" in text and "CI wholly below 5.0%: 40%" in text and "wholly above: 20%" in text
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(main, ["multiverse", *args])
+
+
+def test_cli_table_csv_json(synthetic):
+    rows, by_id = synthetic
+    (mv,) = M.multiverse(rows, by_id["crs-grade3"])
+    table = run_cli("crs-grade3", "--studies", str(TWO_REPORTS))
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    assert lines[0] == "crs-grade3"
+    assert lines[1].strip().startswith("320 specifications; median")
+    assert sum(1 for line in lines if line.startswith("*  as planned")) == 1
+    assert sum(1 for line in lines if line.endswith("%]")) == 320
+
+    out = run_cli("crs-grade3", "--studies", str(TWO_REPORTS), "--format", "csv")
+    assert out.exit_code == 0
+    csv_lines = out.output.splitlines()
+    assert csv_lines[0] == ",".join(M.COLUMNS) and len(csv_lines) == 321
+
+    out = run_cli("crs-grade3", "--studies", str(TWO_REPORTS), "--format", "json")
+    doc = json.loads(out.output)
+    assert len(doc["specifications"]) == 320
+    assert doc["multiverses"][0]["summary"]["n"] == 320
+    first = doc["specifications"][0]
+    assert first["primary"] is True and first["model"] == "GLMM" and first["interval"] == "t(k-1)"
+    assert first["estimate"] == pytest.approx(mv.fits[0].estimate, rel=1e-12)
+
+
+def test_cli_shipped_crs_grade3_and_errors():
+    out = run_cli("crs-grade3")
+    assert out.exit_code == 0
+    assert out.output.startswith("no specification: no stratum of this analysis pools two or more studies")
+    assert "frontline; grading not stated: k = 1" in out.output
+    bad = run_cli("no-such-analysis")
+    assert bad.exit_code == 1
+    assert bad.output.strip().splitlines() == [
+        "error: no analysis 'no-such-analysis' in studies; `metablina analyses` lists them"
+    ]
+    assert "Traceback" not in bad.output
+
+
+def test_curve_payload_holds_the_primary_and_threshold(synthetic):
+    rows, by_id = synthetic
+    (mv,) = M.multiverse(rows, by_id["crs-grade3"])
+    p = M.curve_payload(mv)
+    assert len(p["estimate"]) == 320 and p["threshold"] == 0.05 and p["scale"] == "proportion"
+    assert p["primary"] == 0 and p["choices"]["model"][0] == "GLMM"
+    assert set(p["choices"]) == set(M.DIMENSIONS)
+    assert np.all(np.asarray(p["ci_low"]) <= np.asarray(p["estimate"]))
