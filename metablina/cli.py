@@ -239,6 +239,32 @@ def _pool_plan(folder: Path, analysis: str, method: str | None, ci: str | None):
 
 
 @main.command()
+@click.argument("analysis")
+@studies_option
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+def multiverse(analysis: str, folder: Path | None, fmt: str) -> None:
+    """Pool the plan's ANALYSIS under every defensible specification (measure, model, interval, which
+    records) and print each with its result: the table sorted by estimate, or every field as csv/json."""
+    from metablina import multiverse as mv
+    from metablina.run import AnalysisNotFound, load_everything
+
+    folder = _review_folder(folder)
+    try:
+        _, rows, plan = load_everything(folder)
+    except AnalysisNotFound as exc:
+        _fail([f"error: {exc}"])
+    chosen = next((a for a in plan.analyses if a.id == analysis), None)
+    if chosen is None:
+        _fail([f"error: no analysis {analysis!r} in {folder}; `metablina analyses` lists them"])
+    fitted = mv.multiverse(rows, chosen)
+    if fmt == "table":
+        reasons = [] if fitted else mv.no_specification_reasons(rows, chosen)
+        click.echo(mv.to_table(fitted, reasons), nl=False)
+    else:
+        click.echo((mv.to_json if fmt == "json" else mv.to_csv)(fitted), nl=False)
+
+
+@main.command()
 @studies_option
 def analyses(folder: Path | None) -> None:
     """List the analyses of the plan, FOLDER/analyses.yaml (--studies FOLDER)."""

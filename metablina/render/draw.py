@@ -71,6 +71,12 @@ def draw_figure(job: FigureJob, folder: Path) -> list[Path]:
             ax = leave_one_out_plot(*args, full=p["full"], **common)
         else:
             ax = cumulative_plot(*args, **common)
+    elif job.kind == "speccurve":
+        from metablina.render.speccurve import spec_curve
+
+        curve = ("estimate", "ci_low", "ci_high", "choices")
+        rest = {key: v for key, v in p.items() if key not in curve}
+        ax = spec_curve(*(p[key] for key in curve), **rest, style=style)
     else:
         raise ValueError(f"unknown figure kind {job.kind!r}")
     return figures.save_figure(ax.figure, folder / job.name, job.formats)

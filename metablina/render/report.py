@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
+from metablina.multiverse import page_context as multiverse_context
 from metablina.render import comparepage
 from metablina.render.forestdata import (
     PROPORTION_MEASURES,
@@ -245,7 +246,8 @@ def analysis_context(ar: AnalysisReport, model: ReportModel) -> dict[str, Any]:
         "verdict": comparepage.verdict(ar) if comparative else _verdict(ar, model),
         "notes": a.notes,
         "forest": figures[0],
-        "diagnostics": figures[1:],
+        "diagnostics": [f for f in figures[1:] if f["kind"] != "speccurve"],
+        "multiverse": multiverse_context(ar.multiverse, figures),  # issue 14: its own block
         "sets": sets,
         "show_sets": len(sets) > 1,
         "has_weights": any(s.get("weight") is not None for s in studies),
