@@ -287,6 +287,12 @@ def _bayes(analysis: Analysis, measure: str, scales: Sequence[float]) -> list[Ho
 
 
 def primary_how(analysis: Analysis) -> How:
+    """The plan's own choice: its model and interval, or its Bayesian fit at the plan's prior when the plan
+    makes that the primary estimate (``primary: bayes``)."""
+    if analysis.primary == "bayes":
+        bayes = _bayes(analysis, analysis.measure, [1.0])
+        if bayes:
+            return bayes[0]
     return How(analysis.measure, analysis.model, analysis.interval)
 
 
@@ -688,3 +694,26 @@ def _choices_text(mv: StratumMultiverse) -> str:
         f"{len(levels[d])} {d if len(levels[d]) == 1 else d + 's'}" for d in ("measure", "model", "interval")
     ]
     return f"inclusion: {'; '.join(levels['inclusion'])}; " + ", ".join(parts)
+
+
+def robustness_notes(mvs: Sequence[StratumMultiverse]) -> dict[str, str]:
+    """A GRADE footnote per pooled stratum (label -> text) saying how far the answer moves across every
+    defensible specification: beside imprecision and inconsistency, it tells a committee whether another
+    reasonable analysis could have reached the other side of the threshold. It changes no rating."""
+    out = {}
+    for mv in mvs:
+        s = mv.summary()
+        if s.n == 0:
+            continue
+        f = _fmt(mv.analysis.measure)
+        text = (
+            f"Robustness: across {s.n} defensible specifications (which records; measure, model, interval) "
+            f"the estimate ranged from {f(s.low)} to {f(s.high)} (median {f(s.median)})"
+        )
+        if s.threshold is not None and s.below is not None and s.above is not None:
+            text += (
+                f"; the CI lay wholly below {f(s.threshold)} in {s.below:.0%}, wholly above in {s.above:.0%} "
+                f"and spanned it in {1 - s.below - s.above:.0%}"
+            )
+        out[mv.stratum] = text + f" (metablina multiverse {mv.analysis.id})."
+    return out
