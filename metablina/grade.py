@@ -127,6 +127,7 @@ class Evidence:
     events: int | None = None
     control_risk: float | None = None
     egger_p: float | None = None
+    no_interval: str = "the report gives no SE, CI or number at risk"  # why, when there is no CI
 
     @property
     def k(self) -> int:
@@ -355,8 +356,7 @@ def imprecision(e: Evidence) -> Domain:
         return Domain(
             "imprecision",
             -2,
-            "Imprecision: no confidence interval can be given (the report gives no SE, CI or number at "
-            "risk): rated down twice.",
+            f"Imprecision: no confidence interval can be given ({e.no_interval}): rated down twice.",
         )
     reasons, change = [], 0
     ref = e.reference

@@ -380,6 +380,7 @@ def stratum_row(
             interval=c.ci_method,
             random_effects=bool(pooled) and c.method not in FIXED,
             control_risk=c.absolute.acr if c.absolute else None,
+            no_interval=_left_out_reason(c),
             **nums,
             **het,
             **common,
@@ -439,6 +440,7 @@ def stratum_row(
         interval=interval,
         random_effects=fit is not None and fit.method not in FIXED and interval != "credible",
         subgroup_p=_subgroup_p(result),
+        no_interval=reason or "no pooled estimate",
         **nums,
         **het,
         **common,
@@ -465,6 +467,12 @@ def stratum_row(
     )
 
 
+def _left_out_reason(c: Any) -> str:
+    """Why a comparison has no effect to show: its rows' notes (e.g. a double zero), else why not pooled."""
+    notes = [f"{r.study}: {r.note}" for r in c.rows if r.left_out and r.note]
+    return "; ".join(notes) or c.not_pooled or "no estimable effect"
+
+
 def _subgroup_p(result: AnalysisResult) -> float | None:
     """The test for subgroup differences inside one pooled set (not across strata, which are apart)."""
     if result.subgroups and result.subgroup_test is not None and len(result.strata) == 1:
@@ -485,6 +493,7 @@ def unweighted_row(
         question_setting=tuple(question.setting),
         surrogate_for=outcome.surrogate_for,
         estimate=row.estimate,
+        no_interval=row.unusable or "no SE or CI",
     )
     rating = grade.rate(ev, a.grade)
     return SofRow(

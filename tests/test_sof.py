@@ -1,0 +1,231 @@
+"""The Summary of Findings of the shipped review (render/sof.py): rows from the primary estimate only, the
+absolute effects of metablina.compare, unweighted rows for results without an SE, a footnote for every
+change of certainty, and the same table in the page, the CSV, the JSON and the Word document."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from metablina import grade
+from metablina.plan import Plan, question_problems
+from metablina.render import sof
+from metablina.run import run_review
+
+STUDIES = Path(__file__).resolve().parents[1] / "studies"
+
+
+@pytest.fixture(scope="module")
+def run():
+    return run_review(STUDIES)
+
+
+@pytest.fixture(scope="module")
+def sofs(run):
+    return {s.question.id: s for s in sof.build(run)}
+
+
+def row(s: sof.QuestionSoF, outcome_id: str, analysis: str | None = None) -> sof.SofRow:
+    return next(
+        r for r in s.rows if r.outcome_id == outcome_id and (analysis is None or r.analysis == analysis)
+    )
+
+
+def test_questions_and_critical_outcomes_first(sofs) -> None:
+    assert list(sofs) == ["frontline", "first-relapse"]
+    order = [sof.IMPORTANCE_ORDER[r.importance] for r in sofs["frontline"].rows]
+    assert order == sorted(order)
+    assert {r.analysis for r in sofs["first-relapse"].rows} >= {"efs-comparison", "os-comparison"}
+    # settings never mix: the relapse trial's strata are not frontline rows and vice versa
+    assert all("first relapse" not in r.stratum for r in sofs["frontline"].rows)
+    assert all(not r.stratum.startswith("frontline") for r in sofs["first-relapse"].rows)
+
+
+def test_unpooled_first_line_survival_speaks(sofs, run) -> None:
+    efs = row(sofs["frontline"], "efs")
+    os_ = row(sofs["frontline"], "os")
+    assert efs.kind == "unweighted" and efs.rate == {"estimate": 0.978, "ci_low": None, "ci_high": None}
+    assert os_.rate["estimate"] == 1.0
+    assert efs.cells()["rate"] == "978 per 1,000 (no CI reported)"
+    assert efs.reason == "no SE or CI is reported: no inverse-variance weight can be given"
+    assert efs.follow_up == "at 24 months" and efs.participants == 90
+    # critical risk of bias (-2), a setting beyond the question's (-1), no interval (-2): very low
+    changes = {d.name: d.change for d in efs.rating.domains}
+    assert changes == {
+        "risk_of_bias": -2,
+        "inconsistency": 0,
+        "indirectness": -1,
+        "imprecision": -2,
+        "publication_bias": 0,
+        "upgrade": 0,
+    }
+    assert efs.rating.label == "VERY LOW"
+    rows = grade.unweighted_rows(next(r for r in run.results if r.analysis.id == "efs-landmark"), run.rows)
+    assert [r.key for r in rows] == ["bch-firstline-2024/efs-2y"]
+
+
+def test_relapse_efs_row_is_the_trials_hr_with_absolute_effects(sofs, run) -> None:
+    r = row(sofs["first-relapse"], "efs")
+    c = next(x for x in run.results if x.analysis.id == "efs-comparison").strata[0].comparison
+    trial = c.rows[0]
+    assert r.relative == {"estimate": trial.estimate, "ci_low": trial.ci_low, "ci_high": trial.ci_high}
+    assert r.cells()["relative"] == "HR 0.38 (0.22 to 0.65)"
+    # 1 - 0.276 = 724 events per 1,000 with chemotherapy at 60 months; 1 - 0.276^0.38 with blinatumomab
+    assert r.absolute["control_per_1000"] == pytest.approx(724.0, rel=1e-9)
+    assert r.absolute["intervention_per_1000"] == pytest.approx(1000 * (1 - 0.276**trial.estimate), rel=1e-9)
+    assert r.cells()["comparator"] == "724 events per 1,000"
+    assert r.cells()["difference"].startswith("337 fewer events per 1,000")
+    assert (r.rating.start, r.rating.label) == ("high", "MODERATE")
+    imprecision = next(d for d in r.rating.domains if d.name == "imprecision")
+    assert (
+        "111 patients (fewer events) against an optimal information size of 380 events"
+        in imprecision.footnote
+    )
+    assert r.statement == "Blinatumomab probably increases event-free survival."
+
+
+def test_override_in_the_shipped_plan_is_shown(sofs) -> None:
+    r = row(sofs["first-relapse"], "trae")
+    rob = next(d for d in r.rating.domains if d.name == "risk_of_bias")
+    assert (rob.change, rob.override, rob.rule_change) == (-1, True, 0)
+    assert "override in the plan" in rob.footnote and "RoB 2 domain 4" in rob.footnote
+    assert r.rating.label == "LOW"
+
+
+def test_every_change_of_certainty_has_its_footnote(sofs) -> None:
+    for s in sofs.values():
+        letters = {sof.mark(i): text for i, text in enumerate(s.footnotes)}
+        for r in s.rows:
+            marked = [letters[m] for m in r.footnote_marks]
+            for d in r.rating.domains:
+                if d.change or d.override:
+                    assert d.footnote in marked, (r.outcome, d.name)
+                    # names its numbers, unless there are none to name (no interval, a surrogate)
+                    wordy = d.override or "no confidence interval" in d.footnote or "surrogate" in d.footnote
+                    assert any(ch.isdigit() for ch in d.footnote) or wordy, d.footnote
+
+
+def test_primary_estimate_only(sofs, run) -> None:
+    neuro = row(sofs["frontline"], "neuro")
+    result = next(x for x in run.results if x.analysis.id == "neuro-grade3")
+    stratum = next(s for s in result.strata if s.pooled)
+    bayes = next(b for b in stratum.bayes if b.role == "primary").result.back()
+    assert neuro.rate["estimate"] == bayes["estimate"] and neuro.rate["ci_high"] == bayes["ci_high"]
+    assert neuro.primary_model.startswith("Bayesian")
+    assert sof.primary_role(stratum, result.analysis, None) == "sensitivity"  # the GLMM
+    assert neuro.bayes_probability.startswith("P(rate < 5.0%) = ")
+    # no k = 2 flag on a credible interval, and the CI [0.0%, 2.9%] lies below the 5% threshold
+    assert next(d for d in neuro.rating.domains if d.name == "imprecision").change == 0
+
+
+def test_answer_says_when_nothing_is_compared(sofs) -> None:
+    lead = sof.answer_lead(sofs["frontline"])
+    assert "No study compares blinatumomab added to chemotherapy with chemotherapy alone" in lead
+    assert sofs["frontline"].certainty == 1
+    assert sofs["first-relapse"].certainty == 2  # trae LOW is the lowest critical outcome
+    assert "No study compares" not in sof.answer_lead(sofs["first-relapse"])
+    assert any(line.startswith("Event-free survival: HR 0.38") for line in sofs["first-relapse"].answer)
+
+
+def test_files_hold_the_same_table(run, sofs, tmp_path: Path) -> None:
+    paths = sof.write_sof(run, tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in paths] == [
+        "tables/sof.csv",
+        "tables/sof.json",
+        "sof.docx",
+    ]
+    rows = [r for s in sofs.values() for r in s.rows]
+    with (tmp_path / "tables" / "sof.csv").open(encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
+    assert [(t["analysis"], t["certainty"], t["statement"]) for t in table] == [
+        (r.analysis, f"{r.rating.symbols} {r.rating.label}", r.statement) for r in rows
+    ]
+    data = json.loads((tmp_path / "tables" / "sof.json").read_text(encoding="utf-8"))
+    assert [q["id"] for q in data["questions"]] == list(sofs)
+    assert data["questions"][1]["rows"][0]["certainty"]["label"] == "MODERATE"
+
+    back = sof.read_docx(tmp_path / "sof.docx")
+    assert len(back["tables"]) == len(sofs)
+    for t, s in zip(back["tables"], sofs.values(), strict=True):
+        assert t["header"] == list(sof.DOCX_HEADER)
+        assert t["rows"] == [sof.docx_cells(r) for r in s.rows]
+    assert back["footnotes"] == [
+        f"{sof.mark(i)}. {text}" for s in sofs.values() for i, text in enumerate(s.footnotes)
+    ]
+    efs = next(r for r in back["tables"][0]["rows"] if r[0].startswith("Event-free survival"))
+    assert efs[2].startswith("⊕◯◯◯ VERY LOW") and efs[5] == "978 per 1,000 (no CI reported)"
+
+
+def test_docx_is_byte_identical_across_runs(run, tmp_path: Path) -> None:
+    sof.write_sof(run, tmp_path / "one")
+    sof.write_sof(run, tmp_path / "two")
+    assert (tmp_path / "one" / "sof.docx").read_bytes() == (tmp_path / "two" / "sof.docx").read_bytes()
+    # and across days: no entry carries the time it was written (two runs within a second would not show it)
+    import zipfile
+
+    from docx import Document
+
+    with zipfile.ZipFile(tmp_path / "one" / "sof.docx") as z:
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    props = Document(str(tmp_path / "one" / "sof.docx")).core_properties
+    assert props.created == props.modified == sof.FIXED_TIME
+
+
+def test_no_questions_no_files(run, tmp_path: Path) -> None:
+    bare = run.__class__(run.review, run.rows, run.plan.model_copy(update={"questions": []}), run.results)
+    assert sof.write_sof(bare, tmp_path) == [] and not (tmp_path / "tables").exists()
+
+
+def test_question_references_are_checked() -> None:
+    plan = Plan.model_validate(
+        {
+            "questions": [
+                {
+                    "id": "q",
+                    "title": "T",
+                    "population": "P",
+                    "setting": "frontline",
+                    "intervention": "I",
+                    "comparator": "C",
+                    "outcomes": [{"id": "efs", "name": "EFS", "importance": "critical"}],
+                }
+            ],
+            "analyses": [
+                {"id": "a", "title": "A", "outcome": "efs", "measure": "KM", "question": "q/os"},
+                {"id": "b", "title": "B", "outcome": "efs", "measure": "KM", "question": ["q/efs", "r/efs"]},
+                {
+                    "id": "c",
+                    "title": "C",
+                    "outcome": "efs",
+                    "measure": "KM",
+                    "primary": "bayes",
+                    "bayes": False,
+                },
+            ],
+        }
+    )
+    assert question_problems(plan) == [
+        (("analyses", 0, "question"), "question 'q' has no outcome 'os' (efs)"),
+        (("analyses", 1, "question", 1), "no question 'r' in the plan (questions: q)"),
+        (("analyses", 2, "primary"), "primary: bayes needs the Bayesian fit (bayes: true)"),
+    ]
+    with pytest.raises(ValueError, match="importance"):
+        Plan.model_validate(
+            {
+                "questions": [
+                    {
+                        "id": "q",
+                        "title": "T",
+                        "population": "P",
+                        "setting": "frontline",
+                        "intervention": "I",
+                        "comparator": "C",
+                        "outcomes": [{"id": "efs", "name": "EFS", "importance": "vital"}],
+                    }
+                ],
+                "analyses": [{"id": "a", "title": "A", "outcome": "efs", "measure": "KM"}],
+            }
+        )
