@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
-from metablina.multiverse import page_context as multiverse_context
 from metablina.render import comparepage
 from metablina.render.forestdata import (
     PROPORTION_MEASURES,
@@ -218,6 +217,10 @@ def analysis_context(ar: AnalysisReport, model: ReportModel) -> dict[str, Any]:
         if r["row_type"] in ("pooled", "not pooled") and not r.get("subgroup")
     ]
     sensitivity = [_pooled_context(r, measure) for r in records if r["row_type"] in ("bayes", "sensitivity")]
+    # "check this in R": the estimate's script, where metafor has the model
+    for p in (*pooled, *primary, *sensitivity):
+        where = (a.id, p.get("stratum") or "", p.get("subgroup") or "", p.get("variant") or "")
+        p["r_href"] = model.r_scripts.get(where, "") if p.get("estimate") is not None else ""
     decisions = [r for r in records if r["row_type"] == "decision" and not r.get("variant")]
     variant_decisions = [r for r in records if r["row_type"] == "decision" and r.get("variant")]
     figures = []
@@ -246,8 +249,7 @@ def analysis_context(ar: AnalysisReport, model: ReportModel) -> dict[str, Any]:
         "verdict": comparepage.verdict(ar) if comparative else _verdict(ar, model),
         "notes": a.notes,
         "forest": figures[0],
-        "diagnostics": [f for f in figures[1:] if f["kind"] != "speccurve"],
-        "multiverse": multiverse_context(ar.multiverse, figures),  # issue 14: its own block
+        "diagnostics": figures[1:],
         "sets": sets,
         "show_sets": len(sets) > 1,
         "has_weights": any(s.get("weight") is not None for s in studies),
@@ -539,7 +541,6 @@ def render_page(model: ReportModel) -> str:
     """The report page with a slot for each figure, so that it can be rendered while the figures are
     still being drawn; :func:`embed_figures` fills the slots."""
     from metablina.normalize import characteristics
-    from metablina.render.sof import page_context as sof_page
 
     ages = {c.study: c for c in characteristics(list(model.run.review.studies))}
     studies = [
@@ -564,7 +565,6 @@ def render_page(model: ReportModel) -> str:
         folder=Path(model.folder).as_posix(),
         studies=studies,
         summary=summary_context(model),
-        questions=sof_page(model.run),  # issue 13: questions, answers, Summary of Findings (sof.py)
         analyses=[analysis_context(ar, model) for ar in model.analyses],
         general_methods=GENERAL_METHODS,
         software=software_versions(),
