@@ -530,8 +530,24 @@ def answer_line(r: SofRow) -> str:
 IMPORTANCE_ORDER = {"critical": 0, "important": 1, "not important": 2}
 
 
-def build(run: ReviewRun) -> list[QuestionSoF]:
-    """Every question of the plan with its SoF rows, footnotes, certainty and answer."""
+def robustness_of(model: Any) -> dict[str, dict[str, str]]:
+    """The multiverse's robustness footnote of each pooled stratum (analysis id -> stratum label -> text)
+    from a report model whose analyses carry their multiverse (metablina.multiverse); none otherwise."""
+    if model is None:
+        return {}
+    from metablina.multiverse import robustness_notes
+
+    return {
+        ar.result.analysis.id: robustness_notes(ar.multiverse)
+        for ar in model.analyses
+        if getattr(ar, "multiverse", None)
+    }
+
+
+def build(run: ReviewRun, model: Any = None) -> list[QuestionSoF]:
+    """Every question of the plan with its SoF rows, footnotes, certainty and answer; with the report
+    ``model``, each pooled row also gets the multiverse's robustness footnote (it changes no rating)."""
+    robustness = robustness_of(model)
     out = []
     for q in run.plan.questions:
         rows: list[SofRow] = []
@@ -540,9 +556,13 @@ def build(run: ReviewRun) -> list[QuestionSoF]:
             for result in run.results:
                 if ref not in result.analysis.question:
                     continue
+                robust = robustness.get(result.analysis.id, {})
                 for s in result.strata:
                     if s.rows and _in_setting(list(s.rows), q):
-                        rows.append(stratum_row(result, s, q, o, run))
+                        row = stratum_row(result, s, q, o, run)
+                        if s.pooled and s.label in robust:
+                            row.rating = row.rating.with_note(robust[s.label])
+                        rows.append(row)
                 for r in grade.unweighted_rows(result, run.rows):
                     if _in_setting([r], q):
                         rows.append(unweighted_row(result, r, q, o, run))
@@ -581,10 +601,10 @@ def answer_lead(s: QuestionSoF) -> str:
     return lead
 
 
-def page_context(run: ReviewRun) -> list[dict[str, Any]]:
+def page_context(run: ReviewRun, model: Any = None) -> list[dict[str, Any]]:
     """What the page template needs for each question: PICO, answer, table cells, footnotes."""
     out = []
-    for s in build(run):
+    for s in build(run, model):
         q = s.question
         out.append(
             {
@@ -651,13 +671,13 @@ def csv_rows(sofs: list[QuestionSoF]) -> list[dict[str, Any]]:
     return out
 
 
-def write_sof(run: ReviewRun, out: Path) -> list[Path]:
+def write_sof(run: ReviewRun, out: Path, model: Any = None) -> list[Path]:
     """``tables/sof.csv``, ``tables/sof.json`` and ``sof.docx`` in the report folder ``out``; nothing
     when the plan has no questions."""
     from metablina.render.tables import to_csv
     from metablina.render.text import to_json
 
-    sofs = build(run)
+    sofs = build(run, model)
     if not sofs:
         return []
     (out / "tables").mkdir(parents=True, exist_ok=True)
