@@ -105,6 +105,7 @@ class AnalysisReport:
     forest: Any  # ForestData
     diagnostics: list[Diagnostics] = field(default_factory=list)
     figures: list[FigureJob] = field(default_factory=list)
+    multiverse: list[Any] = field(default_factory=list)  # metablina.multiverse.StratumMultiverse per stratum
 
 
 @dataclass
@@ -429,6 +430,7 @@ def build_model(
             ar.figures += jobs
             for job in jobs:
                 on_figure(job)
+    _multiverse(run, analyses, on_figure)
     extracts = {
         s.study.id: ((folder / s.path.name).as_posix(), _href(s.path, out)) for s in run.review.studies
     }
@@ -441,6 +443,21 @@ def build_model(
         s.study.source.file: _href(folder / "sources" / s.study.source.file, out) for s in run.review.studies
     }
     return ReportModel(folder, out, run, analyses, provenance, extracts, sources)
+
+
+def _multiverse(
+    run: ReviewRun, analyses: list[AnalysisReport], on_figure: Callable[[FigureJob], None]
+) -> None:
+    """Every analysis's multiverse, fitted in one go (metablina.multiverse), and its spec-curve figures."""
+    from metablina.multiverse import figure_jobs, review_multiverse
+
+    fitted = review_multiverse(run.rows, [ar.result.analysis for ar in analyses])
+    for ar in analyses:
+        ar.multiverse = fitted[ar.result.analysis.id]
+        jobs = figure_jobs(ar.result.analysis, ar.multiverse, len(ar.result.strata) > 1)
+        ar.figures += jobs
+        for job in jobs:
+            on_figure(job)
 
 
 def _first_study(stratum: StratumFit, measure: str) -> tuple[float, float, float]:
@@ -657,6 +674,9 @@ def build_report(
             from metablina.render.rscript import write_r_scripts
 
             model.r_scripts = write_r_scripts(run.results, tmp)  # r/*.R: each pooled estimate in metafor
+            from metablina.render.sof import write_sof
+
+            write_sof(run, tmp)  # the Summary of Findings: tables/sof.csv, tables/sof.json, sof.docx
             page = render_page(model)  # while the figures are drawn
             drawer.finish()
             (tmp / REPORT_FILE).write_text(embed_figures(page, model, tmp / "figures"), encoding="utf-8")

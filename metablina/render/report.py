@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
+from metablina.multiverse import page_context as multiverse_context
 from metablina.render import comparepage
 from metablina.render.forestdata import (
     PROPORTION_MEASURES,
@@ -249,7 +250,8 @@ def analysis_context(ar: AnalysisReport, model: ReportModel) -> dict[str, Any]:
         "verdict": comparepage.verdict(ar) if comparative else _verdict(ar, model),
         "notes": a.notes,
         "forest": figures[0],
-        "diagnostics": figures[1:],
+        "diagnostics": [f for f in figures[1:] if f["kind"] != "speccurve"],
+        "multiverse": multiverse_context(ar.multiverse, figures),  # issue 14: its own block
         "sets": sets,
         "show_sets": len(sets) > 1,
         "has_weights": any(s.get("weight") is not None for s in studies),
@@ -541,6 +543,7 @@ def render_page(model: ReportModel) -> str:
     """The report page with a slot for each figure, so that it can be rendered while the figures are
     still being drawn; :func:`embed_figures` fills the slots."""
     from metablina.normalize import characteristics
+    from metablina.render.sof import page_context as sof_page
 
     ages = {c.study: c for c in characteristics(list(model.run.review.studies))}
     studies = [
@@ -565,6 +568,7 @@ def render_page(model: ReportModel) -> str:
         folder=Path(model.folder).as_posix(),
         studies=studies,
         summary=summary_context(model),
+        questions=sof_page(model.run),  # issue 13: questions, answers, Summary of Findings (sof.py)
         analyses=[analysis_context(ar, model) for ar in model.analyses],
         general_methods=GENERAL_METHODS,
         software=software_versions(),
