@@ -676,7 +676,7 @@ def build_report(
             model.r_scripts = write_r_scripts(run.results, tmp)  # r/*.R: each pooled estimate in metafor
             from metablina.render.sof import write_sof
 
-            write_sof(run, tmp)  # the Summary of Findings: tables/sof.csv, tables/sof.json, sof.docx
+            write_sof(run, tmp, model)  # the Summary of Findings: tables/sof.csv, tables/sof.json, sof.docx
             page = render_page(model)  # while the figures are drawn
             drawer.finish()
             (tmp / REPORT_FILE).write_text(embed_figures(page, model, tmp / "figures"), encoding="utf-8")

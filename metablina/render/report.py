@@ -568,7 +568,7 @@ def render_page(model: ReportModel) -> str:
         folder=Path(model.folder).as_posix(),
         studies=studies,
         summary=summary_context(model),
-        questions=sof_page(model.run),  # issue 13: questions, answers, Summary of Findings (sof.py)
+        questions=sof_page(model.run, model),  # issue 13: questions, answers, Summary of Findings (sof.py)
         analyses=[analysis_context(ar, model) for ar in model.analyses],
         general_methods=GENERAL_METHODS,
         software=software_versions(),
