@@ -97,6 +97,8 @@ class Diagnostics:
     slug: str  # "" for an analysis with one stratum
     leave_one_out: Series | None
     cumulative: Series | None
+    small_study: str = ""  # Egger's test, or why there is no funnel plot and no test (k < 10)
+    egger: dict[str, Any] | None = None  # metablina.stats.bias.EggerResult.to_dict(), from k = 10
 
 
 @dataclass
@@ -421,6 +423,7 @@ def build_model(
                 sfx.lstrip("-"),
                 leave_one_out(s, tau_prior=a.tau_prior) if len(s.rows) >= 3 else None,
                 cumulative(s, _first_study(s, a.measure), tau_prior=a.tau_prior),
+                *small_study_effects(s.result, s.label if several else ""),  # type: ignore[arg-type]
             )
             ar.diagnostics.append(diag)
             where = f" ({s.label})" if several else ""
@@ -487,29 +490,56 @@ FUNNEL_X = {
 }
 
 
+def small_study_effects(result: Any, where: str = "") -> tuple[str, dict[str, Any] | None]:
+    """Egger's regression test from k = 10 studies (with the funnel plot), else the sentence saying
+    that neither is done and why: below 10 studies the test cannot tell asymmetry from chance (Sterne
+    et al. 2011, BMJ 343:d4002). ``where`` names the stratum."""
+    from metablina.render.forestdata import fmt_p
+    from metablina.stats.bias import MIN_K, egger_test
+
+    at = f"{where}: " if where else ""
+    if result.k < MIN_K:
+        return (
+            f"{at}Funnel plot and Egger's test not done: k = {result.k} studies, fewer than {MIN_K}, too few "
+            "to tell funnel asymmetry from chance (Sterne et al. 2011).",
+            None,
+        )
+    egger = egger_test(result.yi, result.vi).to_dict()
+    df = f"({egger['df']})" if egger["df"] is not None else ""
+    return (
+        f"{at}Egger's regression test for funnel asymmetry (k = {result.k}): {egger['stat_name']}{df} = "
+        f"{egger['stat']:.2f}, p {fmt_p(egger['p_value'])}; a small p suggests small-study effects, "
+        "which need not be publication bias.",
+        egger,
+    )
+
+
 def _diagnostic_jobs(stem: str, diag: Diagnostics, scale: str, xlabel: str, what: str) -> list[FigureJob]:
-    """Funnel (k ≥ 2), leave-one-out (k ≥ 3) and cumulative (k ≥ 2) plots of one pooled set of rows.
-    Titles name no analysis, so the same rows in two analyses give the same figure (drawn once)."""
+    """Funnel (k ≥ 10, with Egger's test in its caption), leave-one-out (k ≥ 3) and cumulative (k ≥ 2)
+    plots of one pooled set of rows. Titles name no analysis, so the same rows in two analyses give the
+    same figure (drawn once)."""
     import numpy as np
 
     r = diag.stratum.result
     assert r is not None
-    jobs = [
-        FigureJob(
-            f"funnel-{stem}",
-            "funnel",
-            {
-                "yi": tuple(float(v) for v in r.yi),
-                "sei": tuple(float(v) for v in np.sqrt(r.vi)),
-                "estimate": float(np.asarray(r.fit.estimate)),
-                "xlabel": FUNNEL_X.get(r.measure, "Effect size"),
-                "exp": r.measure in ("HR", "RR", "OR"),
-                "title": "Funnel plot",
-            },
-            DIAGNOSTIC_FORMATS,
-            f"Funnel plot: {what}",
+    jobs = []
+    if diag.egger is not None:  # k >= 10
+        jobs.append(
+            FigureJob(
+                f"funnel-{stem}",
+                "funnel",
+                {
+                    "yi": tuple(float(v) for v in r.yi),
+                    "sei": tuple(float(v) for v in np.sqrt(r.vi)),
+                    "estimate": float(np.asarray(r.fit.estimate)),
+                    "xlabel": FUNNEL_X.get(r.measure, "Effect size"),
+                    "exp": r.measure in ("HR", "RR", "OR"),
+                    "title": "Funnel plot",
+                },
+                DIAGNOSTIC_FORMATS,
+                f"Funnel plot: {what}. {diag.small_study}",
+            )
         )
-    ]
     back = r.back()
     full = (back["estimate"], back["ci_low"], back["ci_high"])
     for series, kind in ((diag.leave_one_out, "leave-one-out"), (diag.cumulative, "cumulative")):

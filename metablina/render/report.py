@@ -262,6 +262,7 @@ def analysis_context(ar: AnalysisReport, model: ReportModel) -> dict[str, Any]:
         "variant_decisions": variant_decisions,
         "warnings": warnings,
         "subgroup_test": ar.forest.subgroup_test,
+        "small_study": [d.small_study for d in ar.diagnostics],
         "methods": methods_text(ar),
         "loo_notes": [
             n for d in ar.diagnostics for s in (d.leave_one_out, d.cumulative) if s for n in s.notes
@@ -342,8 +343,9 @@ def _selection_sentence(ar: AnalysisReport) -> str:
         arms = f"{a.arm} arms"
     outcomes = " or ".join(OUTCOME_NAMES.get(o, o.replace("_", " ")) for o in a.outcome)
     return (
-        f"Records of {outcomes} were selected for {', '.join(quals)}, {arms}, from {level}; the decisions "
-        "below list what was included, excluded or kept apart, and why."
+        f"Records of {outcomes} were selected for {', '.join(quals)}, {arms}, from {level}; the "
+        "Decisions list above (before this paragraph) gives what was included, excluded or kept apart, "
+        "and why."
     )
 
 
@@ -448,8 +450,7 @@ def methods_text(ar: AnalysisReport) -> str:
     if ar.diagnostics:
         text.append(
             "Leave-one-out (k ≥ 3) and cumulative (by year of report) analyses refit the same model on "
-            "subsets of the rows. The funnel plot is shown for completeness; with fewer than 10 studies "
-            "funnel asymmetry cannot be judged and no test is done (Sterne et al. 2011)."
+            f"subsets of the rows. {SMALL_STUDY_RULE}"
         )
     return " ".join(text)
 
@@ -464,9 +465,16 @@ def _comparison_methods(ar: AnalysisReport) -> str:
     if ar.diagnostics:
         text.append(
             "Leave-one-out (k ≥ 3) and cumulative (by year of report) analyses refit the same model on "
-            "subsets of the trials; with fewer than 10 trials funnel asymmetry cannot be judged."
+            f"subsets of the trials. {SMALL_STUDY_RULE}"
         )
     return " ".join(text)
+
+
+SMALL_STUDY_RULE = (
+    "A funnel plot and Egger's regression test (metafor's regtest: mixed-effects meta-regression on the "
+    "standard error) are done only from k = 10 studies; with fewer, funnel asymmetry cannot be told "
+    "from chance and neither is shown (Sterne et al. 2011, BMJ 343:d4002)."
+)
 
 
 GENERAL_METHODS = (
@@ -536,7 +544,14 @@ def page_template() -> Any:
         keep_trailing_newline=True,
         undefined=StrictUndefined,
     )
+    env.filters["nb"] = keep_intervals_together
     return env.get_template("report.html.j2")
+
+
+def keep_intervals_together(text: str) -> str:
+    """No-break spaces inside each "[low, high]": a number cell may wrap between an estimate and its
+    interval (so a table fits a narrow page), never inside the interval."""
+    return re.sub(r"\[[^\]]*\]", lambda m: m.group().replace(" ", "\u00a0"), text)
 
 
 def render_page(model: ReportModel) -> str:

@@ -171,7 +171,7 @@ def _pct(x: float | None) -> str:
 def _relative(row: SofRow) -> str:
     r = row.relative
     if not r:
-        return "not estimable" if row.kind == "comparative" else ""
+        return "not estimable" if row.measure in ("RR", "OR", "RD", "HR") else ""
     if r.get("estimate") is None:
         return "not estimable"
     return f"{row.measure} {r['estimate']:.2f} ({r['ci_low']:.2f} to {r['ci_high']:.2f})"
@@ -401,7 +401,11 @@ def stratum_row(
                 ci_low=nums.get("ci_low"),
                 ci_high=nums.get("ci_high"),
             ),
-            primary_model=f"{c.method}, {c.ci_method}" + (f" ({c.not_pooled})" if c.not_pooled else ""),
+            primary_model=f"{c.method}, {c.ci_method}"
+            if pooled
+            else "the trial's own effect (k = 1)"
+            if len(live) == 1
+            else c.not_pooled or "",
             relative=nums or None,
             absolute=absolute,
             reason="" if nums.get("estimate") is not None else (c.not_pooled or ""),
@@ -615,6 +619,7 @@ def page_context(run: ReviewRun, model: Any = None) -> list[dict[str, Any]]:
                 "intervention": q.intervention,
                 "comparator": q.comparator,
                 "lead": answer_lead(s),
+                "comparative": any(r.relative or r.absolute for r in s.rows),
                 "answer": s.answer,
                 "rows": [
                     r.cells()
