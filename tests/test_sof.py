@@ -229,3 +229,15 @@ def test_question_references_are_checked() -> None:
                 "analyses": [{"id": "a", "title": "A", "outcome": "efs", "measure": "KM"}],
             }
         )
+
+
+def test_egger_from_the_report_diagnostics_reaches_the_rating() -> None:
+    from types import SimpleNamespace as NS
+
+    stratum = NS(label="frontline")
+    ar = NS(
+        result=NS(analysis=NS(id="a")),
+        diagnostics=[NS(stratum=stratum, egger={"p_value": 0.04}), NS(stratum=NS(label="x"), egger=None)],
+    )
+    assert sof.egger_of(NS(analyses=[ar])) == {("a", "frontline"): 0.04}
+    assert sof.egger_of(None) == {}

@@ -329,8 +329,10 @@ def stratum_row(
     question: Question,
     outcome: QuestionOutcome,
     run: ReviewRun,
+    egger_p: float | None = None,
 ) -> SofRow:
-    """One SoF row from a stratum's primary estimate, rated by :func:`metablina.grade.rate`."""
+    """One SoF row from a stratum's primary estimate, rated by :func:`metablina.grade.rate`; ``egger_p``:
+    Egger's test of the stratum where the report ran it (k >= 10)."""
     from metablina.render.forestdata import display_rows, weights_of
 
     a = result.analysis
@@ -352,6 +354,7 @@ def stratum_row(
         "surrogate_for": outcome.surrogate_for,
         "participants": base["participants"],
         "events": _events(rows),
+        "egger_p": egger_p,
     }
     if c is not None:
         live = [r for r in c.rows if not r.left_out]
@@ -548,10 +551,22 @@ def robustness_of(model: Any) -> dict[str, dict[str, str]]:
     }
 
 
+def egger_of(model: Any) -> dict[tuple[str, str], float]:
+    """Egger's test p of each pooled stratum with k >= 10 (the report's diagnostics), by (analysis, label)."""
+    out = {}
+    for ar in getattr(model, "analyses", ()):
+        for diag in ar.diagnostics:
+            egger = getattr(diag, "egger", None)
+            if egger and egger.get("p_value") is not None:
+                out[(ar.result.analysis.id, diag.stratum.label)] = float(egger["p_value"])
+    return out
+
+
 def build(run: ReviewRun, model: Any = None) -> list[QuestionSoF]:
     """Every question of the plan with its SoF rows, footnotes, certainty and answer; with the report
     ``model``, each pooled row also gets the multiverse's robustness footnote (it changes no rating)."""
     robustness = robustness_of(model)
+    egger = egger_of(model)
     out = []
     for q in run.plan.questions:
         rows: list[SofRow] = []
@@ -563,7 +578,7 @@ def build(run: ReviewRun, model: Any = None) -> list[QuestionSoF]:
                 robust = robustness.get(result.analysis.id, {})
                 for s in result.strata:
                     if s.rows and _in_setting(list(s.rows), q):
-                        row = stratum_row(result, s, q, o, run)
+                        row = stratum_row(result, s, q, o, run, egger.get((result.analysis.id, s.label)))
                         if s.pooled and s.label in robust:
                             row.rating = row.rating.with_note(robust[s.label])
                         rows.append(row)
