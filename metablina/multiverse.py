@@ -423,11 +423,46 @@ def _fit_group(how: How, tables: list[dict[str, np.ndarray]], effects: Any) -> A
     return batch.bayes_nn(list(yi), list(vi), tau_prior=how.prior)
 
 
-def fit(multiverses: Sequence[StratumMultiverse]) -> list[StratumMultiverse]:
+def _table_key(columns: dict[str, np.ndarray]) -> tuple:
+    return tuple((n, tuple(v.tolist())) for n, v in columns.items())
+
+
+def known_fits(results: Sequence[Any]) -> dict[tuple[How, tuple], tuple]:
+    """What a run of the plan has pooled already (each stratum's fit, its Bayesian fits, its sensitivity
+    variants' fits: :class:`metablina.run.AnalysisResult`), keyed as :func:`fit` keys a specification, so
+    that the multiverse does not fit them again. The same function (analyze.pool) made them."""
+    out: dict[tuple[How, tuple], tuple] = {}
+
+    def add(rows: Sequence[EffectRow], r: Any, prior: str | None) -> None:
+        if r is None or len(rows) < 2 or (r.ci_method == "credible") != (prior is not None):
+            return
+        how = How(r.measure, r.method, r.ci_method, prior)
+        fit = r.fit
+        out[(how, _table_key(_columns(tuple(rows))))] = (
+            r.k,
+            float(np.asarray(fit.estimate)),
+            float(np.asarray(fit.ci_low)),
+            float(np.asarray(fit.ci_high)),
+            None,
+        )
+
+    for result in results:
+        fits = [*result.strata, *(s for v in result.sensitivity for s in v.strata)]
+        for s in fits:
+            add(s.rows, s.result, None)
+            for b in s.bayes:
+                add(s.rows, b.result, b.tau_prior)
+    return out
+
+
+def fit(
+    multiverses: Sequence[StratumMultiverse], known: dict[tuple[How, tuple], tuple] | None = None
+) -> list[StratumMultiverse]:
     """Fit every specification of every multiverse given: identical (table, how) pairs once, and all
-    tables pooled one way in one ragged batch."""
+    tables pooled one way in one ragged batch; ``known`` (:func:`known_fits`) are not fitted again."""
     from dataclasses import replace
 
+    known = known or {}
     tables: dict[tuple, dict[str, np.ndarray]] = {}
     groups: dict[How, dict[tuple, None]] = defaultdict(dict)
     keys: list[list[tuple]] = []
@@ -435,9 +470,10 @@ def fit(multiverses: Sequence[StratumMultiverse]) -> list[StratumMultiverse]:
         mine = []
         for spec in mv.specs:
             columns = _columns(spec.rows)
-            key = tuple((n, tuple(v.tolist())) for n, v in columns.items())
+            key = _table_key(columns)
             tables.setdefault(key, columns)
-            groups[spec.how][key] = None
+            if (spec.how, key) not in known:
+                groups[spec.how][key] = None
             mine.append(key)
         keys.append(mine)
     cache: dict[tuple[str, tuple], tuple[np.ndarray, np.ndarray]] = {}
@@ -451,7 +487,12 @@ def fit(multiverses: Sequence[StratumMultiverse]) -> list[StratumMultiverse]:
 
         return effects
 
-    results: dict[tuple[How, tuple], tuple] = {}
+    results: dict[tuple[How, tuple], tuple] = {
+        (how, key): known[(how, key)]
+        for mv, mine in zip(multiverses, keys, strict=True)
+        for how, key in ((spec.how, k) for spec, k in zip(mv.specs, mine, strict=True))
+        if (how, key) in known
+    }
     for how, members in groups.items():
         order = list(members)
         try:
@@ -491,12 +532,15 @@ def multiverse(rows: Sequence[EffectRow], analysis: Analysis) -> list[StratumMul
 
 
 def review_multiverse(
-    rows: Sequence[EffectRow], analyses: Sequence[Analysis]
+    rows: Sequence[EffectRow],
+    analyses: Sequence[Analysis],
+    known: dict[tuple[How, tuple], tuple] | None = None,
 ) -> dict[str, list[StratumMultiverse]]:
-    """The multiverses of every analysis, fitted together (tables the analyses share are pooled once)."""
+    """The multiverses of every analysis, fitted together (tables the analyses share are pooled once;
+    ``known`` fits, :func:`known_fits`, are taken as they are)."""
     enumerated = {a.id: enumerate_specs(rows, a) for a in analyses}
     flat = [mv for mvs in enumerated.values() for mv in mvs]
-    fitted = iter(fit(flat))
+    fitted = iter(fit(flat, known))
     return {aid: [next(fitted) for _ in mvs] for aid, mvs in enumerated.items()}
 
 

@@ -452,9 +452,10 @@ def _multiverse(
     run: ReviewRun, analyses: list[AnalysisReport], on_figure: Callable[[FigureJob], None]
 ) -> None:
     """Every analysis's multiverse, fitted in one go (metablina.multiverse), and its spec-curve figures."""
-    from metablina.multiverse import figure_jobs, review_multiverse
+    from metablina.multiverse import figure_jobs, known_fits, review_multiverse
 
-    fitted = review_multiverse(run.rows, [ar.result.analysis for ar in analyses])
+    analyses_run = [ar.result.analysis for ar in analyses]
+    fitted = review_multiverse(run.rows, analyses_run, known_fits([ar.result for ar in analyses]))
     for ar in analyses:
         ar.multiverse = fitted[ar.result.analysis.id]
         jobs = figure_jobs(ar.result.analysis, ar.multiverse, len(ar.result.strata) > 1)
