@@ -403,8 +403,9 @@ def build_model(
             forest = analysis_forest_data(result)
         else:
             from metablina.render.forestdata import forest_data
+            from metablina.render.sof import unweighted_forest_rows
 
-            forest = forest_data(result, extra=extra)
+            forest = forest_data(result, extra=extra, unweighted=unweighted_forest_rows(result, run.rows))
         ar = AnalysisReport(result, forest)
         job = FigureJob(f"forest-{a.id}", "forest", forest, FOREST_FORMATS, f"Forest plot: {a.title}")
         ar.figures.append(job)

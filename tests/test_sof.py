@@ -241,3 +241,23 @@ def test_egger_from_the_report_diagnostics_reaches_the_rating() -> None:
     )
     assert sof.egger_of(NS(analyses=[ar])) == {("a", "frontline"): 0.04}
     assert sof.egger_of(None) == {}
+
+
+def test_unweighted_results_are_drawn_in_the_forest_plot(run) -> None:
+    """The first-line cohort's 2-year EFS (97.8%, no SE) is an unweighted row of the EFS forest plot, in a
+    group of its own (no stratum of the analysis shares its setting and landmark), with its reason."""
+    import math
+
+    from metablina.render.forestdata import forest_data
+
+    result = next(r for r in run.results if r.analysis.id == "efs-landmark")
+    rows = sof.unweighted_forest_rows(result, run.rows)
+    assert [(label, r.label, r.estimate, r.unweighted, r.weight) for label, r in rows] == [
+        ("frontline + bridging during chemotherapy delay; 24 months", "bch-firstline-2024", 0.978, True, None)
+    ]
+    assert math.isnan(rows[0][1].ci_low) and rows[0][1].note.startswith("no SE or CI is reported")
+    forest = forest_data(result, unweighted=rows)
+    last = forest.groups[-1]
+    assert last.label == rows[0][0] and last.rows == (rows[0][1],) and last.refusal
+    assert len(forest.groups) == len(result.strata) + 1
+    assert forest_data(result).groups == forest.groups[:-1]  # nothing else moves

@@ -401,12 +401,19 @@ def bayes_note(result: AnalysisResult) -> str | None:
 # ------------------------------------------------------------------------------------------------ forest
 
 
-def forest_data(result: AnalysisResult, *, extra: ExtraPooled | None = None) -> ForestData:
+def forest_data(
+    result: AnalysisResult,
+    *,
+    extra: ExtraPooled | None = None,
+    unweighted: Sequence[tuple[str, StudyRow]] = (),
+) -> ForestData:
     """The forest plot of one analysis: strata (no overall diamond, the reason under the plot),
     or subgroups with subtotals and an overall diamond, or one set of studies.
 
     ``extra(stratum)`` may return further diamonds (e.g. ``Pooled(..., kind="bayes")``) for each pooled
-    stratum or subgroup; they are drawn right after its frequentist diamond.
+    stratum or subgroup; they are drawn right after its frequentist diamond. ``unweighted``: (group
+    label, row) of results shown but not pooled (no SE or CI; render.sof.unweighted_forest_rows), added
+    to the group of that label or to a group of their own.
     """
     a = result.analysis
     measure = a.measure
@@ -459,6 +466,12 @@ def forest_data(result: AnalysisResult, *, extra: ExtraPooled | None = None) -> 
         notes.append(note)
     if a.threshold is not None and SCALE_OF[measure] == "proportion":
         notes.append(f"Vertical line: the plan's decision threshold, {100 * a.threshold:g}%.")
+    for label, row in unweighted:  # issue 13: results without an SE still speak, unweighted
+        at = next((i for i, g in enumerate(groups) if (g.label or "") == label), None)
+        if at is None:
+            groups.append(Group(label, [row], refusal="no SE or CI: shown, not weighted"))
+        else:
+            groups[at] = replace(groups[at], rows=(*groups[at].rows, row))
     if not groups:
         groups = [Group(None, refusal="no record matches this analysis")]
     return ForestData(

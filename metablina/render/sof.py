@@ -14,6 +14,7 @@ is an unweighted row with its reason. Written into the page, as ``tables/sof.csv
 from __future__ import annotations
 
 import io
+import math
 import re
 import string
 import zipfile
@@ -532,6 +533,37 @@ def answer_line(r: SofRow) -> str:
     numbers = "; ".join(x for x in (c["relative"], diff, c["rate"]) if x)
     where = f" ({r.stratum})" if r.stratum else ""
     return f"{r.outcome}{where}: {numbers + '. ' if numbers else ''}{r.statement} ({r.rating.label})"
+
+
+def unweighted_forest_rows(result: AnalysisResult, rows: Any) -> list[tuple[str, Any]]:
+    """Each result the analysis left out for having no SE or CI, as an unweighted forest-plot row (open
+    circle, no interval, no weight, the reason as its note) with the group it belongs in: the stratum
+    whose rows share its setting and landmark, else a group of its own named by them."""
+    from metablina.render.forestmodel import StudyRow
+
+    out = []
+    for r in grade.unweighted_rows(result, rows):
+        label = next(
+            (
+                s.label
+                for s in result.strata
+                if s.rows
+                and all(x.setting == r.setting and x.landmark_months == r.landmark_months for x in s.rows)
+            ),
+            None,
+        )
+        if label is None:
+            label = " + ".join(r.setting) + (f"; {r.landmark_months:g} months" if r.landmark_months else "")
+        detail = f"{100 * r.estimate:.1f}%" if a_rate(result.analysis.measure) else f"{r.estimate:.2f}"
+        note = r.unusable or "no SE or CI"
+        out.append(
+            (label, StudyRow(r.label, detail, r.estimate, math.nan, math.nan, note=note, unweighted=True))
+        )
+    return out
+
+
+def a_rate(measure: str) -> bool:
+    return measure in RATE_MEASURES
 
 
 IMPORTANCE_ORDER = {"critical": 0, "important": 1, "not important": 2}
