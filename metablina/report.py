@@ -508,10 +508,11 @@ def small_study_effects(result: Any, where: str = "") -> tuple[str, dict[str, An
         )
     egger = egger_test(result.yi, result.vi).to_dict()
     df = f"({egger['df']})" if egger["df"] is not None else ""
+    stat = f"{egger['stat']:.2f}".replace("-", "−")
     return (
         f"{at}Egger's regression test for funnel asymmetry (k = {result.k}): {egger['stat_name']}{df} = "
-        f"{egger['stat']:.2f}, p {fmt_p(egger['p_value'])}; a small p suggests small-study effects, "
-        "which need not be publication bias.",
+        f"{stat}, p {fmt_p(egger['p_value'])}; a small p suggests small-study effects, which need not be "
+        "publication bias.",
         egger,
     )
 

@@ -308,6 +308,9 @@ def _rows(data: ForestData, digits: int) -> list[_Row]:
 
 LABEL_EM = 27.0  # widest label column (in font sizes) before a study's label wraps
 NOTE_EM = 18.0  # a label column may widen up to this for the notes under the labels
+UNWEIGHTED_NOTE = (
+    "Open circle: a result reported without an SE or CI, shown as reported; no weight, in no pooled estimate."
+)
 SUB_HEIGHT = 0.8  # height (rows) of a note line under a label (a label's own next line: 0.9)
 
 
@@ -499,7 +502,10 @@ def _render(
     tick_len, tick_pad = 3.0, 2.5
     y_fav = tick_len + tick_pad + tick_h + 5.0
     y_label = y_fav + (line_h + 2.0 if data.favours else 0.0) + 1.5
-    notes = [line for n in data.notes for line in measure.wrap(n, fonts["note"], width - 2 * margin)]
+    legend = [UNWEIGHTED_NOTE] if any(r.unweighted for g in data.groups for r in g.rows) else []
+    notes = [
+        line for n in (*data.notes, *legend) for line in measure.wrap(n, fonts["note"], width - 2 * margin)
+    ]
     note_h = 1.3 * (fs - 1)
     y_notes = y_label + (line_h if data.measure_label else 0.0) + 7.0
     bottom = (y_notes + note_h * len(notes) if notes else y_label + line_h) + margin

@@ -613,6 +613,7 @@ def test_unweighted_study_is_an_open_circle_with_its_reason_and_no_interval() ->
     assert len(squares(ax).get_offsets()) == 1 and len(lines(ax, "ci")) == 1
     shown = [t.get_text() for t in ax.texts]
     assert reason in shown and "97.8%" in shown
+    assert any(t.startswith("Open circle: a result reported without an SE or CI") for t in shown)
     assert_clean_layout(ax)
     with pytest.raises(ValueError, match="unweighted row"):
         StudyRow("x", "", 0.5, math.nan, math.nan, unweighted=True)
