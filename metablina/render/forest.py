@@ -155,7 +155,7 @@ def _axis(
         lo, hi = max(lo, 0.01), min(hi, 100.0)
         if hi < lo * 1.5:  # a single value (or none): a 4-fold window around it
             lo, hi = lo / 2, hi * 2
-        if data.symmetric and null is not None:
+        if (data.symmetric or data.favours) and null is not None:  # room for a label on either side
             reach = max(null / lo, hi / null)
             lo, hi = null / reach, null * reach
         if data.xlim is not None:
@@ -172,7 +172,7 @@ def _axis(
         hi = float(np.max(arr, initial=null or 0.0))
         if null is not None:
             lo, hi = min(lo, null), max(hi, null)
-        if data.symmetric and null is not None:
+        if (data.symmetric or data.favours) and null is not None:  # room for a label on either side
             reach = max(null - lo, hi - null)
             lo, hi = null - reach, null + reach
         if hi - lo < 1e-12:

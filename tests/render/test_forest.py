@@ -683,3 +683,29 @@ def test_every_shipped_forest_plot_is_clean_narrow_and_fitted_to_its_data() -> N
 def tick_labels_values(ax) -> np.ndarray:
     (marks,) = lines(ax, "x-ticks")
     return np.asarray(marks.get_xdata(), dtype=float)
+
+
+@pytest.mark.parametrize("scale", ["ratio", "difference"])
+def test_favours_labels_sit_either_side_of_a_null_inside_the_axis(scale: str) -> None:
+    """Every interval below the null (the OS hazard ratio 0.34 [0.17, 0.67]): the axis still reaches
+    past the null, the left label ends left of it and the right label starts right of it."""
+    ratio = scale == "ratio"
+    rows = (
+        [StudyRow("Locatelli 2021", "", 0.34, 0.17, 0.67)] if ratio else [StudyRow("A", "", -0.2, -0.3, -0.1)]
+    )
+    left, right = "Favours blinatumomab", "Favours chemotherapy"
+    data = ForestData(
+        "", "Hazard ratio" if ratio else "Risk difference", scale, [Group(None, rows)], favours=(left, right)
+    )
+    ax = draw_forest(data)
+    null = 1.0 if ratio else 0.0
+    lo, hi = ax.get_xlim()
+    assert lo < null < hi
+    if ratio:
+        assert hi / null >= 1.4 and null / lo >= 1.4
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    box = {t.get_text(): t.get_window_extent(renderer) for t in ax.texts if t.get_text() in (left, right)}
+    x_null = ax.transData.transform((null, 0))[0]
+    assert box[left].x1 <= x_null <= box[right].x0
+    assert_clean_layout(ax)
