@@ -30,6 +30,7 @@ from metablina.render.forestdata import (
     fmt_value,
     short_reason,
 )
+from metablina.render.forestmodel import uninformative
 from metablina.render.report_tables import analysis_records, summary_rows
 
 if TYPE_CHECKING:
@@ -159,6 +160,7 @@ def summary_context(model: ReportModel) -> list[dict[str, Any]]:
                 "model_short": short_model(row.get("method"), row.get("ci_method")) if pooled else "",
                 "reason_short": short_reason(row.get("reason") or ""),
                 "comment": comment,
+                "caution": _caution(row.get("studies"), row.get("method"), row.get("estimate")),
                 "per_1000_lines": [],
             }
         )
@@ -172,6 +174,13 @@ def summary_context(model: ReportModel) -> list[dict[str, Any]]:
             if texts["patients"] is not None:  # both arms, not the intervention arm's total alone
                 group["rows"][-1]["patients"] = texts["patients"]
     return list(groups.values())
+
+
+def _caution(k: int | None, method: str | None, estimate: float | None) -> str | None:
+    """The forest plot's flag for a random-effects interval from k = 2 studies, for the tables."""
+    if k is None or method is None or estimate is None:
+        return None
+    return uninformative(int(k), method)
 
 
 def _study_context(rec: dict[str, Any], measure: str, model: ReportModel) -> dict[str, Any]:
@@ -192,6 +201,7 @@ def _pooled_context(rec: dict[str, Any], measure: str) -> dict[str, Any]:
         "set": rec.get("label") or rec.get("subgroup") or rec.get("stratum") or "All studies",
         "estimate_text": _estimate_text(rec, measure) if rec.get("estimate") is not None else "",
         "pi_text": fmt_interval(rec.get("pi_low"), rec.get("pi_high"), measure),
+        "caution": _caution(rec.get("k"), rec.get("method"), rec.get("estimate")),
         "tau2_text": "" if rec.get("tau2") is None else fmt_tau2(rec["tau2"]),
         "i2_text": "" if rec.get("i2") is None else f"{rec['i2']:.0f}%",
         "q_text": ""

@@ -67,3 +67,15 @@ def test_intervals_stay_on_one_line_in_number_cells() -> None:
     nb = page.keep_intervals_together
     assert nb("97.5% [34.5, 100.0]") == "97.5% [34.5,\u00a0100.0]"
     assert nb("RR 0.50 [0.28, 0.91]; PI [0.1, 2.0]") == "RR 0.50 [0.28,\u00a00.91]; PI [0.1,\u00a02.0]"
+
+
+def test_tables_flag_random_effects_intervals_from_two_studies() -> None:
+    """The pooled-estimate and summary tables carry the forest plot's flag (issue 13: k = 2 intervals)."""
+    flag = "k = 2: random-effects interval uninformative"
+    assert page._caution(2, "GLMM", 0.18) == flag and page._caution(2, "REML", 0.21) == flag
+    assert page._caution(2, "BAYES-GLMM", 0.13) is None  # a Bayesian fit with its prior on tau
+    assert page._caution(3, "REML", 0.2) is None and page._caution(2, "FE", 0.2) is None
+    assert page._caution(2, "REML", None) is None  # not pooled: nothing to flag
+    template = (page.TEMPLATES / "report.html.j2").read_text(encoding="utf-8")
+    assert template.count('{% if p.caution %}<div class="sub caution">{{ p.caution }}</div>') == 2
+    assert '{% if r.caution %}<div class="sub caution">{{ r.caution }}</div>' in template
