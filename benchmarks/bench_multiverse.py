@@ -18,7 +18,10 @@ Parts:
   prints for its loop alone is shown too.
 * ``report``: ``metablina report`` of the shipped review with its multiverse and without it (the same
   command with ``report._multiverse`` replaced by a no-op), fresh processes, alternating; the median
-  difference is what the whole multiverse adds.
+  difference is what the whole multiverse adds. On a shared machine the wall clock of a whole report
+  moves by seconds, so ``cost`` also measures, in one process, the CPU time (``time.process_time``) of
+  the two things the multiverse adds to a report: fitting every analysis's multiverse (as
+  ``report._multiverse`` does, with the plan's own fits reused) and drawing its spec curves.
 """
 
 from __future__ import annotations
@@ -204,12 +207,44 @@ def part_report(rounds: int) -> None:
     print(f"  added by the whole multiverse: median {statistics.median(diffs):.2f} s per report")
 
 
+def part_cost(rounds: int) -> None:
+    import tempfile
+
+    from metablina import multiverse as M
+    from metablina.render.draw import draw_figure
+    from metablina.report import run_plan
+
+    run = run_plan(ROOT / "studies")
+    fits, draws = [], []
+    for _ in range(rounds + 1):
+        t = time.process_time()
+        mvs = M.review_multiverse(run.rows, run.plan.analyses, M.known_fits(run.results))
+        fits.append(time.process_time() - t)
+        jobs = [
+            j for r in run.results for j in M.figure_jobs(r.analysis, mvs[r.analysis.id], len(r.strata) > 1)
+        ]
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.process_time()
+            for job in jobs:
+                draw_figure(job, Path(tmp))
+            draws.append(time.process_time() - t)
+    fits, draws = fits[1:], draws[1:]  # the first round pays the imports
+    n = sum(len(m.fits) for v in mvs.values() for m in v)
+    print(f"cost: the shipped review's multiverse, {n} specifications in {len(jobs)} pooled strata")
+    print(f"  fitting (CPU)          median {statistics.median(fits):.3f} s")
+    print(f"  drawing {len(jobs)} curves (CPU)  median {statistics.median(draws):.3f} s")
+    print(
+        f"  together               median {statistics.median(fits) + statistics.median(draws):.3f} s of CPU"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("stack", "metafor", "report", "all"), default="all")
+    parser.add_argument("--part", choices=("stack", "metafor", "report", "cost", "all"), default="all")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    for name, part in (("stack", part_stack), ("metafor", part_metafor), ("report", part_report)):
+    parts = (("stack", part_stack), ("metafor", part_metafor), ("report", part_report), ("cost", part_cost))
+    for name, part in parts:
         if args.part in (name, "all"):
             part(args.rounds)
 

@@ -296,9 +296,12 @@ def primary_how(analysis: Analysis) -> How:
     return How(analysis.measure, analysis.model, analysis.interval)
 
 
-def inclusions(rows: Sequence[EffectRow], analysis: Analysis) -> list[Inclusion]:
-    """The plan's selection, then each departure the plan's multiverse allows, each through the guards."""
-    plan = select_rows(list(rows), analysis)
+def inclusions(
+    rows: Sequence[EffectRow], analysis: Analysis, plan: Selection | None = None
+) -> list[Inclusion]:
+    """The plan's selection (``plan``, if made already), then each departure the plan's multiverse allows,
+    each through the guards."""
+    plan = plan or select_rows(list(rows), analysis)
     out = [Inclusion("plan", "as planned", plan)]
     kinds = analysis.multiverse.inclusion
     used = plan.rows
@@ -355,8 +358,10 @@ def enumerate_specs(rows: Sequence[EffectRow], analysis: Analysis) -> list[Strat
     """
     if not analysis.multiverse.enabled or not analysis.pool:
         return []
-    incl = inclusions(rows, analysis)
-    plan = incl[0].selection
+    plan = select_rows(list(rows), analysis)
+    if not any(s.refusal is None and len(s.rows) >= 2 for s in plan.strata):
+        return []  # no stratum pools: no departure from the plan is looked at
+    incl = inclusions(rows, analysis, plan)
     hows = how_choices(analysis)
     targets = [s for s in plan.strata if s.refusal is None and len(s.rows) >= 2]
     out = []

@@ -292,3 +292,23 @@ def test_curve_payload_holds_the_primary_and_threshold(synthetic):
     assert p["primary"] == 0 and p["choices"]["model"][0] == "GLMM"
     assert set(p["choices"]) == set(M.DIMENSIONS)
     assert np.all(np.asarray(p["ci_low"]) <= np.asarray(p["estimate"]))
+
+
+def test_known_fits_are_the_same_numbers(shipped):
+    """The report passes what the plan's run pooled already (known_fits); the multiverse is the same."""
+    from metablina.run import run_review
+
+    run = run_review(STUDIES)
+    known = M.known_fits(run.results)
+    assert len(known) >= 6  # hsct and neuro-grade3: the plan's fit and three Bayesian priors each, at least
+    fresh = M.review_multiverse(run.rows, run.plan.analyses)
+    reused = M.review_multiverse(run.rows, run.plan.analyses, known)
+    for aid, mvs in fresh.items():
+        for a, b in zip(mvs, reused[aid], strict=True):
+            for f, g in zip(a.fits, b.fits, strict=True):
+                assert f.ok == g.ok
+                if f.ok:
+                    tol = 1e-10 if f.spec.how.method not in ("GLMM", "BAYES-GLMM") else 1e-7
+                    assert (g.estimate, g.ci_low, g.ci_high) == pytest.approx(
+                        (f.estimate, f.ci_low, f.ci_high), abs=tol, rel=tol
+                    )
