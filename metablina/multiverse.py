@@ -606,9 +606,19 @@ def records(mvs: Sequence[StratumMultiverse]) -> list[dict[str, Any]]:
 
 
 def to_json(mvs: Sequence[StratumMultiverse]) -> str:
+    """Every specification, and per stratum its summary and each inclusion choice with the decisions the
+    guards took for it (what it left out, naming both sides and the rule)."""
     doc = {
         "multiverses": [
-            {"analysis": mv.analysis.id, "stratum": mv.stratum, "summary": mv.summary().to_dict()}
+            {
+                "analysis": mv.analysis.id,
+                "stratum": mv.stratum,
+                "summary": mv.summary().to_dict(),
+                "inclusions": [
+                    {"kind": i.kind, "label": i.label, "decisions": [str(d) for d in i.selection.decisions]}
+                    for i in mv.inclusions
+                ],
+            }
             for mv in mvs
         ],
         "specifications": records(mvs),
@@ -665,6 +675,14 @@ AXIS_LABEL = {
 }
 
 
+def primary_error(mv: StratumMultiverse) -> str | None:
+    """Why the plan's own specification has no estimate (e.g. a GLMM at 100% events), if it has none."""
+    primary = next((f for f in mv.fits if f.spec.primary), None)
+    if primary is None or primary.ok:
+        return None
+    return primary.error or "not estimable"
+
+
 def curve_payload(mv: StratumMultiverse) -> dict[str, Any]:
     """Plain data for :func:`metablina.render.speccurve.spec_curve` (a figure job's payload): the
     specifications on the primary's scale, their choices, the primary and the threshold."""
@@ -677,6 +695,8 @@ def curve_payload(mv: StratumMultiverse) -> dict[str, Any]:
         left.append(f"{s.n_other_scale} specifications on another scale are in the table only")
     if s.n_failed:
         left.append(f"{s.n_failed} could not be fitted")
+    if primary is None and (why := primary_error(mv)):
+        left.append(f"the plan's primary specification could not be fitted: {why}")
     return {
         "estimate": tuple(f.estimate for f in good),
         "ci_low": tuple(f.ci_low for f in good),
@@ -729,6 +749,7 @@ def page_context(mvs: Sequence[StratumMultiverse], figures: Sequence[dict[str, A
                     if primary is not None and primary.ok
                     else None
                 ),
+                "primary_error": primary_error(mv),
                 "choices": _choices_text(mv),
                 "figure": next(curves) if mv.on_scale() else None,
             }

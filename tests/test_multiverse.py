@@ -266,6 +266,11 @@ def test_cli_table_csv_json(synthetic):
     doc = json.loads(out.output)
     assert len(doc["specifications"]) == 320
     assert doc["multiverses"][0]["summary"]["n"] == 320
+    inclusions = doc["multiverses"][0]["inclusions"]
+    assert inclusions[0]["label"] == "as planned"
+    left_out = next(i for i in inclusions if i["label"] == "without synthetic-lambda")
+    assert any(d.startswith("excluded: synthetic-lambda") for d in left_out["decisions"])
+    assert any("synthetic-kappa-primary" in d for d in inclusions[0]["decisions"])  # one report per trial
     first = doc["specifications"][0]
     assert first["primary"] is True and first["model"] == "GLMM" and first["interval"] == "t(k-1)"
     assert first["estimate"] == pytest.approx(mv.fits[0].estimate, rel=1e-12)
@@ -312,3 +317,16 @@ def test_known_fits_are_the_same_numbers(shipped):
                     assert (g.estimate, g.ci_low, g.ci_high) == pytest.approx(
                         (f.estimate, f.ci_low, f.ci_high), abs=tol, rel=tol
                     )
+
+
+def test_a_primary_that_cannot_be_fitted_is_said(shipped):
+    """mrd-response (MRD unspecified: every patient converted) cannot be fitted by the plan's GLMM nor by
+    the binomial-normal Bayesian model; the other 75 specifications are drawn, and the curve says why the
+    primary is missing."""
+    rows, by_id = shipped
+    (mv,) = M.multiverse(rows, by_id["mrd-response-mrd-positive"])
+    s = mv.summary()
+    assert (s.n, s.n_failed, s.primary) == (75, 5, None)
+    assert "xi = ni" in M.primary_error(mv)
+    p = M.curve_payload(mv)
+    assert p["primary"] is None and "the plan's primary specification could not be fitted" in p["note"]

@@ -174,6 +174,7 @@ def spec_curve(
             direction="out", length=2.5, width=0.6, pad=2, labelsize=fs - 0.5, labelfontfamily=family[0]
         )
     ind.tick_params(axis="x", length=0)
+    ax.tick_params(axis="x", length=0)
     ind.spines["bottom"].set_visible(False)
     ind.spines["left"].set_visible(False)
     ind.tick_params(axis="y", length=0)
