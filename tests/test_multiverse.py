@@ -23,11 +23,18 @@ TWO_REPORTS = (
     ROOT / "tests" / "fixtures" / "two-reports"
 )  # SYNTHETIC review: three trials, two reports of one
 STUDIES = ROOT / "studies"
+COMPARISONS = ROOT / "tests" / "fixtures" / "comparisons"  # SYNTHETIC two-arm trials
 
 
 @pytest.fixture(scope="module")
 def synthetic():
     _, rows, plan = load_everything(TWO_REPORTS)
+    return rows, {a.id: a for a in plan.analyses}
+
+
+@pytest.fixture(scope="module")
+def comparisons():
+    _, rows, plan = load_everything(COMPARISONS)
     return rows, {a.id: a for a in plan.analyses}
 
 
@@ -169,11 +176,16 @@ def one_at_a_time(spec):
 
 
 @pytest.mark.parametrize(
-    ("review", "analysis"), [("synthetic", "crs-grade3"), ("synthetic", "efs-hazard-ratio")]
+    ("review", "analysis"),
+    [
+        ("synthetic", "crs-grade3"),
+        ("synthetic", "efs-hazard-ratio"),
+        ("comparisons", "relapse-rr"),  # RR, OR, RD: MH, Peto, the UM.FS GLMM, Bayesian normal-normal
+    ],
 )
 def test_every_specification_equals_pooling_it_alone(request, review, analysis):
     """Each batched specification gives the numbers of analyze.pool on its own: inverse variance to 1e-10,
-    the GLMM and the Bayesian binomial-normal model to 1e-7 (the GLMM's own tolerance: Newton steps below
+    the GLMMs and the Bayesian models to 1e-7 (the GLMM's own tolerance: Newton steps below
     1e-9, SE from a finite-difference Hessian), analysis and natural scale."""
     rows, by_id = request.getfixturevalue(review)
     mvs = M.multiverse(rows, by_id[analysis])
@@ -186,7 +198,7 @@ def test_every_specification_equals_pooling_it_alone(request, review, analysis):
             except InputError:
                 assert f.error is not None
                 continue
-            tol = 1e-10 if f.spec.how.method not in ("GLMM", "BAYES-GLMM") else 1e-7
+            tol = 1e-10 if f.spec.how.method not in ("GLMM", "BAYES-GLMM", "BAYES") else 1e-7
             fit = r.fit
             assert f.y == pytest.approx(float(fit.estimate), abs=tol, rel=tol)
             assert f.y_low == pytest.approx(float(fit.ci_low), abs=tol, rel=tol)
@@ -313,7 +325,7 @@ def test_known_fits_are_the_same_numbers(shipped):
             for f, g in zip(a.fits, b.fits, strict=True):
                 assert f.ok == g.ok
                 if f.ok:
-                    tol = 1e-10 if f.spec.how.method not in ("GLMM", "BAYES-GLMM") else 1e-7
+                    tol = 1e-10 if f.spec.how.method not in ("GLMM", "BAYES-GLMM", "BAYES") else 1e-7
                     assert (g.estimate, g.ci_low, g.ci_high) == pytest.approx(
                         (f.estimate, f.ci_low, f.ci_high), abs=tol, rel=tol
                     )
