@@ -132,6 +132,10 @@ def test_inclusion_sets_keep_the_guards(shipped):
     for inc in incl:
         studies = {r.study for r in inc.selection.rows}
         assert not {"bch-firstline-2024", "bch-infant-2025"} <= studies, inc.label
+    rob = next(i for i in incl if i.kind == "risk_of_bias")
+    assert rob.label == "without serious or high or critical risk of bias"
+    assert all(r.risk_of_bias not in ("serious", "high", "critical") for r in rob.selection.rows)
+    assert any(d.reason == "risk of bias serious" for d in rob.selection.decisions)
     swapped = next(i for i in incl if i.label.startswith("keeping bch-infant-2025"))
     assert {r.study for r in swapped.selection.rows} == {"bch-infant-2025"}
     assert any(
@@ -342,3 +346,17 @@ def test_a_primary_that_cannot_be_fitted_is_said(shipped):
     assert "xi = ni" in M.primary_error(mv)
     p = M.curve_payload(mv)
     assert p["primary"] is None and "the plan's primary specification could not be fitted" in p["note"]
+
+
+def test_each_admissible_timepoint_alone(shipped):
+    """The plan's timepoint list is an order of preference; each timepoint alone is an inclusion level,
+    selected through the guards (the CCLG trial's MFC records at the end of induction, and at the end of
+    consolidation in its high-risk group)."""
+    rows, by_id = shipped
+    a = by_id["mrd-mfc-all-treated"]
+    assert a.select.timepoint[:2] == ["end-of-induction", "end-of-consolidation"]
+    incl = {i.label: i for i in M.inclusions(rows, a) if i.kind == "timepoint"}
+    assert list(incl) == [f"timepoint {t} only" for t in a.select.timepoint]
+    for t in a.select.timepoint:
+        assert {r.timepoint for r in incl[f"timepoint {t} only"].selection.rows} <= {t}
+    assert incl["timepoint end-of-consolidation only"].selection.rows
