@@ -252,14 +252,15 @@ class StratumMultiverse:
 
 def how_choices(analysis: Analysis) -> list[How]:
     """Every measure x model x interval (x prior scale) the plan's multiverse allows and the models accept,
-    the primary first; combinations :func:`metablina.analyze.interval_of` refuses are left out, and two
-    that compute the same interval (a GLMM asked for hksj or hksj-adhoc: its t) are one."""
+    in that order, the plan's own among them; combinations :func:`metablina.analyze.interval_of` refuses
+    are left out, and two that compute the same interval (a GLMM asked for hksj or hksj-adhoc: its t) are
+    one."""
     mv = analysis.multiverse
     form = MEASURE_FORM[analysis.measure]
     measures = mv.measures or list(FORM_MEASURES[form])
     models = mv.models or list(MODEL_ORDER)
-    out: dict[How, None] = {primary_how(analysis): None}
-    for measure in dict.fromkeys([analysis.measure, *measures]):
+    out: dict[How, None] = {}
+    for measure in measures:
         pool_measure = measure
         for model in [m for m in MODEL_ORDER if m in models]:
             if model == "BAYES":
@@ -272,6 +273,7 @@ def how_choices(analysis: Analysis) -> list[How]:
                 except InputError:
                     continue
                 out.setdefault(How(measure, model, label), None)
+    out.setdefault(primary_how(analysis), None)  # a plan's model outside the multiverse's models
     return list(out)
 
 
@@ -363,6 +365,7 @@ def enumerate_specs(rows: Sequence[EffectRow], analysis: Analysis) -> list[Strat
         return []  # no stratum pools: no departure from the plan is looked at
     incl = inclusions(rows, analysis, plan)
     hows = how_choices(analysis)
+    first = primary_how(analysis)
     targets = [s for s in plan.strata if s.refusal is None and len(s.rows) >= 2]
     out = []
     for target in targets:
@@ -379,7 +382,7 @@ def enumerate_specs(rows: Sequence[EffectRow], analysis: Analysis) -> list[Strat
                     continue
                 seen.add(record_keys)
                 for how in hows:
-                    primary = inc.kind == "plan" and how == hows[0]
+                    primary = inc.kind == "plan" and how == first
                     specs.append(Specification(inc.label, inc.kind, how, s.rows, primary))
         out.append(StratumMultiverse(analysis, target.label, tuple(specs), (), tuple(incl)))
     return out

@@ -287,9 +287,11 @@ def test_cli_table_csv_json(synthetic):
     left_out = next(i for i in inclusions if i["label"] == "without synthetic-lambda")
     assert any(d.startswith("excluded: synthetic-lambda") for d in left_out["decisions"])
     assert any("synthetic-kappa-primary" in d for d in inclusions[0]["decisions"])  # one report per trial
-    first = doc["specifications"][0]
-    assert first["primary"] is True and first["model"] == "GLMM" and first["interval"] == "t(k-1)"
-    assert first["estimate"] == pytest.approx(mv.fits[0].estimate, rel=1e-12)
+    (primary,) = [s for s in doc["specifications"] if s["primary"]]
+    assert primary["model"] == "GLMM" and primary["interval"] == "t(k-1)"
+    assert primary["estimate"] == pytest.approx(
+        next(f.estimate for f in mv.fits if f.spec.primary), rel=1e-12
+    )
 
 
 def test_cli_shipped_crs_grade3_and_errors():
@@ -310,7 +312,10 @@ def test_curve_payload_holds_the_primary_and_threshold(synthetic):
     (mv,) = M.multiverse(rows, by_id["crs-grade3"])
     p = M.curve_payload(mv)
     assert len(p["estimate"]) == 320 and p["threshold"] == 0.05 and p["scale"] == "proportion"
-    assert p["primary"] == 0 and p["choices"]["model"][0] == "GLMM"
+    assert (
+        p["choices"]["model"][p["primary"]] == "GLMM" and p["choices"]["interval"][p["primary"]] == "t(k-1)"
+    )
+    assert list(dict.fromkeys(p["choices"]["model"]))[:3] == ["GLMM", "common effect", "DL"]
     assert set(p["choices"]) == set(M.DIMENSIONS)
     assert np.all(np.asarray(p["ci_low"]) <= np.asarray(p["estimate"]))
 
