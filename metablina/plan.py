@@ -392,16 +392,15 @@ class Analysis(QuestionKeys):
     # ---- multiverse (issue 14): the choices its specification curve crosses
     multiverse: Multiverse = Field(default_factory=Multiverse)
 
-    @model_validator(mode="after")
-    def _multiverse_measures(self) -> Analysis:
+    @field_validator("multiverse")
+    @classmethod
+    def _multiverse_measures(cls, v: Multiverse, info: ValidationInfo) -> Multiverse:
         """A multiverse measure pools the analysis's records (a rate's measures for rates, ...)."""
-        form = MEASURE_FORM[self.measure]
-        for m in self.multiverse.measures or ():
-            if MEASURE_FORM[m] != form:
-                raise ValueError(
-                    f"multiverse measure {m} cannot pool the analysis's records ({self.measure})"
-                )
-        return self
+        measure = info.data.get("measure")
+        for m in v.measures or ():
+            if measure is not None and MEASURE_FORM[m] != MEASURE_FORM[measure]:
+                raise ValueError(f"measure {m} cannot pool the analysis's records ({measure})")
+        return v
 
     # ---- end multiverse
 

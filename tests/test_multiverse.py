@@ -153,13 +153,26 @@ def test_guard_strata_are_separate_multiverses(shipped):
     assert len(M.enumerate_specs(rows, by_id["neuro-grade3"])) == 1  # only the frontline stratum pools
 
 
-def test_disabled_and_measure_of_another_kind(synthetic):
+def test_disabled_and_measure_of_another_kind(synthetic, tmp_path):
     rows, by_id = synthetic
     assert M.enumerate_specs(rows, with_multiverse(by_id["crs-grade3"], enabled=False)) == []
-    with pytest.raises(ValueError, match="multiverse measure RR cannot pool"):
-        with_multiverse(by_id["crs-grade3"], measures=["RR"]).model_validate(
-            {**by_id["crs-grade3"].model_dump(), "multiverse": {"measures": ["RR"]}}
-        )
+    with pytest.raises(ValueError, match="measure RR cannot pool the analysis's records"):
+        Analysis.model_validate({**by_id["crs-grade3"].model_dump(), "multiverse": {"measures": ["RR"]}})
+    # in a plan file: one located line, as validate prints it
+    import shutil
+
+    from metablina.plan import read_plan
+
+    shutil.copytree(TWO_REPORTS, tmp_path / "review")
+    plan = tmp_path / "review" / "analyses.yaml"
+    text = plan.read_text().replace(
+        "    threshold: 0.05\n", "    threshold: 0.05\n    multiverse: {measures: [RR]}\n", 1
+    )
+    plan.write_text(text)
+    (problem,) = read_plan(plan).problems
+    assert str(problem).endswith(
+        "analyses.yaml:13: analyses[0].multiverse: measure RR cannot pool the analysis's records (PLO)"
+    )
 
 
 # ------------------------------------------------------------------------------------------ numbers
