@@ -258,8 +258,7 @@ def multiverse(analysis: str, folder: Path | None, fmt: str) -> None:
         _fail([f"error: no analysis {analysis!r} in {folder}; `metablina analyses` lists them"])
     fitted = mv.multiverse(rows, chosen)
     if fmt == "table":
-        reasons = [] if fitted else mv.no_specification_reasons(rows, chosen)
-        click.echo(mv.to_table(fitted, reasons), nl=False)
+        click.echo(mv.to_table(fitted, mv.unpooled_strata(rows, chosen)), nl=False)
     else:
         click.echo((mv.to_json if fmt == "json" else mv.to_csv)(fitted), nl=False)
 

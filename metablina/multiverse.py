@@ -552,14 +552,20 @@ def review_multiverse(
     return {aid: [next(fitted) for _ in mvs] for aid, mvs in enumerated.items()}
 
 
-def no_specification_reasons(rows: Sequence[EffectRow], analysis: Analysis) -> list[str]:
-    """Why an analysis has no multiverse: each stratum's refusal (k = 1, not pooled by the plan)."""
-    if not analysis.multiverse.enabled:
-        return ["the plan turns the multiverse off (multiverse: {enabled: false})"]
+def unpooled_strata(rows: Sequence[EffectRow], analysis: Analysis) -> list[tuple[str, int, str]]:
+    """The strata of the plan's selection that have no multiverse, each with its k and why (k = 1, not
+    pooled by the plan, or the plan turns the multiverse off)."""
     sel = select_rows(list(rows), analysis)
     if not sel.strata:
-        return ["no record matches this analysis"]
-    return [f"{s.label or analysis.id}: {s.refusal or 'fewer than two records'}" for s in sel.strata]
+        return [(analysis.id, 0, "no record matches this analysis")]
+    out = []
+    for s in sel.strata:
+        why = s.refusal or ("fewer than two records" if len(s.rows) < 2 else None)
+        if why is None and not analysis.multiverse.enabled:
+            why = "the plan turns the multiverse off (multiverse: {enabled: false})"
+        if why is not None:
+            out.append((s.label, len({r.study for r in s.rows}), why))
+    return out
 
 
 # ------------------------------------------------------------------------------------------ output
@@ -644,7 +650,7 @@ def _fmt(measure: str) -> Any:
     return lambda v: f"{v:.2f}"
 
 
-def to_table(mvs: Sequence[StratumMultiverse], reasons: Sequence[str] = ()) -> str:
+def to_table(mvs: Sequence[StratumMultiverse], unpooled: Sequence[tuple[str, int, str]] = ()) -> str:
     """Every specification as a text table, one block per stratum, sorted by estimate, with the summary."""
     lines: list[str] = []
     for mv in mvs:
@@ -663,9 +669,15 @@ def to_table(mvs: Sequence[StratumMultiverse], reasons: Sequence[str] = ()) -> s
         for r in rows:
             lines.append("  ".join(v.ljust(w) for v, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
         lines += ["", "  * the plan's primary specification", ""]
-    if not mvs:
-        lines.append("no specification: no stratum of this analysis pools two or more studies")
-        lines += [f"  {r}" for r in reasons]
+    if unpooled:
+        if mvs:
+            lines.append("strata without a specification:")
+        else:
+            lines.append("no specification: no stratum of this analysis pools two or more studies")
+        width = max(len(label or "(all records)") for label, _, _ in unpooled)
+        lines.append(f"  {'stratum'.ljust(width)}  {'k':>2}  why")
+        for label, k, why in unpooled:
+            lines.append(f"  {(label or '(all records)').ljust(width)}  {k:>2}  {why}")
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -148,8 +148,8 @@ def test_guard_strata_are_separate_multiverses(shipped):
     specification pools (the guards forbid pooling across them); each stratum says why."""
     rows, by_id = shipped
     assert M.enumerate_specs(rows, by_id["crs-grade3"]) == []
-    reasons = M.no_specification_reasons(rows, by_id["crs-grade3"])
-    assert len(reasons) == 3 and all("k = 1" in r for r in reasons)
+    unpooled = M.unpooled_strata(rows, by_id["crs-grade3"])
+    assert [(k, why[:5]) for _, k, why in unpooled] == [(1, "k = 1")] * 3
     assert len(M.enumerate_specs(rows, by_id["neuro-grade3"])) == 1  # only the frontline stratum pools
 
 
@@ -310,8 +310,15 @@ def test_cli_table_csv_json(synthetic):
 def test_cli_shipped_crs_grade3_and_errors():
     out = run_cli("crs-grade3")
     assert out.exit_code == 0
-    assert out.output.startswith("no specification: no stratum of this analysis pools two or more studies")
-    assert "frontline; grading not stated: k = 1" in out.output
+    assert out.output.splitlines() == [
+        "no specification: no stratum of this analysis pools two or more studies",
+        "  stratum                               k  why",
+        "  first relapse; graded by CTCAE v4.0   1  k = 1: shown as the study itself, not as a pooled estimate",
+        "  frontline; graded by CTCAE v5.0       1  k = 1: shown as the study itself, not as a pooled estimate",
+        "  frontline; grading not stated         1  k = 1: shown as the study itself, not as a pooled estimate",
+    ]
+    mixed = run_cli("neuro-grade3").output  # one stratum pools, the other is a single study
+    assert "strata without a specification:" in mixed and mixed.startswith("neuro-grade3 (frontline")
     bad = run_cli("no-such-analysis")
     assert bad.exit_code == 1
     assert bad.output.strip().splitlines() == [
