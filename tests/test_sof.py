@@ -261,3 +261,21 @@ def test_unweighted_results_are_drawn_in_the_forest_plot(run) -> None:
     assert last.label == rows[0][0] and last.rows == (rows[0][1],) and last.refusal
     assert len(forest.groups) == len(result.strata) + 1
     assert forest_data(result).groups == forest.groups[:-1]  # nothing else moves
+
+
+def test_bayesian_probability_below_the_threshold(run) -> None:
+    """P(rate < c) of the Bayesian primary fit: 0.5 at its posterior median, 0.975 at its upper 95% limit
+    (the same posterior, so any slip of scale or direction shows)."""
+    from metablina.run import columns_of
+
+    result = next(r for r in run.results if r.analysis.id == "neuro-grade3")
+    stratum = next(s for s in result.strata if s.pooled)
+    fit = next(b for b in stratum.bayes if b.role == "primary")
+    back = fit.result.back()
+    columns = tuple((k, tuple(v.tolist())) for k, v in columns_of(stratum.rows).items())
+    p = [
+        sof._p_below("PLO", fit.result.method, columns, fit.tau_prior, back[k])
+        for k in ("estimate", "ci_high")
+    ]
+    assert p == pytest.approx([0.5, 0.975], abs=1e-9)
+    assert sof.bayes_probability(stratum, result.analysis) == "P(rate < 5.0%) = 0.99 (Bayesian)"

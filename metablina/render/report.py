@@ -141,6 +141,8 @@ def summary_context(model: ReportModel) -> list[dict[str, Any]]:
                 "above": f"{what} entirely above the {t} threshold",
                 "includes": f"{what} includes the {t} threshold",
             }[row["ci_vs_threshold"]]
+            if row.get("bayes_probability"):  # issue 13: beside the threshold
+                comment += f"; {row['bayes_probability']}"
         group = groups.setdefault(
             row["analysis"],
             {

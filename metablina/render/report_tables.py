@@ -25,7 +25,7 @@ from metablina.render.forestdata import (
     report_text,
     weights_of,
 )
-from metablina.render.sof import primary_result, primary_role
+from metablina.render.sof import bayes_probability, primary_result, primary_role
 from metablina.render.tables import to_csv
 from metablina.render.text import analysis_dict, to_json
 
@@ -64,6 +64,7 @@ SUMMARY_FIELDS = (
     "model",
     "threshold",
     "ci_vs_threshold",
+    "bayes_probability",
     "reason",
     "overall_reason",
     *COMPARISON_SUMMARY_FIELDS,
@@ -237,6 +238,7 @@ def summary_rows(model: ReportModel) -> list[dict[str, Any]]:
                     if row["ci_low"] > a.threshold
                     else "includes"
                 )
+                row["bayes_probability"] = bayes_probability(s, a)  # P(estimate < threshold), Bayesian
             row["reason"] = reason_of(s, result)
             row["overall_reason"] = result.selection.overall_refusal or ""
             out.append(row)

@@ -13,6 +13,7 @@ is an unweighted row with its reason. Written into the page, as ``tables/sof.csv
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
@@ -242,24 +243,27 @@ def bayes_probability(stratum: StratumFit, analysis: Analysis) -> str:
     fit = next((b for b in stratum.bayes if b.role == "primary" and b.result is not None), None)
     if fit is None:
         return ""
-    from metablina.analyze import pool
     from metablina.run import columns_of
 
-    result = pool(
-        analysis.measure,
-        fit.result.method,
-        None,
-        columns_of(stratum.rows),
-        [r.label for r in stratum.rows],
-        tau_prior=fit.tau_prior,
-        threshold=analysis.threshold,
-        shrinkage=False,
-    )
-    p = result.fit.p_below
+    columns = tuple((k, tuple(v.tolist())) for k, v in columns_of(stratum.rows).items())
+    p = _p_below(analysis.measure, fit.result.method, columns, fit.tau_prior, analysis.threshold)
     if p is None:
         return ""
     what = "rate" if analysis.measure in RATE_MEASURES else "effect"
     return f"P({what} < {_threshold(analysis)}) = {float(p):.2f} (Bayesian)"
+
+
+@functools.lru_cache(maxsize=256)
+def _p_below(measure: str, method: str, columns: tuple, tau_prior: str, threshold: float) -> float | None:
+    """P(pooled effect < threshold) of a Bayesian fit; cached, as the summary and the SoF both ask."""
+    import numpy as np
+
+    from metablina.analyze import pool
+
+    cols = {name: np.array(values, float) for name, values in columns}
+    labels = [str(i) for i in range(len(columns[0][1]))]
+    fit = pool(measure, method, None, cols, labels, tau_prior=tau_prior, threshold=threshold, shrinkage=False)
+    return None if fit.fit.p_below is None else float(fit.fit.p_below)
 
 
 def _threshold(a: Analysis) -> str:
