@@ -279,3 +279,12 @@ def test_bayesian_probability_below_the_threshold(run) -> None:
     ]
     assert p == pytest.approx([0.5, 0.975], abs=1e-9)
     assert sof.bayes_probability(stratum, result.analysis) == "P(rate < 5.0%) = 0.99 (Bayesian)"
+
+
+def test_pool_text_names_the_primary_estimate(run) -> None:
+    from metablina.render.text import analysis_text
+
+    hsct = analysis_text(next(r for r in run.results if r.analysis.id == "hsct"))
+    assert "Primary estimate (the plan's primary: bayes): 0.1252 [0.0196, 0.7096], Bayesian" in hsct
+    relapse = analysis_text(next(r for r in run.results if r.analysis.id == "infection-grade3"))
+    assert "Primary estimate" not in relapse

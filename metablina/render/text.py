@@ -252,6 +252,21 @@ def analysis_csv(result: AnalysisResult) -> str:
     return to_csv(rows, fields)
 
 
+def _primary_line(s: Any, a: Any) -> list[str]:
+    """The plan's primary estimate when it is not the fit printed above (``primary: bayes``)."""
+    from metablina.render.sof import primary_result
+
+    fit, name = primary_result(s, a)
+    if fit is None or fit is s.result:
+        return []
+    b = fit.back()
+    return [
+        "",
+        f"Primary estimate (the plan's primary: bayes): {_f(b.get('estimate'))} "
+        f"[{_f(b.get('ci_low'))}, {_f(b.get('ci_high'))}], {name}; the fit above is a sensitivity analysis.",
+    ]
+
+
 def analysis_text(result: AnalysisResult) -> str:
     """The analysis as a reviewer reads it at the terminal: title, each stratum, then the decisions."""
     from metablina.render.forestdata import context
@@ -263,6 +278,7 @@ def analysis_text(result: AnalysisResult) -> str:
             lines.append(f"-- {s.label} --")
         if s.result is not None:
             lines.append(pool_text(s.result).rstrip())
+            lines += _primary_line(s, a)
         else:
             lines.append(f"Not pooled: {s.error or s.refusal}")
             for r in s.rows:
