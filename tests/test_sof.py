@@ -253,7 +253,13 @@ def test_unweighted_results_are_drawn_in_the_forest_plot(run) -> None:
     result = next(r for r in run.results if r.analysis.id == "efs-landmark")
     rows = sof.unweighted_forest_rows(result, run.rows)
     assert [(label, r.label, r.estimate, r.unweighted, r.weight) for label, r in rows] == [
-        ("frontline + bridging during chemotherapy delay; 24 months", "bch-firstline-2024", 0.978, True, None)
+        (
+            "frontline + bridging during chemotherapy delay; 24 months; all treated",
+            "bch-firstline-2024",
+            0.978,
+            True,
+            None,
+        )
     ]
     assert math.isnan(rows[0][1].ci_low) and rows[0][1].note.startswith("no SE or CI is reported")
     forest = forest_data(result, unweighted=rows)
@@ -261,6 +267,20 @@ def test_unweighted_results_are_drawn_in_the_forest_plot(run) -> None:
     assert last.label == rows[0][0] and last.rows == (rows[0][1],) and last.refusal
     assert len(forest.groups) == len(result.strata) + 1
     assert forest_data(result).groups == forest.groups[:-1]  # nothing else moves
+    # one of the same stratum as a pooled row joins it: the multicentre cohort's MRD-positive 1-year OS
+    # (100%, no SE) has no stratum of its own in os-landmark, the MRD-negative one has
+    os_result = next(r for r in run.results if r.analysis.id == "os-landmark")
+    labels = [label for label, _ in sof.unweighted_forest_rows(os_result, run.rows)]
+    strata = [s.label for s in os_result.strata]
+    assert labels == [
+        "frontline + bridging during chemotherapy delay; 24 months; all treated",
+        "relapsed/refractory + mrd-positive pre-emptive + bridging during chemotherapy delay; 12 months; "
+        "MRD-positive at start",
+    ]
+    assert not set(labels) & set(strata)
+    efs = sof.unweighted_forest_rows(result, run.rows)[0][1]
+    joined = forest_data(result, unweighted=[(result.strata[0].label, efs)])
+    assert joined.groups[0].rows[-1] == efs and len(joined.groups) == len(result.strata)
 
 
 def test_bayesian_probability_below_the_threshold(run) -> None:

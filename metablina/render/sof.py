@@ -541,23 +541,16 @@ def answer_line(r: SofRow) -> str:
 
 def unweighted_forest_rows(result: AnalysisResult, rows: Any) -> list[tuple[str, Any]]:
     """Each result the analysis left out for having no SE or CI, as an unweighted forest-plot row (open
-    circle, no interval, no weight, the reason as its note) with the group it belongs in: the stratum
-    whose rows share its setting and landmark, else a group of its own named by them."""
+    circle, no interval, no weight, the reason as its note) with the label of the stratum it belongs in:
+    described by the keys the selection split on, exactly as the plan labels its strata, so it joins a
+    stratum with those values or starts a group of its own."""
+    from metablina.plan import _describe
     from metablina.render.forestmodel import StudyRow
 
+    keys = result.selection.keys
     out = []
     for r in grade.unweighted_rows(result, rows):
-        label = next(
-            (
-                s.label
-                for s in result.strata
-                if s.rows
-                and all(x.setting == r.setting and x.landmark_months == r.landmark_months for x in s.rows)
-            ),
-            None,
-        )
-        if label is None:
-            label = " + ".join(r.setting) + (f"; {r.landmark_months:g} months" if r.landmark_months else "")
+        label = "; ".join(_describe(k, getattr(r, k)) for k in keys)
         detail = f"{100 * r.estimate:.1f}%" if a_rate(result.analysis.measure) else f"{r.estimate:.2f}"
         note = r.unusable or "no SE or CI"
         out.append(
