@@ -14,7 +14,7 @@ from fractions import Fraction
 from functools import lru_cache
 from math import floor, sqrt
 
-from scipy.stats import beta, norm
+from scipy.special import betaincinv, ndtri
 
 NUMBER_WORDS = {
     "no": 0,
@@ -206,10 +206,10 @@ def binomial_cis(events: int, total: int, level: float) -> dict[str, tuple[float
     1998;17:857 compares them. Wald's bounds are cut at 0 and 100, as programs print them.
     """
     alpha = 1 - level / 100
-    z = float(norm.ppf(1 - alpha / 2))
+    z = float(ndtri(1 - alpha / 2))
     p = events / total
-    cp_low = 0.0 if events == 0 else float(beta.ppf(alpha / 2, events, total - events + 1))
-    cp_high = 1.0 if events == total else float(beta.ppf(1 - alpha / 2, events + 1, total - events))
+    cp_low = 0.0 if events == 0 else float(betaincinv(events, total - events + 1, alpha / 2))
+    cp_high = 1.0 if events == total else float(betaincinv(events + 1, total - events, 1 - alpha / 2))
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
     spread = z / (1 + z * z / total) * sqrt(p * (1 - p) / total + z * z / (4 * total * total))
     wald = z * sqrt(p * (1 - p) / total)

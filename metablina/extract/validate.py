@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from metablina.extract.consistency import (
     MAX_DECIMALS,
@@ -460,7 +460,7 @@ def _check_km(rec: OutcomeRecord, base: Key, doc: Located, group: tuple[str, int
         return []
     se = doc.texts.get((*base, "km", "se"), repr(km.se))
     halfwidth = km.plus_minus == "ci95-halfwidth"
-    effective = greenwood_n(percent, se, 1 / float(norm.ppf(0.975)) if halfwidth else 1.0)
+    effective = greenwood_n(percent, se, 1 / float(ndtri(0.975)) if halfwidth else 1.0)
     if effective is not None and effective > n + 1e-9:
         what = "95% half-width" if halfwidth else "SE"
         message = (
