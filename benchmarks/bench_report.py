@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_report.py            # 5 alternating rounds
     .venv/bin/python benchmarks/bench_report.py --rounds 9 --phases
+    .venv/bin/python benchmarks/bench_report.py --jobs 1     # metablina on one core, as R runs
 
 Each round starts a fresh process for each side (so every import and every font cache is paid) and
 writes into a fresh folder; the package is byte-compiled once first, as a wheel install does:
@@ -38,8 +39,8 @@ def write_counts(path: Path) -> None:
     run = run_review(ROOT / "studies")
     lines = ["analysis,study,xi,ni"]
     for result in run.results:
-        if result.analysis.id in R_ANALYSES:
-            for r in result.strata[0].rows:
+        if result.analysis.id in R_ANALYSES:  # every stratum's rows: the plan now keeps settings apart
+            for r in (r for s in result.strata for r in s.rows):
                 lines.append(f"{result.analysis.id},{r.study},{r.events},{r.total}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -96,6 +97,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--phases", action="store_true", help="also time metablina's phases in-process")
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="metablina's figure workers (default: its own); 1 = one core"
+    )
     args = parser.parse_args()
     if shutil.which("Rscript") is None:
         sys.exit("Rscript not found: the R side cannot run")
@@ -117,6 +121,7 @@ def main() -> None:
                 str(r_out),
             ]
             m_cmd = [metablina, "report", "--studies", "studies", "--out", str(m_out)]
+            m_cmd += [] if args.jobs is None else ["--jobs", str(args.jobs)]
             first, second = (r_cmd, m_cmd) if i % 2 == 0 else (m_cmd, r_cmd)
             a, b = timed(first), timed(second)
             r, m = (a, b) if i % 2 == 0 else (b, a)
