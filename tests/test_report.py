@@ -234,7 +234,7 @@ def test_html_is_self_contained(html: str) -> None:
     assert sources and all(s.startswith("data:image/svg+xml;base64,") for s in sources)
     assert "@@metablina-figure" not in html  # every slot of the page rendered early is filled
     for href in re.findall(r'\shref="([^"]*)"', html):
-        assert href.startswith(("#", "figures/", "tables/", "../")) or href == "sof.docx", href
+        assert href.startswith(("#", "figures/", "tables/", "r/", "../")) or href == "sof.docx", href
 
 
 def test_html_embeds_every_figure(out: Path, html: str) -> None:
