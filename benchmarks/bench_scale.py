@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=None, help="figure workers (default: metablina's)")
     ap.add_argument("--sizes", type=int, nargs="+", default=[50, 200])
     ap.add_argument("--refits", action="store_true", help="also time the refits of the largest review")
+    ap.add_argument("--no-report", action="store_true", help="only the refits (with --refits)")
     a = ap.parse_args(argv)
     metablina = str(Path(sys.executable).with_name("metablina"))
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "metablina")], check=True)
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         folders = {n: make_review(tmp / f"review{n}", n) for n in a.sizes}
         times: dict[int, list[float]] = {n: [] for n in a.sizes}
         jobs = [] if a.jobs is None else ["--jobs", str(a.jobs)]
-        for i in range(a.rounds):
+        for i in range(0 if a.no_report else a.rounds):
             order = a.sizes if i % 2 == 0 else a.sizes[::-1]
             for n in order:
                 out = tmp / f"out{n}-{i}"
@@ -94,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
                     timed([metablina, "report", "--studies", str(folders[n]), "--out", str(out), *jobs])
                 )
             print(f"round {i + 1}: " + "   ".join(f"{n} studies {times[n][-1]:6.2f} s" for n in a.sizes))
-        med = {n: statistics.median(times[n]) for n in a.sizes}
-        print("median: " + "   ".join(f"{n} studies {med[n]:6.2f} s" for n in a.sizes))
+        med = {n: statistics.median(times[n]) for n in a.sizes if times[n]}
+        if med:
+            print("median: " + "   ".join(f"{n} studies {med[n]:6.2f} s" for n in a.sizes))
         lo, hi = min(a.sizes), max(a.sizes)
-        if lo != hi:
+        if lo != hi and med:
             ratio = med[hi] / med[lo]
             print(f"ratio {hi}/{lo}: {ratio:4.2f}   exponent {math.log(ratio) / math.log(hi / lo):4.2f}")
         if a.refits:
