@@ -53,7 +53,7 @@ from metablina.analyze import (
     scaled_prior,
 )
 from metablina.normalize import EffectRow
-from metablina.options import IV_METHODS
+from metablina.options import BAYES_METHODS, IV_METHODS
 from metablina.plan import (
     MEASURE_FORM,
     Analysis,
@@ -366,6 +366,7 @@ def enumerate_specs(rows: Sequence[EffectRow], analysis: Analysis) -> list[Strat
     incl = inclusions(rows, analysis, plan)
     hows = how_choices(analysis)
     first = primary_how(analysis)
+    bayes_max_k = analysis.multiverse.bayes_max_k
     targets = [s for s in plan.strata if s.refusal is None and len(s.rows) >= 2]
     out = []
     for target in targets:
@@ -383,6 +384,8 @@ def enumerate_specs(rows: Sequence[EffectRow], analysis: Analysis) -> list[Strat
                 seen.add(record_keys)
                 for how in hows:
                     primary = inc.kind == "plan" and how == first
+                    if how.method in BAYES_METHODS and len(s.rows) > bayes_max_k and not primary:
+                        continue
                     specs.append(Specification(inc.label, inc.kind, how, s.rows, primary))
         out.append(StratumMultiverse(analysis, target.label, tuple(specs), (), tuple(incl)))
     return out

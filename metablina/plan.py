@@ -331,6 +331,12 @@ class Multiverse(_Strict):
     prior_scales: list[Annotated[float, Field(gt=0)]] = Field(
         default_factory=lambda: [0.5, 1.0, 2.0], description="multiples of the analysis's prior on tau"
     )
+    bayes_max_k: int = Field(
+        10,
+        ge=2,
+        description="Bayesian specifications only in strata of at most this many records: there the prior on "
+        "tau matters; beyond it the data outweigh it, and each binomial-normal fit costs about k times more",
+    )
     inclusion: list[Literal[MULTIVERSE_INCLUSION]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: list(MULTIVERSE_INCLUSION), description="which inclusion choices to vary"
     )

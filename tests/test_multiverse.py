@@ -107,6 +107,21 @@ def test_default_grid_counted_by_hand(synthetic):
     assert "first relapse alone" in labels and "without synthetic-mu" not in labels  # same records: one
 
 
+def test_bayesian_specifications_only_up_to_bayes_max_k(synthetic):
+    """crs-grade3 pools 3 records in the plan's set and 2 in each trial-left-out set: with bayes_max_k = 2
+    the 3 prior scales stay only where k = 2 (3 sets), except the plan's primary, which is never dropped."""
+    rows, by_id = synthetic
+    a = by_id["crs-grade3"]
+    (every,) = M.enumerate_specs(rows, a)
+    (capped,) = M.enumerate_specs(rows, with_multiverse(a, bayes_max_k=2))
+    bayes = [s for s in capped.specs if s.how.method == "BAYES-GLMM"]
+    assert {len(s.rows) for s in bayes} == {2} and len(bayes) == 3 * 3
+    assert len(every.specs) - len(capped.specs) == 3  # the plan's set loses its three Bayesian fits
+    primary = with_multiverse(a.model_copy(update={"primary": "bayes"}), bayes_max_k=2)
+    (mv,) = M.enumerate_specs(rows, primary)
+    assert [s.how.method for s in mv.specs if s.primary] == ["BAYES-GLMM"]
+
+
 def test_forbidden_combinations_absent(synthetic):
     rows, by_id = synthetic
     (mv,) = M.enumerate_specs(rows, by_id["crs-grade3"])
