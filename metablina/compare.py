@@ -382,6 +382,21 @@ def _pair_arms(
     return out
 
 
+def _only_non_randomised(
+    subject: str, arms: dict[str, EffectRow], external: str, i_arms: list[str]
+) -> Decision:
+    """The Decision refusing a historical or external control in an analysis that is not labelled
+    non-randomised."""
+    from metablina.plan import Decision
+
+    return Decision(
+        "excluded",
+        subject,
+        f"{arms[external].arm_role} arm {external} vs {_names(i_arms) or 'none'}: only in "
+        "an analysis with comparison: non-randomised",
+    )
+
+
 def _choose_arms(
     study: str, arms: dict[str, EffectRow], analysis: Analysis, decisions: list[Decision]
 ) -> tuple[list[str], list[str], str] | None:
@@ -401,14 +416,7 @@ def _choose_arms(
             )
         external = [a for a in c_arms if arms[a].arm_role in EXTERNAL_ROLES]
         if external and analysis.comparison == "randomised":
-            decisions.append(
-                Decision(
-                    "excluded",
-                    subject,
-                    f"{arms[external[0]].arm_role} arm {external[0]} vs {_names(i_arms) or 'none'}: only in "
-                    "an analysis with comparison: non-randomised",
-                )
-            )
+            decisions.append(_only_non_randomised(subject, arms, external[0], i_arms))
             return None
         rule = "the arms the plan names (arms)"
     else:
@@ -428,14 +436,7 @@ def _choose_arms(
         elif external and analysis.comparison == "non-randomised":
             c_arms, rule = external, f"the {arms[external[0]].arm_role} arm (comparison: non-randomised)"
         elif external:
-            decisions.append(
-                Decision(
-                    "excluded",
-                    subject,
-                    f"{arms[external[0]].arm_role} arm {external[0]} vs {_names(i_arms) or 'none'}: only in "
-                    "an analysis with comparison: non-randomised",
-                )
-            )
+            decisions.append(_only_non_randomised(subject, arms, external[0], i_arms))
             return None
     if not i_arms or not c_arms:
         if any(d.subject == subject and d.reason.startswith("no comparison") for d in decisions):
