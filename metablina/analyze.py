@@ -76,7 +76,7 @@ BAYES_KEYS = (
 )
 # Weakly informative half-normal scales on tau (Friede et al. 2017; Röver et al. 2021): 0.5 for log ratios;
 # 1.0 for absolute rates on logit or log(-log) scales (our judgement: between-centre variation in absolute
-# rates is larger than in relative effects; METHODS.md §1.5). Other scales have no default: the reviewer
+# rates is larger than in relative effects). Other scales have no default: the reviewer
 # states one.
 DEFAULT_TAU_PRIOR = {
     "RR": "halfnormal:0.5",

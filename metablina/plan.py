@@ -165,7 +165,7 @@ class Sensitivity(_Strict):
     reports: dict[str, Slug] | None = Field(None, description="trial id -> the study (report) to use instead")
 
 
-# ------------------------------------------------------------------ review questions and GRADE (issue 13)
+# ------------------------------------------------------------------ review questions and GRADE
 # The questions a committee asks (PICO), which analysis answers which of their outcomes, the primary
 # model of each analysis, and the reviewer's overrides of the GRADE domains that metablina.grade rates.
 
@@ -241,8 +241,8 @@ class GradeOverrides(_Strict):
 
 
 class QuestionKeys(_Strict):
-    """The analysis keys of issue 13, kept apart from the pooling keys: which question outcomes the
-    analysis answers, its primary model, and GRADE overrides."""
+    """The review-question and GRADE keys of an analysis, apart from the pooling keys: which question
+    outcomes the analysis answers, its primary model, and GRADE overrides."""
 
     question: list[QuestionOutcomeRef] = Field(
         default_factory=list, description="question-id/outcome-id pairs this analysis answers"
@@ -303,7 +303,7 @@ class Baseline(_Strict):
     source: str = Field(min_length=1, description="where the risk comes from (a cohort, registry, guideline)")
 
 
-# ---- multiverse (issue 14; metablina.multiverse) ----------------------------------------------------------
+# ---- multiverse (metablina.multiverse) ----------------------------------------------------------
 MULTIVERSE_INCLUSION = ("overlap", "risk_of_bias", "report", "setting", "timepoint", "leave_one_out")
 MULTIVERSE_MODELS = ("GLMM", *IV_METHODS, "MH", "PETO", "BAYES")
 HIGH_RISK_OF_BIAS = ("serious", "high", "critical")
@@ -395,7 +395,7 @@ class Analysis(QuestionKeys):
     landmark: float | None = Field(
         None, gt=0, description="months: the time at which an HR's absolute effect is given"
     )
-    # ---- multiverse (issue 14): the choices its specification curve crosses
+    # ---- multiverse: the choices its specification curve crosses
     multiverse: Multiverse = Field(default_factory=Multiverse)
 
     @field_validator("multiverse")

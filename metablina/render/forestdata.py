@@ -466,7 +466,7 @@ def forest_data(
         notes.append(note)
     if a.threshold is not None and SCALE_OF[measure] == "proportion":
         notes.append(f"Vertical line: the plan's decision threshold, {100 * a.threshold:g}%.")
-    for label, row in unweighted:  # issue 13: results without an SE still speak, unweighted
+    for label, row in unweighted:  # results without an SE still speak, unweighted
         at = next((i for i, g in enumerate(groups) if (g.label or "") == label), None)
         if at is None:
             groups.append(Group(label, [row], refusal="no SE or CI: shown, not weighted"))

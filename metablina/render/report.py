@@ -141,7 +141,7 @@ def summary_context(model: ReportModel) -> list[dict[str, Any]]:
                 "above": f"{what} entirely above the {t} threshold",
                 "includes": f"{what} includes the {t} threshold",
             }[row["ci_vs_threshold"]]
-            if row.get("bayes_probability"):  # issue 13: beside the threshold
+            if row.get("bayes_probability"):  # beside the threshold
                 comment += f"; {row['bayes_probability']}"
         group = groups.setdefault(
             row["analysis"],
@@ -263,7 +263,7 @@ def analysis_context(ar: AnalysisReport, model: ReportModel) -> dict[str, Any]:
         "notes": a.notes,
         "forest": figures[0],
         "diagnostics": [f for f in figures[1:] if f["kind"] != "speccurve"],
-        "multiverse": multiverse_context(ar.multiverse, figures),  # issue 14: its own block
+        "multiverse": multiverse_context(ar.multiverse, figures),  # its own block
         "sets": sets,
         "show_sets": len(sets) > 1,
         "has_weights": any(s.get("weight") is not None for s in studies),
@@ -595,7 +595,7 @@ def render_page(model: ReportModel) -> str:
         folder=Path(model.folder).as_posix(),
         studies=studies,
         summary=summary_context(model),
-        questions=sof_page(model.run, model),  # issue 13: questions, answers, Summary of Findings (sof.py)
+        questions=sof_page(model.run, model),  # questions, answers, Summary of Findings (sof.py)
         analyses=[analysis_context(ar, model) for ar in model.analyses],
         general_methods=GENERAL_METHODS,
         software=software_versions(),

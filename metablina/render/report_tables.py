@@ -212,7 +212,7 @@ def summary_rows(model: ReportModel) -> list[dict[str, Any]]:
                 "single_study": False,
             }
             comparison = summary_fields(s)  # relative and absolute effects of a comparison (H4)
-            if s.result is not None:  # the plan's primary estimate only (issue 13)
+            if s.result is not None:  # the plan's primary estimate only
                 row.update(pooled_numbers(primary_result(s, a)[0]))
                 row.pop("k")
             elif len(s.rows) == 1 and not comparison:
