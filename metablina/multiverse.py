@@ -14,7 +14,8 @@ Here, for one analysis of the plan:
   the interval (Wald, HKSJ, HKSJ ad hoc; a GLMM's HKSJ is its t(k-1) interval, as in ``metablina pool``);
 * **which**: the plan's records, or one of: without cohorts that may overlap, or keeping the other of an
   overlapping pair; without a high risk of bias; the other rule for the report of a trial (latest or
-  largest); each setting alone; each admissible timepoint of the plan's list alone; each study left out.
+  largest); each setting alone; each admissible timepoint of the plan's list alone; each study left out;
+  grading systems and outcome definitions pooled.
   Inclusion is one factor whose levels are these alternatives (not crossed with each other), so a
   committee reads each specification as the plan with one departure in which records and any choice of
   how to pool them.
@@ -25,6 +26,12 @@ an interval (:func:`metablina.analyze.interval_of`), is no specification. Guard 
 a setting without ``overall: true``, an MRD threshold or landmark) are separate multiverses, one per
 pooled stratum of the plan. Choices that select the same records are one specification, labelled by the
 first of them in the order above (the plan's own first).
+
+One guard is also looked past, in the open: records graded by different systems or defined differently
+("CRS by ASTCT only" against CTCAE) are different estimands to the plan, yet pooling them is a choice other
+reviewers make (Voracek et al. list outcome definitions among the "which" factors). Where that choice
+joins strata of the plan, the joined stratum is a multiverse of its own, marked as a departure
+(:attr:`StratumMultiverse.departure`), with no primary specification: the plan does not pool it.
 
 All specifications of any number of analyses are fitted together by :mod:`metablina.stats.batch`, one
 ragged stack per (measure, model, interval, prior), and give the numbers of
@@ -37,6 +44,7 @@ import csv
 import io
 import json
 import math
+import textwrap
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,6 +63,8 @@ from metablina.analyze import (
 from metablina.normalize import EffectRow
 from metablina.options import BAYES_METHODS, IV_METHODS
 from metablina.plan import (
+    DEFINITION_KEYS,
+    GUARD_NAMES,
     MEASURE_FORM,
     Analysis,
     Selection,
@@ -84,6 +94,7 @@ INTERVAL_NAMES = {
 }
 MODEL_NAMES = {"FE": "common effect", "MH": "Mantel-Haenszel", "PETO": "Peto"}
 DIMENSIONS = ("inclusion", "measure", "model", "interval")
+DEFINITION_NAMES = {"grading": "grading systems", "definition": "outcome definitions"}
 
 
 @dataclass(frozen=True)
@@ -203,6 +214,7 @@ class StratumMultiverse:
     specs: tuple[Specification, ...]
     fits: tuple[Fitted, ...] = ()
     inclusions: tuple[Inclusion, ...] = field(default=(), repr=False)
+    departure: str | None = None  # why the plan itself does not pool this stratum, if it does not
 
     @property
     def threshold(self) -> float | None:
@@ -337,6 +349,10 @@ def inclusions(
     if "leave_one_out" in kinds:
         for study in sorted({r.study for r in used}):
             variant("leave_one_out", f"without {study}", exclude=[study])
+    apart = [k for k in DEFINITION_KEYS if k in plan.keys]
+    if "definition" in kinds and apart:
+        names = " and ".join(DEFINITION_NAMES[k] for k in apart)
+        variant("definition", f"{names} pooled", pool_definitions=True)
     return out
 
 
@@ -361,12 +377,23 @@ def enumerate_specs(rows: Sequence[EffectRow], analysis: Analysis) -> list[Strat
     if not analysis.multiverse.enabled or not analysis.pool:
         return []
     plan = select_rows(list(rows), analysis)
-    if not any(s.refusal is None and len(s.rows) >= 2 for s in plan.strata):
-        return []  # no stratum pools: no departure from the plan is looked at
+    pools = any(s.refusal is None and len(s.rows) >= 2 for s in plan.strata)
+    if not pools and not any(k in plan.keys for k in DEFINITION_KEYS):
+        return []  # no stratum pools, none would if definitions were pooled: nothing is looked at
     incl = inclusions(rows, analysis, plan)
     hows = how_choices(analysis)
     first = primary_how(analysis)
     bayes_max_k = analysis.multiverse.bayes_max_k
+
+    def specs_of(inc: Inclusion, rows: tuple[EffectRow, ...]) -> list[Specification]:
+        out = []
+        for how in hows:
+            primary = inc.kind == "plan" and how == first
+            if how.method in BAYES_METHODS and len(rows) > bayes_max_k and not primary:
+                continue
+            out.append(Specification(inc.label, inc.kind, how, rows, primary))
+        return out
+
     targets = [s for s in plan.strata if s.refusal is None and len(s.rows) >= 2]
     out = []
     for target in targets:
@@ -382,13 +409,30 @@ def enumerate_specs(rows: Sequence[EffectRow], analysis: Analysis) -> list[Strat
                 if record_keys in seen:
                     continue
                 seen.add(record_keys)
-                for how in hows:
-                    primary = inc.kind == "plan" and how == first
-                    if how.method in BAYES_METHODS and len(s.rows) > bayes_max_k and not primary:
-                        continue
-                    specs.append(Specification(inc.label, inc.kind, how, s.rows, primary))
+                specs += specs_of(inc, s.rows)
         out.append(StratumMultiverse(analysis, target.label, tuple(specs), (), tuple(incl)))
+    for inc in (i for i in incl if i.kind == "definition"):
+        for s in inc.selection.strata:
+            if s.refusal is not None or len(s.rows) < 2 or _identity(s.rows, DEFINITION_KEYS) is not None:
+                continue  # joins no strata of the plan: the plan's own multiverse holds it
+            label = "; ".join(x for x in (s.label, inc.label) if x)
+            why = _departure(s.rows, plan)
+            out.append(
+                StratumMultiverse(analysis, label, tuple(specs_of(inc, s.rows)), (), (incl[0], inc), why)
+            )
     return out
+
+
+def _departure(rows: Sequence[EffectRow], plan: Selection) -> str:
+    """Why the plan keeps these records apart: what they differ in and the plan's strata they come from."""
+    keys = {r.key for r in rows}
+    parts = [f"'{s.label}'" for s in plan.strata if keys & {r.key for r in s.rows}]
+    differ = [GUARD_NAMES[k] for k in DEFINITION_KEYS if _identity(rows, [k]) is None]
+    return (
+        f"the plan does not pool these records: they differ in {' and '.join(differ)}, which the plan keeps "
+        f"apart as different estimands (strata {' and '.join(parts)}). Every specification here departs from "
+        "the plan in that choice; none is its primary."
+    )
 
 
 # ------------------------------------------------------------------------------------------ fitting
@@ -625,6 +669,7 @@ def to_json(mvs: Sequence[StratumMultiverse]) -> str:
             {
                 "analysis": mv.analysis.id,
                 "stratum": mv.stratum,
+                "departure": mv.departure,
                 "summary": mv.summary().to_dict(),
                 "inclusions": [
                     {"kind": i.kind, "label": i.label, "decisions": [str(d) for d in i.selection.decisions]}
@@ -659,7 +704,12 @@ def to_table(mvs: Sequence[StratumMultiverse], unpooled: Sequence[tuple[str, int
     for mv in mvs:
         f = _fmt(mv.analysis.measure)
         head = mv.analysis.id + (f" ({mv.stratum})" if mv.stratum else "")
-        lines += [head, "  " + mv.summary().text(f), ""]
+        lines += [head, "  " + mv.summary().text(f)]
+        if mv.departure:
+            lines += textwrap.wrap(
+                f"A departure: {mv.departure}", 110, initial_indent="  ", subsequent_indent="  "
+            )
+        lines.append("")
         rows = [("", "inclusion", "measure", "model", "interval", "k", "estimate [95% CI]")]
         ranked = sorted(mv.fits, key=lambda x: (not x.ok, x.estimate if x.ok else 0.0))
         for x in ranked:
@@ -671,7 +721,7 @@ def to_table(mvs: Sequence[StratumMultiverse], unpooled: Sequence[tuple[str, int
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
         for r in rows:
             lines.append("  ".join(v.ljust(w) for v, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
-        lines += ["", "  * the plan's primary specification", ""]
+        lines += ["", "  * the plan's primary specification", ""] if mv.departure is None else [""]
     if unpooled:
         if mvs:
             lines.append("strata without a specification:")
@@ -713,6 +763,8 @@ def curve_payload(mv: StratumMultiverse) -> dict[str, Any]:
         left.append(f"{s.n_other_scale} specifications on another scale are in the table only")
     if s.n_failed:
         left.append(f"{s.n_failed} could not be fitted")
+    if mv.departure:
+        left.append("a departure from the plan, which keeps these records apart: no primary specification")
     if primary is None and (why := primary_error(mv)):
         left.append(f"the plan's primary specification could not be fitted: {why}")
     return {
@@ -768,6 +820,7 @@ def page_context(mvs: Sequence[StratumMultiverse], figures: Sequence[dict[str, A
                     else None
                 ),
                 "primary_error": primary_error(mv),
+                "departure": mv.departure,
                 "choices": _choices_text(mv),
                 "figure": next(curves) if mv.on_scale() else None,
             }

@@ -31,7 +31,7 @@ import math
 import os
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Literal
@@ -163,6 +163,11 @@ class Sensitivity(_Strict):
         None, description="another rule for the report of each trial, e.g. largest"
     )
     reports: dict[str, Slug] | None = Field(None, description="trial id -> the study (report) to use instead")
+    pool_definitions: bool = Field(
+        False,
+        description="pool across grading systems and outcome definitions, which the plan keeps apart: a "
+        "departure shown beside the plan's strata, never in their place",
+    )
 
 
 # ------------------------------------------------------------------ review questions and GRADE
@@ -304,7 +309,18 @@ class Baseline(_Strict):
 
 
 # ---- multiverse (metablina.multiverse) ----------------------------------------------------------
-MULTIVERSE_INCLUSION = ("overlap", "risk_of_bias", "report", "setting", "timepoint", "leave_one_out")
+MULTIVERSE_INCLUSION = (
+    "overlap",
+    "risk_of_bias",
+    "report",
+    "setting",
+    "timepoint",
+    "leave_one_out",
+    "definition",
+)
+# estimand keys a reviewer may defensibly pool across as a departure (an outcome definition, not a
+# different kind of number): the multiverse's "definition" choice, a sensitivity's pool_definitions
+DEFINITION_KEYS = ("grading", "definition")
 MULTIVERSE_MODELS = ("GLMM", *IV_METHODS, "MH", "PETO", "BAYES")
 HIGH_RISK_OF_BIAS = ("serious", "high", "critical")
 
@@ -827,7 +843,8 @@ def select_rows(rows: list[EffectRow], analysis: Analysis, variant: Sensitivity 
             candidates = [r for r in candidates if not r.overlap]
 
     candidates = _one_level_per_study(candidates, analysis, decisions)
-    candidates = _one_record_per_study(candidates, analysis, decisions, ties)
+    relaxed = DEFINITION_KEYS if variant is not None and variant.pool_definitions else ()
+    candidates = _one_record_per_study(candidates, analysis, decisions, ties, relaxed)
     keep = (
         variant.overlap_keep
         if variant is not None and variant.overlap_keep is not None
@@ -838,8 +855,18 @@ def select_rows(rows: list[EffectRow], analysis: Analysis, variant: Sensitivity 
     def differ(k: str) -> bool:
         return len({getattr(r, k) for r in candidates}) > 1
 
-    strata_keys = [k for k in GUARDED if differ(k)]
-    explicit = [k for k in analysis.stratify if differ(k)]
+    strata_keys = [k for k in GUARDED if differ(k) and k not in relaxed]
+    explicit = [k for k in analysis.stratify if differ(k) and k not in relaxed]
+    if relaxed and any(differ(k) for k in relaxed):
+        pooled = ", ".join(GUARD_NAMES[k] for k in relaxed if differ(k))
+        decisions.append(
+            Decision(
+                "note",
+                analysis.id,
+                f"records of different {pooled} pooled (sensitivity '{variant.label}'): a departure from "
+                "the plan, which keeps them apart as different estimands",
+            )
+        )
     keys = list(dict.fromkeys(explicit + strata_keys))
     # settings apart (and named first), unless the plan asks for one estimate across them
     by_setting = ["setting"] if differ("setting") and not analysis.overall and "setting" not in keys else []
@@ -969,7 +996,11 @@ def _preferences(analysis: Analysis) -> tuple[_Preference, ...]:
 
 
 def _one_record_per_study(
-    rows: list[EffectRow], analysis: Analysis, decisions: list[Decision], ties: list[str]
+    rows: list[EffectRow],
+    analysis: Analysis,
+    decisions: list[Decision],
+    ties: list[str],
+    relaxed: Sequence[str] = (),
 ) -> list[EffectRow]:
     """Where a study still has several records of one estimand for the same patients, keep one by a
     fixed preference, never by file order: the plan's ``prefer``, its timepoint order, the larger
@@ -983,7 +1014,9 @@ def _one_record_per_study(
     out: list[EffectRow] = []
     groups: dict[tuple, list[EffectRow]] = defaultdict(list)
     for r in rows:
-        groups[(r.study, r.subpopulation, r.arm, *(getattr(r, k) for k in GUARDED))].append(r)
+        groups[
+            (r.study, r.subpopulation, r.arm, *(getattr(r, k) for k in GUARDED if k not in relaxed))
+        ].append(r)
     for group in groups.values():
         ranked = sorted(group, key=lambda r: (rank(r), r.key))
         best = ranked[0]

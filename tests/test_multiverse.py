@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from metablina import multiverse as M
 from metablina.analyze import pool
 from metablina.cli import main
-from metablina.plan import Analysis, Multiverse
+from metablina.plan import MULTIVERSE_INCLUSION, Analysis, Multiverse
 from metablina.run import columns_of, load_everything
 from metablina.stats.errors import InputError
 
@@ -160,12 +160,73 @@ def test_inclusion_sets_keep_the_guards(shipped):
 
 def test_guard_strata_are_separate_multiverses(shipped):
     """crs-grade3 of the shipped review: settings and grading systems are strata of one study each, so no
-    specification pools (the guards forbid pooling across them); each stratum says why."""
+    stratum of the plan pools; each says why. The one multiverse is the departure that pools grading
+    systems within the frontline setting (the setting guard still holds: first relapse stays apart)."""
     rows, by_id = shipped
-    assert M.enumerate_specs(rows, by_id["crs-grade3"]) == []
+    no_definition = with_multiverse(
+        by_id["crs-grade3"], inclusion=[k for k in MULTIVERSE_INCLUSION if k != "definition"]
+    )
+    assert M.enumerate_specs(rows, no_definition) == []
     unpooled = M.unpooled_strata(rows, by_id["crs-grade3"])
     assert [(k, why[:5]) for _, k, why in unpooled] == [(1, "k = 1")] * 3
-    assert len(M.enumerate_specs(rows, by_id["neuro-grade3"])) == 1  # only the frontline stratum pools
+    (mv,) = M.enumerate_specs(rows, by_id["crs-grade3"])
+    assert mv.stratum == "frontline; grading systems pooled"
+    assert {s.inclusion_kind for s in mv.specs} == {"definition"}
+    assert not any(s.primary for s in mv.specs)
+    assert {r.key for s in mv.specs for r in s.rows} == {
+        "bch-infant-2025/crs-g3",
+        "cclg-frontline-2025/crs-g3",
+    }
+    assert "'frontline; graded by CTCAE v5.0' and 'frontline; grading not stated'" in mv.departure
+    neuro = M.enumerate_specs(rows, by_id["neuro-grade3"])
+    assert [m.stratum for m in neuro] == ["frontline; grading not stated"]  # nothing for pooling to join
+    assert neuro[0].departure is None
+
+
+def test_pooled_definitions_by_hand(shipped):
+    """The departure's numbers, computed here from the extracts' counts: CCLG 9/202 grade >= 3 CRS (grading
+    not stated), BCH infants 0/11 (CTCAE v5.0; 0.5 added to its cells only). Common-effect logit and
+    Freeman-Tukey, as metafor's escalc/rma define them."""
+    rows, by_id = shipped
+    (mv,) = M.multiverse(rows, by_id["crs-grade3"])
+    by = {(f.spec.how.measure, f.spec.how.method, f.spec.how.interval): f for f in mv.fits}
+    y = np.array([math.log(9 / 193), math.log(0.5 / 11.5)])
+    v = np.array([1 / 9 + 1 / 193, 1 / 0.5 + 1 / 11.5])
+    w = 1 / v
+    mu, se = float(np.sum(w * y) / np.sum(w)), float(1 / math.sqrt(np.sum(w)))
+    expit = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    fe = by[("PLO", "FE", "z")]
+    assert fe.y == pytest.approx(mu, rel=1e-12)
+    assert (fe.estimate, fe.ci_low, fe.ci_high) == pytest.approx(
+        (expit(mu), expit(mu - 1.959963984540054 * se), expit(mu + 1.959963984540054 * se)), rel=1e-9
+    )
+    x, n = np.array([9, 0]), np.array([202, 11])
+    yft = 0.5 * (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1))))
+    vft = 1 / (4 * n + 2)
+    assert by[("PFT", "FE", "z")].y == pytest.approx(float(np.sum(yft / vft) / np.sum(1 / vft)), rel=1e-12)
+    assert M.records([mv])[0]["primary"] is False
+
+
+def test_pool_definitions_sensitivity_keeps_one_record_per_study(shipped):
+    """A study reporting one estimand under two grading systems enters the pooled-definitions variant once
+    (by the record preference), and the decision says which records of which systems were pooled."""
+    from dataclasses import replace
+
+    from metablina.plan import Sensitivity, select_rows
+
+    rows, by_id = shipped
+    a = by_id["crs-grade3"]
+    bch = next(r for r in rows if r.key == "bch-infant-2025/crs-g3")
+    twin = replace(bch, record="crs-g3-astct", grading="ASTCT 2019", total=10, events=0)
+    v = Sensitivity(id="any-grading", label="any grading", pool_definitions=True)
+    sel = select_rows([*rows, twin], a, v)
+    frontline = next(s for s in sel.strata if "frontline" in s.label)
+    assert sorted(r.key for r in frontline.rows) == ["bch-infant-2025/crs-g3", "cclg-frontline-2025/crs-g3"]
+    assert any(d.subject == twin.key and d.action == "excluded" for d in sel.decisions)
+    assert any("grading system pooled (sensitivity 'any grading')" in d.reason for d in sel.decisions)
+    assert "grading" not in sel.keys and "setting" in sel.keys  # the setting guard still holds
+    plain = select_rows([*rows, twin], a)
+    assert "grading" in plain.keys
 
 
 def test_disabled_and_measure_of_another_kind(synthetic, tmp_path):
@@ -325,8 +386,16 @@ def test_cli_table_csv_json(synthetic):
 def test_cli_shipped_crs_grade3_and_errors():
     out = run_cli("crs-grade3")
     assert out.exit_code == 0
-    assert out.output.splitlines() == [
-        "no specification: no stratum of this analysis pools two or more studies",
+    lines = out.output.splitlines()
+    assert lines[0] == "crs-grade3 (frontline; grading systems pooled)"
+    assert lines[1].startswith("  80 specifications; median ")
+    assert lines[2].startswith(
+        "  A departure: the plan does not pool these records: they differ in grading system"
+    )
+    assert "* the plan's primary specification" not in out.output
+    assert sum(1 for line in lines if line.startswith("  grading systems pooled  ")) == 80
+    assert lines[-5:] == [
+        "strata without a specification:",
         "  stratum                               k  why",
         "  first relapse; graded by CTCAE v4.0   1  k = 1: shown as the study itself, not as a pooled estimate",
         "  frontline; graded by CTCAE v5.0       1  k = 1: shown as the study itself, not as a pooled estimate",

@@ -99,6 +99,12 @@ def test_diagnostic_plots_exactly_for_pooled_sets(out: Path, run) -> None:
                 expected.add(f"funnel-{stem}.svg")
             if len(s.rows) >= 3:
                 expected.add(f"leave-one-out-{stem}.svg")
+    # departures: grade >= 3 CRS of the frontline cohorts with their grading systems pooled (CTCAE v5.0 and
+    # not stated), strata the plan keeps apart, have a curve of their own (and no primary specification)
+    expected |= {
+        "speccurve-crs-grade3-frontline-grading-systems-pooled.svg",
+        "speccurve-crs-by-grade-frontline-grade-ge3-grading-systems-pooled.svg",
+    }
     found = {p.name for p in (out / "figures").iterdir() if not p.name.startswith("forest-")}
     assert found == expected
     assert "cumulative-hsct-frontline.svg" in found  # the shipped plan pools HSCT in frontline cohorts
