@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import textwrap
 from collections import defaultdict
@@ -680,7 +679,9 @@ def to_json(mvs: Sequence[StratumMultiverse]) -> str:
         ],
         "specifications": records(mvs),
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    from metablina.render.text import to_json as json_text
+
+    return json_text(doc)
 
 
 def to_csv(mvs: Sequence[StratumMultiverse]) -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import re
-import uuid
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from metablina.render.tables import to_csv
 
@@ -15,41 +14,13 @@ if TYPE_CHECKING:
 
 
 def to_json(obj: Any) -> str:
-    """Deterministic JSON: fixed key order as built, shortest round-trip floats, no NaN.
+    """Deterministic JSON, laid out as ``json.dumps(indent=2)`` lays it out: keys in the order built,
+    shortest round-trip floats, UTF-8 text as it is, NaN and infinities as null.
 
-    Long lists of numbers (a table's yi and vi, 10^5 of each) go through json's C encoder and are then
-    laid out as ``indent=2`` lays them out, one number a line: the indenting encoder is pure Python and
-    takes a microsecond a number. Each such list stands in the document as a string holding a fresh
-    random token until then, which no text in ``obj`` can forge.
+    orjson writes it: 10-20 times faster than the json module on long lists of numbers (a table's yi and
+    vi, 10^5 of each), where the json module's indenting encoder is pure Python.
     """
-    token = uuid.uuid4().hex
-    lists: list[list] = []
-
-    def swap(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {key: swap(value) for key, value in x.items()}
-        if isinstance(x, list):
-            if len(x) > _LONG and set(map(type, x)) <= _NUMBER_TYPES:
-                lists.append(x)
-                return f"{token}-{len(lists) - 1}"
-            return [swap(value) for value in x]
-        return x
-
-    text = json.dumps(swap(obj), indent=2, ensure_ascii=False, allow_nan=False)
-
-    def layout(match: re.Match) -> str:
-        pad = match.group(1)
-        items = json.dumps(lists[int(match.group(3))], allow_nan=False)[1:-1]
-        inner = "\n" + pad + "  "
-        return pad + match.group(2) + "[" + inner + items.replace(", ", "," + inner) + "\n" + pad + "]"
-
-    if lists:
-        text = re.sub(rf'^( *)(.*)"{token}-(\d+)"', layout, text, flags=re.MULTILINE)
-    return text + "\n"
-
-
-_LONG = 64  # lists of numbers longer than this are encoded at C speed by to_json
-_NUMBER_TYPES = {int, float, type(None)}  # exactly these: bool and numpy scalars take the usual path
+    return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode("utf-8") + "\n"
 
 
 def pool_json(result: PoolResult) -> str:
