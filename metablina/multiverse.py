@@ -346,13 +346,19 @@ def inclusions(
             )
             variant("timepoint", f"timepoint {t} only", one)
     if "leave_one_out" in kinds:
+        small = analysis.multiverse.leave_one_out_max_k
         for study in sorted({r.study for r in used}):
-            variant("leave_one_out", f"without {study}", exclude=[study])
+            if any(study in _studies(s.rows) and len(_studies(s.rows)) <= small for s in plan.strata):
+                variant("leave_one_out", f"without {study}", exclude=[study])
     apart = [k for k in DEFINITION_KEYS if k in plan.keys]
     if "definition" in kinds and apart:
         names = " and ".join(DEFINITION_NAMES[k] for k in apart)
         variant("definition", f"{names} pooled", pool_definitions=True)
     return out
+
+
+def _studies(rows: Sequence[EffectRow]) -> set[str]:
+    return {r.study for r in rows}
 
 
 def _identity(rows: Sequence[EffectRow], keys: Sequence[str]) -> tuple | None:
@@ -375,7 +381,8 @@ def enumerate_specs(rows: Sequence[EffectRow], analysis: Analysis) -> list[Strat
     """
     if not analysis.multiverse.enabled or not analysis.pool:
         return []
-    plan = select_rows(list(rows), analysis)
+    rows = [r for r in rows if r.outcome in analysis.outcome]  # the others never match: not looked at again
+    plan = select_rows(rows, analysis)
     pools = any(s.refusal is None and len(s.rows) >= 2 for s in plan.strata)
     if not pools and not any(k in plan.keys for k in DEFINITION_KEYS):
         return []  # no stratum pools, none would if definitions were pooled: nothing is looked at

@@ -353,6 +353,13 @@ class Multiverse(_Strict):
         description="Bayesian specifications only in strata of at most this many records: there the prior on "
         "tau matters; beyond it the data outweigh it, and each binomial-normal fit costs about k times more",
     )
+    leave_one_out_max_k: int = Field(
+        20,
+        ge=2,
+        description="each study left out only in strata of at most this many studies: with more, one study "
+        "moves the estimate little, the report's leave-one-out plot shows each already, and k such "
+        "specifications of k studies each make the multiverse grow as k squared",
+    )
     inclusion: list[Literal[MULTIVERSE_INCLUSION]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: list(MULTIVERSE_INCLUSION), description="which inclusion choices to vary"
     )

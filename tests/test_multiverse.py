@@ -122,6 +122,25 @@ def test_bayesian_specifications_only_up_to_bayes_max_k(synthetic):
     assert [s.how.method for s in mv.specs if s.primary] == ["BAYES-GLMM"]
 
 
+def test_each_study_left_out_only_up_to_leave_one_out_max_k(synthetic):
+    """crs-grade3 pools 3 studies: with leave_one_out_max_k = 2 no study is left out (the other inclusion
+    choices stay: first relapse alone), with 3 each of them is."""
+    rows, by_id = synthetic
+    a = by_id["crs-grade3"]
+
+    def kinds(max_k: int) -> list[str]:
+        (mv,) = M.enumerate_specs(rows, with_multiverse(a, leave_one_out_max_k=max_k))
+        return sorted({s.inclusion for s in mv.specs})
+
+    assert kinds(2) == ["as planned", "first relapse alone"]
+    assert kinds(3) == [
+        "as planned",
+        "first relapse alone",
+        "without synthetic-kappa-update",
+        "without synthetic-lambda",
+    ]
+
+
 def test_forbidden_combinations_absent(synthetic):
     rows, by_id = synthetic
     (mv,) = M.enumerate_specs(rows, by_id["crs-grade3"])
