@@ -803,10 +803,11 @@ def select_rows(rows: list[EffectRow], analysis: Analysis, variant: Sensitivity 
 
         rows = comparison_rows(rows, analysis, decisions)
     candidates = [r for r in rows if _matches(r, analysis, analysis.select)]
+    chosen = {id(r) for r in candidates}  # by identity: comparing rows field by field made this quadratic
     outside = [
         r.key
         for r in rows
-        if r.outcome in analysis.outcome and r.form == MEASURE_FORM[analysis.measure] and r not in candidates
+        if r.outcome in analysis.outcome and r.form == MEASURE_FORM[analysis.measure] and id(r) not in chosen
     ]
     if outside:
         shown = ", ".join(outside[:8]) + (f" and {len(outside) - 8} more" if len(outside) > 8 else "")
