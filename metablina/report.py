@@ -249,9 +249,11 @@ def _series(
     return Series(kind, tuple(labels), est, lo, hi, tuple(k), i2, tuple(notes))
 
 
-def _batch_fit(stratum: StratumFit, subsets: Sequence[Any], tau_prior: str | None) -> Any:
+def _batch_fit(stratum: StratumFit, subsets: Sequence[Any], tau_prior: str | None, near: bool = False) -> Any:
     """The stratum's model fitted on every subset of its rows (index arrays) in one ragged batch
-    (metablina.stats.batch): the same effect sizes, model, interval and prior as :func:`_refit`."""
+    (metablina.stats.batch): the same effect sizes, model, interval and prior as :func:`_refit`.
+    ``near``: each subset holds all rows but one, so a GLMM's Newton starts at the stratum's own fit
+    rather than searching a grid (checked against the grid, and the grid used where the check fails)."""
     import numpy as np
 
     from metablina.analyze import DEFAULT_TAU_PRIOR, GENERIC_LOG, TEST_OF_CI
@@ -267,7 +269,9 @@ def _batch_fit(stratum: StratumFit, subsets: Sequence[Any], tau_prior: str | Non
         return [cols[name][s] for s in subsets]
 
     if r.method == "GLMM" and r.measure == "PLO":
-        return batch.glmm_proportion(pick("xi"), pick("ni"), test=r.ci_method)
+        start = (float(r.fit.estimate), math.sqrt(float(r.fit.tau2)))
+        near = near and all(map(math.isfinite, start))
+        return batch.glmm_proportion(pick("xi"), pick("ni"), test=r.ci_method, start=start if near else None)
     if r.method == "GLMM":
         return batch.glmm_or_umfs(pick("ai"), pick("n1i"), pick("ci"), pick("n2i"), test=r.ci_method)
     if r.method == "MH":
@@ -291,7 +295,7 @@ def _batch_fit(stratum: StratumFit, subsets: Sequence[Any], tau_prior: str | Non
 
 
 def _batch_points(
-    stratum: StratumFit, subsets: Sequence[Any], tau_prior: str | None = None
+    stratum: StratumFit, subsets: Sequence[Any], tau_prior: str | None = None, near: bool = False
 ) -> tuple[list[tuple], list[str | None]]:
     """Estimate, CI (natural scale) and I² of the stratum's model on each subset, fitted in one batch,
     and why a subset could not be fitted (None where it was), worded as :func:`_refit` words it."""
@@ -299,7 +303,7 @@ def _batch_points(
 
     r = stratum.result
     assert r is not None
-    b = _batch_fit(stratum, subsets, tau_prior)
+    b = _batch_fit(stratum, subsets, tau_prior, near)
     if r.measure == "PFT":  # the inverse Freeman-Tukey transform takes each subset's own sample sizes
         ni = columns_of(stratum.rows)["ni"]
         est, low, high = (
@@ -333,7 +337,7 @@ def leave_one_out(stratum: StratumFit, *, stacked: bool = True, tau_prior: str |
     if stacked:
         from metablina.stats.batch import leave_one_out_subsets
 
-        points, errors = _batch_points(stratum, leave_one_out_subsets(len(rows)), tau_prior)
+        points, errors = _batch_points(stratum, leave_one_out_subsets(len(rows)), tau_prior, near=True)
     else:
         fits = [_refit(stratum, rows[:i] + rows[i + 1 :], tau_prior) for i in range(len(rows))]
         points = [_point(f) for f in fits]

@@ -552,9 +552,13 @@ def _check_proportions(X: np.ndarray, N: np.ndarray, lead: tuple) -> None:
         )
 
 
-def _proportion_core(X, N, used, nodes, test, level) -> tuple[dict, dict[str, np.ndarray]]:
+def _proportion_core(X, N, used, nodes, test, level, start=None) -> tuple[dict, dict[str, np.ndarray]]:
     """Fit checked (m, k) counts; ``used`` (m, k) marks the studies of each analysis of a ragged stack
-    padded on the right (None: all). Returns the flat result fields and the warning flags."""
+    padded on the right (None: all). Returns the flat result fields and the warning flags.
+
+    ``start`` (μ, τ): where Newton starts for every analysis instead of the τ grid's best point: the fit
+    of all studies when each analysis leaves one out. An analysis that does not converge from there, or
+    whose fit a grid point (at the fitted μ) beats, is fitted from the grid after all."""
     u = np.ones(X.shape, bool) if used is None else used
     k = u.sum(-1)
     # fixed-effect (pooled binomial) and saturated models
@@ -575,7 +579,27 @@ def _proportion_core(X, N, used, nodes, test, level) -> tuple[dict, dict[str, np
 
     # ML fit from the best point of a τ grid; the boundary τ = 0 (a stationary point, since ℓ is even in τ)
     # is kept when it is at least as good
-    mu, tau, converged = _fit_prop(X, N, nodes, *_start_prop(X, N, nodes, mu_fe, used), used)
+    if start is None:
+        mu, tau, converged = _fit_prop(X, N, nodes, *_start_prop(X, N, nodes, mu_fe, used), used)
+    else:
+        m = X.shape[0]
+        mu0, tau0 = np.full(m, float(start[0])), np.full(m, max(float(start[1]), 0.05))
+        mu, tau, converged = _fit_prop(X, N, nodes, mu0, tau0, used)
+        # a check that costs a seventh of the grid search: a point of the grid (τ = 0 included, at the
+        # fitted μ) better than the fit says Newton stopped at a lesser stationary point
+        ll_fit = _ll_prop(X, N, mu[None], tau[None], nodes, used)[0]
+        shape = (_TAU_GRID.size, m)
+        grid = _ll_prop(
+            X, N, np.broadcast_to(mu, shape), np.broadcast_to(_TAU_GRID[:, None], shape), nodes, used
+        )
+        lesser = np.nanmax(grid, axis=0) > ll_fit + 1e-9 * np.maximum(1.0, np.abs(ll_fit))
+        redo = np.flatnonzero(~converged | lesser)
+        if redo.size:
+            U = None if used is None else used[redo]
+            again = _fit_prop(
+                X[redo], N[redo], nodes, *_start_prop(X[redo], N[redo], nodes, mu_fe[redo], U), U
+            )
+            mu[redo], tau[redo], converged[redo] = again
     ll = _ll_prop(X, N, mu[None], tau[None], nodes, used)[0]
     ll_boundary = ll_fe - lc.sum(-1)
     snap = _snap(tau, ll, ll_boundary)
@@ -993,4 +1017,3 @@ def _or_core(A, N1, C, N2, used, nodes, test, level) -> tuple[dict, dict[str, np
         ll_sat,
     )
     return out, flags
-

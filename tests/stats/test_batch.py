@@ -134,6 +134,49 @@ def test_masked_glmm_proportion_equals_single_fits(data, test):
     assert_same(b, singles(lambda x, n: glmm.glmm_proportion(x, n, test=test), xi, ni), **GLMM_TOL)
 
 
+@SLOW
+@given(data=ragged_proportions(), test=st.sampled_from(["z", "t"]))
+def test_leave_one_out_from_the_full_fit_equals_single_fits(data, test):
+    """Each study left out in turn, Newton started at the fit of all of them (as the report's refits
+    start): the numbers of fitting each subset alone from the tau grid."""
+    for x, n in zip(*data, strict=True):
+        if x.size < 3:
+            continue
+        try:
+            full = glmm.glmm_proportion(x, n, test=test)
+        except InputError:
+            continue
+        start = (float(full.estimate), math.sqrt(float(full.tau2)))
+        subsets = batch.leave_one_out_subsets(x.size)
+        xs, ns = [x[s] for s in subsets], [n[s] for s in subsets]
+        b = batch.glmm_proportion(xs, ns, test=test, start=start)
+        assert_same(b, singles(lambda a, m: glmm.glmm_proportion(a, m, test=test), xs, ns), **GLMM_TOL)
+
+
+def test_a_start_that_stops_short_is_caught_by_the_grid_check():
+    """From tau = 10 Newton stops on a lesser point for these seven studies (the tau = 0 boundary, mu
+    -0.0332 instead of -0.0601); a grid point at the fitted mu beats it, so the grid fit is used."""
+    xi, ni = np.array([57, 33, 16, 26, 3, 9, 4]), np.array([97, 79, 44, 49, 10, 15, 7])
+    alone = glmm.glmm_proportion(xi, ni)
+    b = batch.glmm_proportion([xi], [ni], start=(0.0, 10.0))
+    assert float(alone.estimate) == pytest.approx(-0.060089372, abs=1e-8)
+    assert_same(b, [alone], **GLMM_TOL)
+
+
+def test_leave_one_out_from_the_full_fit_at_k_60():
+    """Sixty heterogeneous studies (seed 14), each left out, started at the fit of all sixty: the numbers
+    of fitting each subset alone from the grid."""
+    rng = np.random.default_rng(14)
+    ni = rng.integers(10, 300, 60)
+    xi = rng.binomial(ni, 1 / (1 + np.exp(-rng.normal(-2.0, 0.8, 60))))
+    full = glmm.glmm_proportion(xi, ni)
+    subsets = batch.leave_one_out_subsets(60)
+    start = (float(full.estimate), math.sqrt(float(full.tau2)))
+    b = batch.glmm_proportion([xi[s] for s in subsets], [ni[s] for s in subsets], start=start)
+    one = singles(glmm.glmm_proportion, [xi[s] for s in subsets], [ni[s] for s in subsets])
+    assert_same(b, one, **GLMM_TOL)
+
+
 def test_masked_glmm_spans_chunks_and_refuses_only_the_bad_analysis(monkeypatch):
     """Leave-one-out and cumulative series of one dataset, in chunks of a few analyses, one subset with
     no events: that one gets the single fit's message, the others their numbers."""
