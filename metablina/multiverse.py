@@ -214,6 +214,7 @@ class StratumMultiverse:
     fits: tuple[Fitted, ...] = ()
     inclusions: tuple[Inclusion, ...] = field(default=(), repr=False)
     departure: str | None = None  # why the plan itself does not pool this stratum, if it does not
+    joins: tuple[str, ...] = ()  # a departure's strata of the plan
 
     @property
     def threshold(self) -> float | None:
@@ -422,17 +423,17 @@ def enumerate_specs(rows: Sequence[EffectRow], analysis: Analysis) -> list[Strat
             if s.refusal is not None or len(s.rows) < 2 or _identity(s.rows, DEFINITION_KEYS) is not None:
                 continue  # joins no strata of the plan: the plan's own multiverse holds it
             label = "; ".join(x for x in (s.label, inc.label) if x)
-            why = _departure(s.rows, plan)
-            out.append(
-                StratumMultiverse(analysis, label, tuple(specs_of(inc, s.rows)), (), (incl[0], inc), why)
-            )
+            keys = {r.key for r in s.rows}
+            joins = tuple(p.label for p in plan.strata if keys & {r.key for r in p.rows})
+            specs = tuple(specs_of(inc, s.rows))
+            why = _departure(s.rows, joins)
+            out.append(StratumMultiverse(analysis, label, specs, (), (incl[0], inc), why, joins))
     return out
 
 
-def _departure(rows: Sequence[EffectRow], plan: Selection) -> str:
+def _departure(rows: Sequence[EffectRow], joins: Sequence[str]) -> str:
     """Why the plan keeps these records apart: what they differ in and the plan's strata they come from."""
-    keys = {r.key for r in rows}
-    parts = [f"'{s.label}'" for s in plan.strata if keys & {r.key for r in s.rows}]
+    parts = [f"'{label}'" for label in joins]
     differ = [GUARD_NAMES[k] for k in DEFINITION_KEYS if _identity(rows, [k]) is None]
     return (
         f"the plan does not pool these records: they differ in {' and '.join(differ)}, which the plan keeps "
@@ -846,23 +847,33 @@ def _choices_text(mv: StratumMultiverse) -> str:
 
 
 def robustness_notes(mvs: Sequence[StratumMultiverse]) -> dict[str, str]:
-    """A GRADE footnote per pooled stratum (label -> text) saying how far the answer moves across every
+    """A GRADE footnote per stratum (label -> text) saying how far the answer moves across every
     defensible specification: beside imprecision and inconsistency, it tells a committee whether another
-    reasonable analysis could have reached the other side of the threshold. It changes no rating."""
+    reasonable analysis could have reached the other side of the threshold. It changes no rating. A
+    departure's footnote sits on each single-study stratum of the plan it pools."""
     out = {}
     for mv in mvs:
         s = mv.summary()
         if s.n == 0:
             continue
         f = _fmt(mv.analysis.measure)
-        text = (
-            f"Robustness: across {s.n} defensible specifications (which records; measure, model, interval) "
-            f"the estimate ranged from {f(s.low)} to {f(s.high)} (median {f(s.median)})"
-        )
+        spread = f"the estimate ranged from {f(s.low)} to {f(s.high)} (median {f(s.median)})"
         if s.threshold is not None and s.below is not None and s.above is not None:
-            text += (
+            spread += (
                 f"; the CI lay wholly below {f(s.threshold)} in {s.below:.0%}, wholly above in {s.above:.0%} "
                 f"and spanned it in {1 - s.below - s.above:.0%}"
             )
-        out[mv.stratum] = text + f" (metablina multiverse {mv.analysis.id})."
+        spread += f" (metablina multiverse {mv.analysis.id})."
+        if mv.departure is None:
+            out[mv.stratum] = (
+                f"Robustness: across {s.n} defensible specifications (which records; measure, model, "
+                f"interval) {spread}"
+            )
+            continue
+        for label in mv.joins:
+            others = " and ".join(f"'{j}'" for j in mv.joins if j != label)
+            out[label] = (
+                f"Pooled with {others} ({mv.inclusions[-1].label}: a departure from the plan, which keeps "
+                f"them apart), across {s.n} specifications (measure, model, interval) {spread}"
+            )
     return out

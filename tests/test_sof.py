@@ -308,3 +308,34 @@ def test_pool_text_names_the_primary_estimate(run) -> None:
     assert "Primary estimate (the plan's primary: bayes): 0.1252 [0.0196, 0.7096], Bayesian" in hsct
     relapse = analysis_text(next(r for r in run.results if r.analysis.id == "infection-grade3"))
     assert "Primary estimate" not in relapse
+
+
+def test_a_departure_footnotes_the_single_study_rows_it_pools(run) -> None:
+    """crs-grade3's frontline cohorts are single-study rows (CTCAE v5.0; grading not stated); the
+    multiverse that pools them across grading systems footnotes each with the other and its spread, and
+    changes no rating. No other row is footnoted so."""
+    from types import SimpleNamespace as NS
+
+    from metablina import multiverse as M
+
+    analysis = next(r.analysis for r in run.results if r.analysis.id == "crs-grade3")
+    mvs = M.multiverse(run.rows, analysis)
+    model = NS(analyses=[NS(result=NS(analysis=analysis), multiverse=mvs, diagnostics=[])])
+    plain = {s.question.id: s for s in sof.build(run)}
+    noted = {s.question.id: s for s in sof.build(run, model)}
+    rows = [r for r in noted["frontline"].rows if r.analysis == "crs-grade3"]
+    assert sorted(r.stratum for r in rows) == [
+        "frontline; graded by CTCAE v5.0",
+        "frontline; grading not stated",
+    ]
+    for r in rows:
+        (note,) = [n for n in r.rating.footnotes() if n.startswith("Pooled with")]
+        other = next(x.stratum for x in rows if x is not r)
+        assert note.startswith(f"Pooled with '{other}' (grading systems pooled: a departure from the plan")
+        assert "across 80 specifications" in note and "spanned it in 100%" in note
+        before = next(
+            x for x in plain["frontline"].rows if x.analysis == "crs-grade3" and x.stratum == r.stratum
+        )
+        assert r.rating.level == before.rating.level
+    others = [r for q in noted.values() for r in q.rows if r.analysis != "crs-grade3"]
+    assert others and not any(n.startswith("Pooled with") for r in others for n in r.rating.footnotes())

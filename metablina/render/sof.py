@@ -608,7 +608,8 @@ def build(run: ReviewRun, model: Any = None) -> list[QuestionSoF]:
                 for s in result.strata:
                     if s.rows and _in_setting(list(s.rows), q):
                         row = stratum_row(result, s, q, o, run, egger.get((result.analysis.id, s.label)))
-                        if s.pooled and s.label in robust:
+                        # a pooled row's robustness; a single-study row's, where a departure pools it
+                        if s.label in robust and (s.pooled or s.refusal is not None):
                             row.rating = row.rating.with_note(robust[s.label])
                         rows.append(row)
                 for r in grade.unweighted_rows(result, run.rows):
