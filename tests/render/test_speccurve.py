@@ -51,7 +51,7 @@ def test_curve_sorted_with_primary_threshold_and_colours():
 def test_indicator_panel_has_a_row_per_level_and_marks_the_primary():
     ax = spec_curve(EST, LOW, HIGH, CHOICES, primary=0, threshold=0.05, style=file_style())
     panel = next(a for a in ax.figure.axes if a is not ax)
-    labels = [t.get_text() for t in panel.get_yticklabels()]
+    labels = [t.get_text() for t in panel.texts if t.get_gid() == "spec-level"]
     assert labels == ["as planned", "without A", "PLO", "PFT", "PAS", "GLMM", "REML", "DL"]
     marks = [c for c in panel.collections if len(c.get_offsets())]
     reds = [c for c in marks if np.allclose(c.get_facecolor()[0][:3], np.array([0xC0, 0x39, 0x2B]) / 255)]
