@@ -470,7 +470,8 @@ def _fit_group(how: How, tables: list[dict[str, np.ndarray]], effects: Any) -> A
 
     if how.method in IV_METHODS:
         yi, vi = zip(*(effects(how.measure, i) for i in range(len(tables))), strict=True)
-        return batch.rma(list(yi), list(vi), method=how.method, test=TEST_OF_CI[how.interval])
+        # the pooled estimate and its CI are all a specification shows: no Q-profile CI for tau^2
+        return batch.rma(list(yi), list(vi), method=how.method, test=TEST_OF_CI[how.interval], tau2_ci=False)
     if how.method == "GLMM" and how.measure == "PLO":
         return batch.glmm_proportion(*cols("xi", "ni"), test=how.interval)
     if how.method == "GLMM":

@@ -311,15 +311,16 @@ def _grouped(
 # ------------------------------------------------------------------------------------------------------------
 # the models
 # ------------------------------------------------------------------------------------------------------------
-def rma(yi, vi, *, method: str = "REML", test: str = "z", level: float = 0.95) -> Batch:
+def rma(yi, vi, *, method: str = "REML", test: str = "z", level: float = 0.95, tau2_ci: bool = True) -> Batch:
     """Inverse-variance random-effects (or common-effect, ``method="FE"``) meta-analyses of different k:
-    :func:`metablina.stats.rma.rma` for each, with each analysis's own warnings (``warnings_for``)."""
+    :func:`metablina.stats.rma.rma` for each, with each analysis's own warnings (``warnings_for``).
+    ``tau2_ci=False``: without the Q-profile CI of τ² (see :func:`metablina.stats.rma.rma`)."""
     from metablina.stats import rma as rma_mod
 
     columns, k = _ragged({"yi": yi, "vi": vi})
 
     def fit(yi, vi):
-        return rma_mod.rma(yi, vi, method=method, test=test, level=level)
+        return rma_mod.rma(yi, vi, method=method, test=test, level=level, tau2_ci=tau2_ci)
 
     toy = {"yi": [0.1, 0.3, 0.2], "vi": [0.1, 0.1, 0.1]}
     fit(**toy)  # bad options are refused once for the whole batch, not per analysis

@@ -691,3 +691,28 @@ def test_knapp_hartung_zero_factor_in_a_stack():
     s = rma(np.array([c["yi"], g["yi"]]), np.array([c["vi"], g["vi"]]), test="knha")
     assert np.isnan(s.qm[0]) and np.isclose(s.qm[1], _num(g["expected"]["QM"]), rtol=RTOL)
     assert _num(c["expected"]["QM"]) != _num(c["expected"]["QM"])  # NA in metafor too
+
+
+def test_without_the_tau2_ci_everything_else_is_the_same() -> None:
+    """tau2_ci=False (the multiverse's fits) leaves out the Q-profile CI of tau^2, I^2 and H^2 and nothing
+    else: a stack of three analyses, REML with the ad hoc HKSJ interval."""
+    rng = np.random.default_rng(5)
+    vi = rng.uniform(0.02, 0.3, (3, 8))
+    yi = rng.normal(0.2, np.sqrt(vi + 0.1))
+    full = rma(yi, vi, method="REML", test="adhoc")
+    lean = rma(yi, vi, method="REML", test="adhoc", tau2_ci=False)
+    for name in (
+        "estimate",
+        "se",
+        "ci_low",
+        "ci_high",
+        "tau2",
+        "tau2_se",
+        "i2",
+        "h2",
+        "q",
+        "pi_low",
+        "pi_high",
+    ):
+        np.testing.assert_array_equal(getattr(lean, name), getattr(full, name), err_msg=name)
+    assert full.tau2_ci_low is not None and lean.tau2_ci_low is None and lean.i2_ci_high is None
