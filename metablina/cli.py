@@ -16,10 +16,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import click
 
 from metablina.options import BAYES_METHODS, CI_METHODS, FORMATS, MEASURES, METHODS
+from metablina.workers import tune_malloc
 
 # At exit the interpreter's last collections walk every object matplotlib and scipy made (about 0.1 s
 # after a report); freezing them first skips that work. The operating system frees the memory anyway.
 atexit.register(gc.freeze)
+tune_malloc()  # numpy's temporaries stay in the heap instead of faulting fresh pages in each time
 
 
 @click.group()
