@@ -105,6 +105,8 @@ def spec_curve(
         ax.axhline(threshold, color=style.ink, lw=0.8, ls=(0, (4, 2)), zorder=2, gid="spec-threshold")
         key.append(f"dashed: threshold {_tick_label(threshold, scale)}")
         key.append("blue: CI wholly below it, brown: wholly above")
+    bottom, top = ax.get_ylim()
+    cut = int(np.sum(finite & ((a < bottom) | (b > top))))
     if key:
         ax.annotate(
             "; ".join(key),
@@ -185,7 +187,8 @@ def spec_curve(
     ind.spines["bottom"].set_visible(False)
     ind.spines["left"].set_visible(False)
     ind.tick_params(axis="y", length=0)
-    ind.set_xlabel(f"{n} specifications, sorted by estimate", fontproperties=small, labelpad=2)
+    cut_text = f"; {cut} CI{'s' if cut > 1 else ''} cut at the panel's edge" if cut else ""
+    ind.set_xlabel(f"{n} specifications, sorted by estimate{cut_text}", fontproperties=small, labelpad=2)
     if note:
         fig.text(
             left_in / WIDTH, 0.04 / height, note, fontproperties=small, color=style.note_color, va="bottom"
@@ -194,11 +197,17 @@ def spec_curve(
 
 
 def _y_axis(ax: Axes, e, a, b, threshold, scale: Scale, style: ForestStyle, small) -> None:
-    """Limits that show every estimate and the threshold and most of each interval (the widest intervals
-    of a k = 2 fit can span 0 to 1; they run to the panel's edge), ticks on the measure's scale."""
-    ok_a, ok_b = a[np.isfinite(a)], b[np.isfinite(b)]
-    lows = [np.nanmin(e), np.quantile(ok_a, 0.25) if ok_a.size else np.nanmin(e)]
-    highs = [np.nanmax(e), np.quantile(ok_b, 0.75) if ok_b.size else np.nanmax(e)]
+    """Limits that show every estimate, the threshold and the narrower half of the intervals whole (width
+    on the axis's scale), ticks on the measure's scale. Wider intervals run to the panel's edge (the x
+    label counts them): with two studies an HKSJ or t interval can span 0 to 1, and an axis drawn for it
+    leaves the estimates, the threshold and the informative intervals a sliver at its foot."""
+    ok = np.isfinite(a) & np.isfinite(b)
+    if scale == "ratio":
+        ok &= a > 0
+    a_ok, b_ok = a[ok], b[ok]
+    width = np.log(b_ok / a_ok) if scale == "ratio" else b_ok - a_ok
+    narrow = width <= np.median(width) if width.size else np.zeros(0, dtype=bool)
+    lows, highs = [np.nanmin(e), *a_ok[narrow]], [np.nanmax(e), *b_ok[narrow]]
     if threshold is not None:
         lows.append(threshold)
         highs.append(threshold)

@@ -97,3 +97,19 @@ def test_drawn_as_a_figure_job(tmp_path):
     (path,) = draw_figure(FigureJob("speccurve-x", "speccurve", payload, ("svg",)), tmp_path)
     svg = path.read_text()
     assert path.name == "speccurve-x.svg" and "plan" in svg and "threshold 5%" in svg
+
+
+def test_an_interval_far_wider_than_the_rest_runs_to_the_edge_and_is_counted():
+    """The axis shows every estimate, the threshold and the narrower half of the intervals: one up to 95%
+    (a k = 2 HKSJ interval, say) no longer squeezes the others into the panel's foot; it runs to the edge
+    and the x label counts it."""
+    high = (0.10, 0.04, 0.09, 0.95)
+    ax = spec_curve(EST, LOW, high, CHOICES, primary=0, threshold=0.05, style=file_style())
+    bottom, top = ax.get_ylim()
+    assert 0.12 <= top < 0.2 and bottom <= 0.01  # the estimates and the two narrower CIs: 0.01 to 0.12
+    panel = next(a for a in ax.figure.axes if a is not ax)
+    assert panel.get_xlabel() == "4 specifications, sorted by estimate; 1 CI cut at the panel's edge"
+    even = spec_curve(
+        EST, LOW, (0.10, 0.04, 0.09, 0.12), CHOICES, primary=0, threshold=0.05, style=file_style()
+    )
+    assert next(a for a in even.figure.axes if a is not even).get_xlabel().endswith("sorted by estimate")
