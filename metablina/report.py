@@ -391,15 +391,46 @@ def build_model(
     *,
     extra: Callable[[StratumFit], Sequence[Any]] | None = None,
     on_figure: Callable[[FigureJob], None] | None = None,
+    workers: int = 1,
 ) -> ReportModel:
     """Forest data, diagnostics and figure jobs of every analysis; provenance of every row.
 
     ``on_figure`` is called with each figure job as soon as it is known: the forest plots of all
     analyses first, then the diagnostic plots, whose leave-one-out and cumulative fits take longer.
+    With ``workers`` > 1 and refits heavy enough to pay for the processes (:data:`PARALLEL_REFIT_CELLS`),
+    the strata's refits run in forked processes while this one fits the multiverse.
     """
+    on_figure = on_figure or (lambda _job: None)
+    # the refits first: forked (if at all) before the figure workers start, while this process has one thread
+    todo = [(i, s) for i, r in enumerate(run.results) for s in r.strata if s.pooled and len(s.rows) >= 2]
+    refits = _Refits([(s, run.results[i].analysis) for i, s in todo], workers)
+    with contextlib.closing(refits):
+        analyses = _forest_and_diagnostics(run, todo, refits, extra, on_figure)
+    extracts = {
+        s.study.id: ((folder / s.path.name).as_posix(), _href(s.path, out)) for s in run.review.studies
+    }
+    provenance = {
+        f"{s.study.id}/{rec.id}": (*extracts[s.study.id], s.doc.lines.get(("outcomes", i)))
+        for s in run.review.studies
+        for i, rec in enumerate(s.study.outcomes)
+    }
+    sources = {
+        s.study.source.file: _href(folder / "sources" / s.study.source.file, out) for s in run.review.studies
+    }
+    return ReportModel(folder, out, run, analyses, provenance, extracts, sources)
+
+
+def _forest_and_diagnostics(
+    run: ReviewRun,
+    todo: list[tuple[int, StratumFit]],
+    refits: _Refits,
+    extra: Callable[[StratumFit], Sequence[Any]] | None,
+    on_figure: Callable[[FigureJob], None],
+) -> list[AnalysisReport]:
+    """Each analysis's forest plot, then (the multiverse fitted meanwhile) each pooled stratum's
+    diagnostics from its refits, then the spec curves: figure jobs in that order."""
     from metablina.render.compareforest import analysis_forest_data, is_comparative
 
-    on_figure = on_figure or (lambda _job: None)
     analyses = []
     for result in run.results:
         a = result.analysis
@@ -415,58 +446,100 @@ def build_model(
         ar.figures.append(job)
         on_figure(job)
         analyses.append(ar)
-    for ar in analyses:
-        result = ar.result
-        a = result.analysis
-        several = len(result.strata) > 1
-        for s in result.strata:
-            if not s.pooled or len(s.rows) < 2:
-                continue
-            sfx = f"-{slug(s.label)}" if several else ""
-            diag = Diagnostics(
-                s,
-                sfx.lstrip("-"),
-                leave_one_out(s, tau_prior=a.tau_prior) if len(s.rows) >= 3 else None,
-                cumulative(s, _first_study(s, a.measure), tau_prior=a.tau_prior),
-                *small_study_effects(s.result, s.label if several else ""),  # type: ignore[arg-type]
-            )
-            ar.diagnostics.append(diag)
-            where = f" ({s.label})" if several else ""
-            jobs = _diagnostic_jobs(
-                a.id + sfx, diag, ar.forest.scale, ar.forest.measure_label, a.title + where
-            )
-            ar.figures += jobs
-            for job in jobs:
-                on_figure(job)
-    _multiverse(run, analyses, on_figure)
-    extracts = {
-        s.study.id: ((folder / s.path.name).as_posix(), _href(s.path, out)) for s in run.review.studies
-    }
-    provenance = {
-        f"{s.study.id}/{rec.id}": (*extracts[s.study.id], s.doc.lines.get(("outcomes", i)))
-        for s in run.review.studies
-        for i, rec in enumerate(s.study.outcomes)
-    }
-    sources = {
-        s.study.source.file: _href(folder / "sources" / s.study.source.file, out) for s in run.review.studies
-    }
-    return ReportModel(folder, out, run, analyses, provenance, extracts, sources)
+    multiverses = _fit_multiverse(run, analyses)  # meanwhile, if the refits run in workers
+    for (i, s), (loo, cum) in zip(todo, refits, strict=True):
+        ar = analyses[i]
+        a = ar.result.analysis
+        several = len(ar.result.strata) > 1
+        sfx = f"-{slug(s.label)}" if several else ""
+        diag = Diagnostics(
+            s,
+            sfx.lstrip("-"),
+            loo,
+            cum,
+            *small_study_effects(s.result, s.label if several else ""),  # type: ignore[arg-type]
+        )
+        ar.diagnostics.append(diag)
+        where = f" ({s.label})" if several else ""
+        jobs = _diagnostic_jobs(a.id + sfx, diag, ar.forest.scale, ar.forest.measure_label, a.title + where)
+        ar.figures += jobs
+        for job in jobs:
+            on_figure(job)
+    _multiverse_figures(analyses, multiverses, on_figure)
+    return analyses
 
 
-def _multiverse(
-    run: ReviewRun, analyses: list[AnalysisReport], on_figure: Callable[[FigureJob], None]
-) -> None:
-    """Every analysis's multiverse, fitted in one go (metablina.multiverse), and its spec-curve figures."""
-    from metablina.multiverse import figure_jobs, known_fits, review_multiverse
+def _fit_multiverse(run: ReviewRun, analyses: list[AnalysisReport]) -> dict[str, Any]:
+    """Every analysis's multiverse, fitted in one go (metablina.multiverse), the plan's own fits reused."""
+    from metablina.multiverse import known_fits, review_multiverse
 
     analyses_run = [ar.result.analysis for ar in analyses]
-    fitted = review_multiverse(run.rows, analyses_run, known_fits([ar.result for ar in analyses]))
+    return review_multiverse(run.rows, analyses_run, known_fits([ar.result for ar in analyses]))
+
+
+def _multiverse_figures(
+    analyses: list[AnalysisReport], fitted: dict[str, Any], on_figure: Callable[[FigureJob], None]
+) -> None:
+    """Each analysis's multiverse and its spec-curve figures."""
+    from metablina.multiverse import figure_jobs
+
     for ar in analyses:
         ar.multiverse = fitted[ar.result.analysis.id]
         jobs = figure_jobs(ar.result.analysis, ar.multiverse, len(ar.result.strata) > 1)
         ar.figures += jobs
         for job in jobs:
             on_figure(job)
+
+
+# Refits of fewer study cells than this (each subset's k, summed over the leave-one-out and cumulative
+# series of every stratum) cost less than starting worker processes: the shipped review has about 60.
+PARALLEL_REFIT_CELLS = 20_000
+
+
+def _refit_pair(stratum: StratumFit, measure: str, tau_prior: str | None) -> tuple[Series | None, Series]:
+    """A stratum's leave-one-out series (k >= 3) and cumulative series."""
+    loo = leave_one_out(stratum, tau_prior=tau_prior) if len(stratum.rows) >= 3 else None
+    return loo, cumulative(stratum, _first_study(stratum, measure), tau_prior=tau_prior)
+
+
+class _Refits:
+    """Each stratum's refits (:func:`_refit_pair`), in order, as the caller iterates. Heavy ones (many
+    studies: a GLMM's cost grows with k squared) are started at once in ``workers`` forked processes,
+    largest first; light ones are fitted here. ``close()`` stops the workers of a run that fails before
+    it has collected them all (else the interpreter would wait for them at exit)."""
+
+    def __init__(self, items: Sequence[tuple[StratumFit, Any]], workers: int) -> None:
+        self.items = items
+        self.pool: Any = None
+        self.futures: dict[int, Any] = {}
+        cells = sum(len(s.rows) ** 2 * 3 // 2 for s, _ in items)
+        if workers <= 1 or not can_fork() or cells < PARALLEL_REFIT_CELLS:
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.pool = ProcessPoolExecutor(
+            workers, multiprocessing.get_context("fork"), die_with, (os.getpid(),)
+        )
+        try:
+            with _frozen():  # the first submit forks the workers
+                for i in sorted(range(len(items)), key=lambda i: -len(items[i][0].rows)):
+                    s, a = items[i]
+                    self.futures[i] = self.pool.submit(_refit_pair, s, a.measure, a.tau_prior)
+        except BaseException:
+            self.close()
+            raise
+
+    def __iter__(self) -> Iterator[tuple[Series | None, Series]]:
+        for i, (s, a) in enumerate(self.items):
+            yield (
+                self.futures[i].result() if self.pool is not None else _refit_pair(s, a.measure, a.tau_prior)
+            )
+
+    def close(self) -> None:
+        if self.pool is not None:
+            stop_now(self.pool)
+            self.pool = None
 
 
 def _first_study(stratum: StratumFit, measure: str) -> tuple[float, float, float]:
@@ -703,7 +776,7 @@ def build_report(
         try:
             (tmp / "figures").mkdir()
             (tmp / "tables").mkdir()
-            model = build_model(folder, out, run, extra=extra, on_figure=drawer.submit)
+            model = build_model(folder, out, run, extra=extra, on_figure=drawer.submit, workers=workers)
             from metablina.render.report import embed_figures, render_page
             from metablina.render.report_tables import write_tables
 

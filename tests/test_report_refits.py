@@ -132,3 +132,34 @@ def test_a_study_without_an_estimable_effect_is_left_out_of_each_subset_as_pooli
     stratum = fit_rows(rows, "RR", "REML", "hksj")
     assert stratum.pooled and stratum.result.k == 3, stratum.error
     _check(stratum)
+
+
+def test_refits_in_worker_processes_equal_those_in_this_one(monkeypatch, tmp_path) -> None:
+    """With two workers and refits heavy enough (the threshold lowered to 0 here), the strata's
+    leave-one-out and cumulative series are fitted in forked processes, while this one fits the
+    multiverse: the same series, in the same order, as fitted here one after another."""
+    from metablina import report
+
+    run = run_plan(STUDIES)
+    serial = report.build_model(STUDIES, tmp_path / "a", run, workers=1)
+    monkeypatch.setattr(report, "PARALLEL_REFIT_CELLS", 0)
+    from concurrent.futures import ProcessPoolExecutor
+
+    submitted = []
+    submit = ProcessPoolExecutor.submit
+    monkeypatch.setattr(
+        ProcessPoolExecutor, "submit", lambda pool, fn, *a: submitted.append(fn) or submit(pool, fn, *a)
+    )
+    parallel = report.build_model(STUDIES, tmp_path / "b", run, workers=2)
+    pairs = [
+        (d, e)
+        for x, y in zip(serial.analyses, parallel.analyses, strict=True)
+        for d, e in zip(x.diagnostics, y.diagnostics, strict=True)
+    ]
+    assert len(pairs) >= 2 and submitted == [report._refit_pair] * len(pairs)
+    for d, e in pairs:
+        assert d.stratum.label == e.stratum.label
+        assert d.leave_one_out == e.leave_one_out and d.cumulative == e.cumulative
+    assert [f.name for a in serial.analyses for f in a.figures] == [
+        f.name for a in parallel.analyses for f in a.figures
+    ]
