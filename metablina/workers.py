@@ -39,13 +39,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
-# What a figure worker needs: everything draw_figure imports (no scipy, no pydantic), and the image
-# plugins Pillow imports on its first save.
+# What a figure worker needs: everything draw_figure imports (no scipy, no pydantic). PNGs are written
+# by metablina.render.skiafig itself, so Pillow's image plugins are not needed.
 FIGURE_MODULES = (
     "metablina.render.draw",
     "metablina.render.forest",
     "metablina.render.plots",
-    *(f"PIL.{name}ImagePlugin" for name in ("Bmp", "Gif", "Jpeg", "Ppm", "Png")),
 )
 
 _server_started = False

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+import struct
 import zlib
 from dataclasses import dataclass
 from os import PathLike
@@ -352,10 +353,7 @@ def record(fig: Figure) -> Drawing:
 
 def write_png(drawing: Drawing, path: str | PathLike[str], dpi: float = 300.0) -> None:
     """Rasterise at ``dpi`` on white: into 8-bit grey when the drawing has only greys (lossless, a
-    quarter of the pixels to draw and compress), else RGB; zlib's run-length strategy (fast, and
-    small for figures)."""
-    from PIL import Image
-
+    quarter of the pixels to draw and compress), else RGB."""
     scale = dpi / 72.0
     width, height = max(1, round(drawing.width * scale)), max(1, round(drawing.height * scale))
     colour = skia.ColorType.kGray_8_ColorType if drawing.grey else skia.ColorType.kRGBA_8888_ColorType
@@ -367,10 +365,35 @@ def write_png(drawing: Drawing, path: str | PathLike[str], dpi: float = 300.0) -
     canvas.scale(scale, scale)
     canvas.drawPicture(drawing.picture)
     pixels = surface.toarray()
-    image = Image.fromarray(
-        np.ascontiguousarray(pixels.reshape(height, width) if drawing.grey else pixels[..., :3])
+    Path(path).write_bytes(png_bytes(pixels.reshape(height, width) if drawing.grey else pixels[..., :3], dpi))
+
+
+def png_bytes(pixels: np.ndarray, dpi: float) -> bytes:
+    """A PNG of 8-bit grey (h, w) or RGB (h, w, 3) ``pixels`` with its resolution (pHYs).
+
+    Every row unfiltered and deflated with zlib's run-length strategy: on a figure's flat runs of white
+    and ink this is 2% larger than Pillow's PNG, which tries five filters on every row, and twice as
+    fast (8 ms against 17 ms for a forest plot at 300 dpi), a fifth of the time a forest plot takes."""
+    height, width = pixels.shape[:2]
+    rows = np.zeros((height, 1 + pixels[0].size), dtype=np.uint8)  # filter byte 0 (None) on each row
+    rows[:, 1:] = pixels.reshape(height, -1)
+    packer = zlib.compressobj(6, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    data = packer.compress(rows.tobytes()) + packer.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    per_metre = round(dpi / 0.0254)
+    colour_type = 0 if pixels.ndim == 2 else 2
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)),
+            chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),
+            chunk(b"IDAT", data),
+            chunk(b"IEND", b""),
+        )
     )
-    image.save(path, format="png", compress_type=zlib.Z_RLE, dpi=(dpi, dpi))
 
 
 def write_pdf(drawing: Drawing, path: str | PathLike[str]) -> None:
