@@ -552,6 +552,26 @@ def _check_proportions(X: np.ndarray, N: np.ndarray, lead: tuple) -> None:
         )
 
 
+def _fit_prop_from(X, N, nodes, mu_fe, used, start: tuple[float, float]):
+    """:func:`_fit_prop` from one (μ, τ) for every analysis, checked: where Newton did not converge, or a
+    point of the τ grid (τ = 0 included, at the fitted μ) beats the fit, it stopped at a lesser stationary
+    point, and that analysis is fitted from the grid (:func:`_start_prop`) after all. The check costs a
+    seventh of the grid search; it does not catch every stop of a start far from the optimum."""
+    m = X.shape[0]
+    mu0, tau0 = np.full(m, float(start[0])), np.full(m, max(float(start[1]), 0.05))
+    mu, tau, converged = _fit_prop(X, N, nodes, mu0, tau0, used)
+    ll_fit = _ll_prop(X, N, mu[None], tau[None], nodes, used)[0]
+    shape = (_TAU_GRID.size, m)
+    grid = _ll_prop(X, N, np.broadcast_to(mu, shape), np.broadcast_to(_TAU_GRID[:, None], shape), nodes, used)
+    lesser = np.nanmax(grid, axis=0) > ll_fit + 1e-9 * np.maximum(1.0, np.abs(ll_fit))
+    redo = np.flatnonzero(~converged | lesser)
+    if redo.size:
+        U = None if used is None else used[redo]
+        start_redo = _start_prop(X[redo], N[redo], nodes, mu_fe[redo], U)
+        mu[redo], tau[redo], converged[redo] = _fit_prop(X[redo], N[redo], nodes, *start_redo, U)
+    return mu, tau, converged
+
+
 def _proportion_core(X, N, used, nodes, test, level, start=None) -> tuple[dict, dict[str, np.ndarray]]:
     """Fit checked (m, k) counts; ``used`` (m, k) marks the studies of each analysis of a ragged stack
     padded on the right (None: all). Returns the flat result fields and the warning flags.
@@ -582,24 +602,7 @@ def _proportion_core(X, N, used, nodes, test, level, start=None) -> tuple[dict, 
     if start is None:
         mu, tau, converged = _fit_prop(X, N, nodes, *_start_prop(X, N, nodes, mu_fe, used), used)
     else:
-        m = X.shape[0]
-        mu0, tau0 = np.full(m, float(start[0])), np.full(m, max(float(start[1]), 0.05))
-        mu, tau, converged = _fit_prop(X, N, nodes, mu0, tau0, used)
-        # a check that costs a seventh of the grid search: a point of the grid (τ = 0 included, at the
-        # fitted μ) better than the fit says Newton stopped at a lesser stationary point
-        ll_fit = _ll_prop(X, N, mu[None], tau[None], nodes, used)[0]
-        shape = (_TAU_GRID.size, m)
-        grid = _ll_prop(
-            X, N, np.broadcast_to(mu, shape), np.broadcast_to(_TAU_GRID[:, None], shape), nodes, used
-        )
-        lesser = np.nanmax(grid, axis=0) > ll_fit + 1e-9 * np.maximum(1.0, np.abs(ll_fit))
-        redo = np.flatnonzero(~converged | lesser)
-        if redo.size:
-            U = None if used is None else used[redo]
-            again = _fit_prop(
-                X[redo], N[redo], nodes, *_start_prop(X[redo], N[redo], nodes, mu_fe[redo], U), U
-            )
-            mu[redo], tau[redo], converged[redo] = again
+        mu, tau, converged = _fit_prop_from(X, N, nodes, mu_fe, used, start)
     ll = _ll_prop(X, N, mu[None], tau[None], nodes, used)[0]
     ll_boundary = ll_fe - lc.sum(-1)
     snap = _snap(tau, ll, ll_boundary)
