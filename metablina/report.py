@@ -161,12 +161,8 @@ def run_plan(folder: Path, workers: int = 1, meanwhile: Callable[[], object] | N
     ``meanwhile`` is called in this process while the workers compute (or first, with one worker)."""
     review, rows, plan = load_inputs(folder)
     if workers > 1 and can_fork() and len(plan.analyses) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         groups = _by_outcome(plan.analyses)
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, context, die_with, (os.getpid(),)) as pool:
+        with _forked_pool(workers) as pool:
             try:
                 with _frozen():  # the first submit forks the workers
                     futures = [pool.submit(_run_group, rows, groups[0])]
@@ -183,6 +179,15 @@ def run_plan(folder: Path, workers: int = 1, meanwhile: Callable[[], object] | N
             meanwhile()
         results = tuple(run_analysis(rows, a) for a in plan.analyses)
     return ReviewRun(review, tuple(rows), plan, results)
+
+
+def _forked_pool(workers: int) -> Any:
+    """A pool of ``workers`` processes forked from this one (they need only what it has imported), each
+    ending when this process ends (:func:`metablina.workers.die_with`)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(workers, multiprocessing.get_context("fork"), die_with, (os.getpid(),))
 
 
 def _by_outcome(analyses: Sequence[Any]) -> list[list[Any]]:
@@ -515,12 +520,7 @@ class _Refits:
         cells = sum(len(s.rows) ** 2 * 3 // 2 for s, _ in items)
         if workers <= 1 or not can_fork() or cells < PARALLEL_REFIT_CELLS:
             return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        self.pool = ProcessPoolExecutor(
-            workers, multiprocessing.get_context("fork"), die_with, (os.getpid(),)
-        )
+        self.pool = _forked_pool(workers)
         try:
             with _frozen():  # the first submit forks the workers
                 for i in sorted(range(len(items)), key=lambda i: -len(items[i][0].rows)):
