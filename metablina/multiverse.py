@@ -347,19 +347,16 @@ def inclusions(
             )
             variant("timepoint", f"timepoint {t} only", one)
     if "leave_one_out" in kinds:
-        small = analysis.multiverse.leave_one_out_max_k
+        strata = [{r.study for r in s.rows} for s in plan.strata]
+        small = [st for st in strata if len(st) <= analysis.multiverse.leave_one_out_max_k]
         for study in sorted({r.study for r in used}):
-            if any(study in _studies(s.rows) and len(_studies(s.rows)) <= small for s in plan.strata):
+            if any(study in st for st in small):
                 variant("leave_one_out", f"without {study}", exclude=[study])
     apart = [k for k in DEFINITION_KEYS if k in plan.keys]
     if "definition" in kinds and apart:
         names = " and ".join(DEFINITION_NAMES[k] for k in apart)
         variant("definition", f"{names} pooled", pool_definitions=True)
     return out
-
-
-def _studies(rows: Sequence[EffectRow]) -> set[str]:
-    return {r.study for r in rows}
 
 
 def _identity(rows: Sequence[EffectRow], keys: Sequence[str]) -> tuple | None:
