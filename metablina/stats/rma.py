@@ -371,7 +371,7 @@ def rma(
     tau2 : fix τ² at this value (scalar or one per analysis) instead of estimating it.
     coef_names : names of the columns of X (default "intrcpt" for the ones column, else "X1", ...).
     tau2_ci : False: no Q-profile CI for τ², I² and H² (None, as for a common-effect model), for callers
-        that use only the pooled estimate (the multiverse); it is a third of a fit's time.
+        that use only the pooled estimate (the multiverse); in its small analyses it was two thirds of a fit.
     """
     method = normalise_method(method)
     if not isinstance(test, str) or _TEST_ALIASES.get(test.lower(), test.lower()) not in TESTS:
