@@ -40,6 +40,7 @@ from matplotlib.ticker import MaxNLocator
 
 from metablina.render.figures import TextMeasure, font, font_family, new_figure
 from metablina.render.forestmodel import ForestData, ForestStyle, Group, Pooled, Scale, StudyRow
+from metablina.render.tabletext import add_text
 
 __all__ = ["ForestData", "ForestStyle", "Group", "Pooled", "Scale", "StudyRow", "draw_forest", "ratio_ticks"]
 
@@ -562,7 +563,8 @@ def _render(
         0, -(tick_len + tick_pad) / 72.0, fig.dpi_scale_trans
     )
     for t in ticks:
-        ax.text(
+        add_text(
+            ax,
             t,
             0.0,
             _tick_label(t, data.scale),
@@ -571,8 +573,6 @@ def _render(
             va="top",
             fontproperties=fonts["tick"],
             color=style.ink,
-            parse_math=False,
-            clip_on=False,
             gid="x-tick-label",
         )
 
@@ -581,7 +581,8 @@ def _render(
 
     def put(x_pt: float, y: float, text: str, key: str, ha: str = "left", color: str | None = None) -> None:
         if text:
-            ax.text(
+            add_text(
+                ax,
                 (region[0] + x_pt) / 72.0,
                 y,
                 text,
@@ -590,8 +591,6 @@ def _render(
                 va="center_baseline",
                 fontproperties=fonts[key],
                 color=color or style.ink,
-                parse_math=False,
-                clip_on=False,
             )
 
     spans: list[tuple[_Row, float, float]] = []  # spanning text rows and their x extent (points)
@@ -827,7 +826,8 @@ def _render(
                 annotation_clip=False,
             )
     if data.measure_label:
-        ax.text(
+        add_text(
+            ax,
             0.5,
             0.0,
             data.measure_label,
@@ -836,8 +836,6 @@ def _render(
             va="top",
             fontproperties=fonts["body"],
             color=style.ink,
-            parse_math=False,
-            clip_on=False,
             gid="x-label",
         )
     for i, line in enumerate(notes):

@@ -1,0 +1,116 @@
+"""Text for figures that are mostly a table (forest plots, the spec curve's indicator panel).
+
+A forest plot of 200 studies holds about 2,000 labels. Through ``Axes.text`` each cost about 0.14 ms
+to make (most of it setting a clip path that an unclipped label never uses) and as much again to draw
+(matplotlib's general layout engine: wrapping, rotation, several lines, a box), so the labels took
+most of a big figure's time. :class:`TableText` is still a :class:`matplotlib.text.Text` (``ax.texts``,
+``get_text``, ``get_window_extent`` work as before); it only draws a plain label, one line without
+rotation, box, wrapping, path effects, TeX or mathtext, by the same arithmetic as
+``Text._get_layout`` for that case, and hands anything else to matplotlib.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from typing import Any
+
+from matplotlib import colors as mcolors
+from matplotlib.axes import Axes
+from matplotlib.backend_bases import RendererBase
+from matplotlib.font_manager import FontProperties, findfont, get_font
+from matplotlib.text import Text
+from matplotlib.transforms import TransformedPatchPath
+
+__all__ = ["TableText", "add_text"]
+
+
+@functools.lru_cache(maxsize=256)
+def _font_extent(prop: FontProperties, dpi: float) -> tuple[float, float] | None:
+    """The font's own ascent and descent in pixels (OS/2 typographic metrics, else hhea), which
+    matplotlib uses as the least height of a line; None when the font has neither table."""
+    font = get_font(findfont(prop))
+    for table_name, ascent_key, descent_key in (
+        ("OS/2", "sTypoAscender", "sTypoDescender"),
+        ("hhea", "ascent", "descent"),
+    ):
+        table = font.get_sfnt_table(table_name)
+        if table is not None:
+            scale = prop.get_size_in_points() * dpi / 72 / font.get_sfnt_table("head")["unitsPerEm"]
+            return table[ascent_key] * scale, -table[descent_key] * scale
+    return None
+
+
+class TableText(Text):
+    """A :class:`~matplotlib.text.Text` drawn without the general layout engine when it is a plain label."""
+
+    def _plain(self, renderer: RendererBase) -> bool:
+        return (
+            "\n" not in self._text
+            and self.get_rotation() == 0
+            and self.get_rotation_mode() in ("default", "anchor")
+            and not self.get_wrap()
+            and not self.get_usetex()
+            and self._bbox_patch is None
+            and not self.get_path_effects()
+            and self._linespacing == "normal"
+            and not self._preprocess_math(self._text)[1]
+            and not hasattr(renderer, "_get_font_height_metrics")
+        )
+
+    def draw(self, renderer: RendererBase) -> None:
+        if renderer is None or not self.get_visible() or self._text == "" or not self._plain(renderer):
+            super().draw(renderer)
+            return
+        self._renderer = renderer
+        dpi = self.get_figure(root=True).dpi
+        extent = _font_extent(self._fontproperties, dpi)
+        if extent is None:
+            super().draw(renderer)
+            return
+        x, y = self.get_transform().transform((float(self._x), float(self._y)))
+        if not (abs(x) < float("inf") and abs(y) < float("inf")):
+            return  # Text.draw skips a label at a NaN or infinite position
+        # Text._get_layout for one line: the line is at least as tall as the font's own extent
+        prop = self._fontproperties
+        width, height, descent = renderer.get_text_width_height_descent(self._text, prop, False)
+        ascent = max(height - descent, extent[0])
+        descent = max(descent, extent[1])
+        x -= {"left": 0.0, "center": width / 2, "right": width}[self._horizontalalignment]
+        y += {
+            "baseline": 0.0,
+            "top": -ascent,
+            "bottom": descent,
+            "center": (descent - ascent) / 2,
+            "center_baseline": -ascent / 2,
+        }[self._verticalalignment]
+        if renderer.flipy():
+            y = renderer.get_canvas_width_height()[1] - y
+        renderer.open_group("text", self.get_gid())
+        gc = renderer.new_gc()
+        gc.set_foreground(mcolors.to_rgba(self.get_color()), isRGBA=True)
+        gc.set_alpha(self.get_alpha())
+        gc.set_url(self._url)
+        gc.set_antialiased(self._antialiased)
+        gc.set_snap(self.get_snap())
+        self._set_gc_clip(gc)
+        renderer.draw_text(gc, x, y, self._text, self._fontproperties, 0.0, ismath=False, mtext=self)
+        gc.restore()
+        renderer.close_group("text")
+        self.stale = False
+
+
+_CLIPS: weakref.WeakKeyDictionary[Axes, TransformedPatchPath] = weakref.WeakKeyDictionary()
+
+
+def add_text(ax: Axes, x: float, y: float, text: str, **kwargs: Any) -> TableText:
+    """``ax.text(x, y, text, clip_on=False, parse_math=False, **kwargs)`` as a :class:`TableText`.
+
+    ``Axes.text`` gives every label the Axes' patch as clip box, which costs more than making the label;
+    an unclipped label never uses it, so each label made here shares one clip path instead (the Axes then
+    leaves it alone)."""
+    shared = _CLIPS.get(ax)
+    if shared is None:
+        shared = _CLIPS[ax] = TransformedPatchPath(ax.patch)
+    label = TableText(x, y, text, clip_on=False, parse_math=False, clip_path=shared, **kwargs)
+    return ax.add_artist(label)
