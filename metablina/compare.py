@@ -79,7 +79,8 @@ class ComparisonRow(EffectRow):
     """One comparison of one study. ``form`` is ``pair`` (``events``/``total`` of the intervention side,
     ``control_events``/``control_total`` of the control side) or ``hr`` (``yi`` = ln HR, ``sei``).
     ``control_km_yi``/``control_km_sei``: the control arm's landmark rate on log(−log S) at the plan's
-    landmark, for the absolute effect of an HR."""
+    landmark, for the absolute effect of an HR; ``control_km_data_cut`` the data cut it was read at (an HR
+    of an earlier cut applied to it assumes the HR holds to the landmark)."""
 
     intervention_arms: tuple[str, ...] = ()
     control_arms: tuple[str, ...] = ()
@@ -93,6 +94,7 @@ class ComparisonRow(EffectRow):
     control_km_yi: float | None = None
     control_km_sei: float | None = None
     control_km_kind: str | None = None
+    control_km_data_cut: str | None = None
 
 
 # ------------------------------------------------------------------------------------------ formulas
@@ -258,6 +260,7 @@ def comparison_rows(rows: list[EffectRow], analysis: Analysis, decisions: list[D
                 control_km_yi=control.yi if control else None,
                 control_km_sei=control.sei if control else None,
                 control_km_kind=control.km_kind if control else None,
+                control_km_data_cut=control.data_cut if control else None,
             )
         )
     derived = [
@@ -283,7 +286,13 @@ def _with_control(row: ComparisonRow, controls: dict[tuple, EffectRow]) -> Compa
     control = controls.get((row.study, row.outcome, row.subpopulation, row.baseline_mrd))
     if control is None:
         return row
-    return replace(row, control_km_yi=control.yi, control_km_sei=control.sei, control_km_kind=control.km_kind)
+    return replace(
+        row,
+        control_km_yi=control.yi,
+        control_km_sei=control.sei,
+        control_km_kind=control.km_kind,
+        control_km_data_cut=control.data_cut,
+    )
 
 
 def _most_direct(
@@ -813,16 +822,29 @@ def _absolute(
     acr, source = _comparator_risk(analysis, comp)
     if acr is None:
         return None, source
+    a = absolute_effect(measure, acr, *effect, acr_source=source, based_on=based_on, landmark_months=landmark)
+    lag = _earlier_cuts(comp, analysis.landmark) if measure == "HR" else None
+    return (replace(a, note="; ".join(x for x in (lag, a.note) if x)) if lag else a), None
+
+
+def _earlier_cuts(comp: list[ComparisonRow], landmark: float | None) -> str | None:
+    """Where an HR comes from another data cut than the control arm's landmark rate it is applied to,
+    say so: the absolute effect then assumes the HR holds (proportional hazards) to the landmark."""
+    pairs = [
+        f"the HR of {r.study} is from its data cut {r.data_cut}, the comparator risk from its data cut "
+        f"{r.control_km_data_cut}"
+        for r in comp
+        if r.form == "hr"
+        and r.control_km_yi is not None
+        and r.data_cut is not None
+        and r.control_km_data_cut is not None
+        and r.data_cut != r.control_km_data_cut
+    ]
+    if not pairs:
+        return None
     return (
-        absolute_effect(
-            measure,
-            acr,
-            *effect,
-            acr_source=source,
-            based_on=based_on,
-            landmark_months=landmark,
-        ),
-        None,
+        f"{'; '.join(pairs)}: the absolute effect at {landmark:g} months assumes that the HR holds until "
+        "then (proportional hazards), beyond the follow-up of the data cut it was estimated at"
     )
 
 
@@ -841,7 +863,8 @@ def _comparator_risk(analysis: Analysis, comp: list[ComparisonRow]) -> tuple[flo
         kind = have[0].control_km_kind
         if len(have) == 1:
             s = float(np.exp(-np.exp(have[0].control_km_yi)))
-            source = f"control arm of {have[0].study} ({analysis.landmark:g}-month KM)"
+            cut = f", data cut {have[0].control_km_data_cut}" if have[0].control_km_data_cut else ""
+            source = f"control arm of {have[0].study} ({analysis.landmark:g}-month KM{cut})"
         else:
             cols = {
                 "yi": np.array([r.control_km_yi for r in have]),

@@ -463,3 +463,16 @@ def test_validate_names_unknown_studies_and_arms_of_a_comparison(tmp_path: pathl
     assert any("intervention[1]: study synthetic-gamma has no arm 'blinatumomab-mid'" in x for x in lines)
     assert any("arms.synthetic-omega: no study 'synthetic-omega'" in x for x in lines)
     assert len(lines) == 2
+
+
+def test_an_hr_of_an_earlier_cut_says_so_where_it_meets_a_later_comparator_risk() -> None:
+    """The OS HR 0.34 is of the trial's 2-year analysis (data cut 2021-09); the chemotherapy arm's 60-month
+    rate, 41.4%, is of the 5-year letter (data cut 2022-11-21). Applying the one to the other assumes the HR
+    holds to 60 months, and the absolute effect says so; the EFS HR 0.38 is of the 5-year letter itself."""
+    run = {r.analysis.id: r for r in run_review(pathlib.Path(__file__).parents[1] / "studies").results}
+    os_, efs = (run[a].strata[0].comparison.absolute for a in ("os-comparison", "efs-comparison"))
+    assert os_.acr == pytest.approx(1 - 0.414)
+    assert os_.acr_source.endswith("(60-month KM, data cut 2022-11-21)")
+    assert "HR of locatelli-relapse-phase3-2025 is from its data cut 2021-09" in os_.note
+    assert "comparator risk from its data cut 2022-11-21" in os_.note and "proportional hazards" in os_.note
+    assert efs.note is None and efs.acr_source.endswith("data cut 2022-11-21)")

@@ -339,3 +339,22 @@ def test_a_departure_footnotes_the_single_study_rows_it_pools(run) -> None:
         assert r.rating.level == before.rating.level
     others = [r for q in noted.values() for r in q.rows if r.analysis != "crs-grade3"]
     assert others and not any(n.startswith("Pooled with") for r in others for n in r.rating.footnotes())
+
+
+def test_every_absolute_effect_names_its_comparator_risk_and_caveat(sofs) -> None:
+    """GRADE SoF practice: the risk with the comparator is footnoted with its source; a risk capped at
+    1,000 (HSCT: RR 1.67 x 684 per 1,000) and an HR of an earlier data cut (OS) carry their caveat."""
+    seen = 0
+    for s in sofs.values():
+        for r in s.rows:
+            notes = [n for n in r.rating.footnotes() if n.startswith("Absolute effect:")]
+            assert len(notes) == (r.absolute is not None), r.analysis
+            if r.absolute is not None:
+                seen += 1
+                assert r.absolute["acr_source"] in notes[0]
+                assert (r.absolute["note"] or "")[1:] in notes[0]  # its first letter capitalised
+    assert seen == 5  # EFS, OS, TRAE >= 3, CRS <= 2, HSCT of the phase 3 trial
+    os_ = next(n for n in row(sofs["first-relapse"], "os").rating.footnotes() if n.startswith("Absolute"))
+    assert "data cut 2021-09" in os_ and "data cut 2022-11-21" in os_
+    hsct = next(n for n in row(sofs["first-relapse"], "hsct").rating.footnotes() if n.startswith("Absolute"))
+    assert "1140 per 1,000: capped" in hsct

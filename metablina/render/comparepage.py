@@ -77,6 +77,7 @@ def _absolute(c: Any, intervention: str, control: str) -> dict[str, Any] | None:
         "acr_text": per_1000(a.control_per_1000),
         "acr_source": a.acr_source,
         "based_on": a.based_on,
+        "note": a.note,
         "risk_text": per_1000(a.intervention_per_1000),
         "risk_ci": interval(a.intervention_low, a.intervention_high, False),
         "difference_text": more_fewer(a.difference_per_1000),
@@ -335,6 +336,7 @@ def summary_fields(stratum: StratumFit) -> dict[str, Any]:
         diff_per_1000=_round(a.difference_per_1000),
         diff_per_1000_low=_round(a.difference_low),
         diff_per_1000_high=_round(a.difference_high),
+        absolute_note=a.note,  # a caveat of the absolute effect (capped, or an HR of another data cut)
     )
     return out
 

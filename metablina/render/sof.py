@@ -28,6 +28,7 @@ from metablina import grade
 from metablina.grade import Evidence, Rating, StudyEvidence
 
 if TYPE_CHECKING:
+    from metablina.compare import Absolute
     from metablina.normalize import EffectRow
     from metablina.plan import Analysis, Question, QuestionOutcome
     from metablina.run import AnalysisResult, ReviewRun, StratumFit
@@ -193,6 +194,15 @@ def _difference(a: dict[str, Any], unit: str = "") -> str:
         return f"{abs(x):.0f} {'more' if x > 0 else 'fewer'}" if round(x) != 0 else "0"
 
     return f"{word(d)} {unit}per 1,000 ({word(lo)} to {word(hi)})"
+
+
+def absolute_footnote(a: Absolute) -> str:
+    """Where the row's absolute effect comes from (GRADE SoF: the assumed comparator risk and its source),
+    and its caveat, if any: a risk capped at 0-1,000, or an HR of another data cut than that risk."""
+    text = (
+        f"Absolute effect: the risk with the comparator is from the {a.acr_source}; {a.based_on} is applied"
+    )
+    return f"{text}. {a.note[0].upper()}{a.note[1:]}." if a.note else f"{text}."
 
 
 def _rate(row: SofRow) -> str:
@@ -394,6 +404,8 @@ def stratum_row(
             **common,
         )
         rating = grade.rate(ev, a.grade)
+        if c.absolute is not None:
+            rating = rating.with_note(absolute_footnote(c.absolute))
         absolute = None if c.absolute is None else c.absolute.to_dict()
         return SofRow(
             **base,
