@@ -478,7 +478,8 @@ def _fit_group(how: How, tables: list[dict[str, np.ndarray]], effects: Any) -> A
     if how.method == "PETO":
         return batch.peto(*cols("ai", "n1i", "ci", "n2i"))
     if how.method == "BAYES-GLMM":
-        return batch.bayes_bn(*cols("xi", "ni"), tau_prior=how.prior, shrinkage=False)
+        # a specification shows the median and the equal-tailed interval: no predictive, no shrinkage
+        return batch.bayes_bn(*cols("xi", "ni"), tau_prior=how.prior, shrinkage=False, predictive=False)
     yi, vi = zip(*(effects(how.measure, i) for i in range(len(tables))), strict=True)
     return batch.bayes_nn(list(yi), list(vi), tau_prior=how.prior)
 

@@ -385,6 +385,7 @@ def bayes_bn(
     level: float = 0.95,
     threshold: float | None = None,
     shrinkage: bool = True,
+    predictive: bool = True,
 ) -> Batch:
     """Bayesian binomial–normal analyses of proportions (:func:`metablina.stats.bayes.bayes_bn`)."""
     from metablina.stats import bayes
@@ -401,6 +402,7 @@ def bayes_bn(
             level=level,
             threshold=threshold,
             shrinkage=shrinkage,
+            predictive=predictive,
         )
 
     return _grouped("bayes_bn", fit, columns, k, {"xi": [3, 5, 4], "ni": [20, 20, 20]})

@@ -52,6 +52,7 @@ __all__ = ["BayesResult", "bayes_bn", "bayes_nn"]
 _LOG_2PI = math.log(2.0 * math.pi)
 _N_TAU_NN = 128  # Fejér nodes in τ for the normal–normal model
 _N_TAU_BN = 48  # Fejér nodes in τ for the binomial–normal model
+_QUANTILE_KEYS = ("median", "low", "high", "short_low", "short_high")  # a mixture's quantile summaries
 _AGQ_NODES = 21  # adaptive Gauss–Hermite nodes per study likelihood (the grid reaches extreme μ, τ)
 _H_MU, _T_MU = 0.25, 10.0  # μ grid per τ node: t = −T, −T+h, …, T
 _H_TH, _T_TH = 0.25, 10.0  # θ grids of θ_new and of the shrunken θ_i (skewed near 0 % and 100 %)
@@ -945,7 +946,7 @@ def _bn_start(x, n, tau, mp: MuPrior):
     return M
 
 
-def _bn_core(x, n, tp: TauPrior, mp: MuPrior, level, threshold, c, beta, shrinkage=True):
+def _bn_core(x, n, tp: TauPrior, mp: MuPrior, level, threshold, c, beta, shrinkage=True, predictive=True):
     from scipy.special import gammaln
 
     from metablina.stats.agq import log_binom_kernel
@@ -970,7 +971,7 @@ def _bn_core(x, n, tp: TauPrior, mp: MuPrior, level, threshold, c, beta, shrinka
     out["edge_mu"] = np.where(D > 1e-8, edge, -np.inf).max(-1)
     # μ: node j's conditional density lives on its own grid
     mix = _SincMixture(mode, s, W, tg, _H_MU)
-    mu = mix.summaries(level, shortest=True, threshold=threshold)
+    mu = mix.summaries(level, shortest=predictive, threshold=threshold)
     for key, val in mu.items():
         out[key if key == "p_below" else "mu_" + key] = val
     out["pred_mean"] = mu["mean"]
@@ -979,14 +980,19 @@ def _bn_core(x, n, tp: TauPrior, mp: MuPrior, level, threshold, c, beta, shrinka
     j, g = _live(W)
     tau, mode, s, D, tg = tau[:, j], mode[:, j], s[:, j], D[:, j], tg[g]
     logW, mu_g, ll_i = logW[:, j, g], mu_g[:, j, g], ll_i[:, j, g]
-    # predictive θ_new ~ N(μ, τ²): node j's density on a grid centred at its mode, scale √(s² + τ²)
     sp = np.sqrt(s * s + tau * tau)
-    theta = mode[..., None] + sp[..., None] * _A * np.sinh(tt / _A)
-    ld = _conv_logdensity(theta, logW, mu_g, tau, mode, s, tg)
-    pmix, out["pred_edge"] = _node_grid(ld, mode, sp, D, tt, _H_TH)
-    for key, val in pmix.summaries(level, shortest=True).items():
-        if key not in ("mean", "sd"):  # exact moments above
-            out["pred_" + key] = val
+    if predictive:
+        # θ_new ~ N(μ, τ²): node j's density on a grid centred at its mode, scale √(s² + τ²)
+        theta = mode[..., None] + sp[..., None] * _A * np.sinh(tt / _A)
+        ld = _conv_logdensity(theta, logW, mu_g, tau, mode, s, tg)
+        pmix, out["pred_edge"] = _node_grid(ld, mode, sp, D, tt, _H_TH)
+        for key, val in pmix.summaries(level, shortest=True).items():
+            if key not in ("mean", "sd"):  # exact moments above
+                out["pred_" + key] = val
+    else:
+        out["pred_edge"] = np.full(m, -np.inf)
+        for key in ("mu_short_low", "mu_short_high", *(f"pred_{q}" for q in _QUANTILE_KEYS)):
+            out[key] = np.full(m, np.nan)
     # shrinkage: p(θ_i, τ_j | x) ∝ Bin(x_i | θ) Σ_g (w_jg / L_i) N(θ; μ_jg, τ_j²)  (leave-one-out predictive);
     # each node's grid is centred on the mode of that density and scaled by the curvature there, found by
     # Newton from the node's μ mode with the scale √(s² + τ²) of a new study's θ as the cap.
@@ -1047,6 +1053,7 @@ def bayes_bn(
     level: float = 0.95,
     threshold: float | None = None,
     shrinkage: bool = True,
+    predictive: bool = True,
 ) -> BayesResult:
     """Bayesian binomial–normal (logit) random-effects model for proportions, exact binomial likelihood.
 
@@ -1063,7 +1070,9 @@ def bayes_bn(
     to a normal μ prior, which always gives a proper posterior.
 
     ``shrinkage=False`` skips the shrunken study estimates (about 40% of the time; their fields are
-    NaN and ``to_dict()["shrinkage"]`` is None).
+    NaN and ``to_dict()["shrinkage"]`` is None). ``predictive=False`` skips the predictive distribution
+    of a new study's θ and the shortest intervals (about a third of the rest; ``pi_*``,
+    ``ci_shortest_*`` and ``pi_shortest_*`` are NaN): a multiverse shows the estimate and its interval.
     """
     x, n, lead = _check_bn_data(xi, ni)
     _check_memory("BN", len(x), x.shape[-1])
@@ -1108,7 +1117,7 @@ def bayes_bn(
     for i in range(0, len(x), step):
         xs, ns = x[i : i + step], n[i : i + step]
         c, beta = np.full(len(xs), c0), np.ones(len(xs))
-        o = _bn_core(xs, ns, tp, mp, level, threshold, c, beta, shrinkage)
+        o = _bn_core(xs, ns, tp, mp, level, threshold, c, beta, shrinkage, predictive)
         # second pass where the τ map fits the posterior badly: median far from c, a peak narrow in
         # log τ (β < 1 then spreads it over the rule), or Chebyshev coefficients that have not decayed
         ratio = o["tau_median"] / c
@@ -1116,7 +1125,9 @@ def bayes_bn(
         redo = (ratio < 1 / 3) | (ratio > 3) | (beta2 < 0.7) | (o["tau_tail"] > _TAIL)
         if redo.any():
             r = np.flatnonzero(redo)
-            o2 = _bn_core(xs[r], ns[r], tp, mp, level, threshold, o["tau_median"][r], beta2[r], shrinkage)
+            o2 = _bn_core(
+                xs[r], ns[r], tp, mp, level, threshold, o["tau_median"][r], beta2[r], shrinkage, predictive
+            )
             for key in o:
                 o[key][r] = o2[key]
         parts.append(o)

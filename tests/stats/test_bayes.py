@@ -644,3 +644,16 @@ def test_bn_without_shrinkage_gives_the_same_posterior_and_no_study_estimates():
     assert np.isfinite(full.shrink_median).all() and np.isnan(lean.shrink_median).all()
     assert len(full.to_dict()["shrinkage"]) == 4
     assert lean.to_dict()["shrinkage"] is None
+
+
+def test_bn_without_predictive_gives_the_same_posterior_of_mu_and_tau():
+    """``predictive=False`` (the multiverse's fits) skips the new study's θ and the shortest intervals,
+    bit for bit the same μ and τ summaries otherwise, for a stack whose analyses differ."""
+    x = np.array([[3, 5, 2, 7], [0, 9, 1, 4], [12, 11, 30, 25]])
+    n = np.array([[20, 30, 15, 40], [25, 20, 18, 30], [40, 35, 60, 50]])
+    full = bayes_bn(x, n, shrinkage=False)
+    lean = bayes_bn(x, n, shrinkage=False, predictive=False)
+    for name in ("estimate", "ci_low", "ci_high", "mean", "sd", "tau_median", "tau_ci_low", "tau_ci_high"):
+        np.testing.assert_array_equal(getattr(lean, name), getattr(full, name), err_msg=name)
+    for name in ("pi_low", "pi_high", "ci_shortest_low", "pi_shortest_high"):
+        assert np.isfinite(getattr(full, name)).all() and np.isnan(getattr(lean, name)).all(), name
