@@ -12,7 +12,6 @@ output folder is left as it was (see metablina.reportfolder).
 from __future__ import annotations
 
 import contextlib
-import gc
 import math
 import os
 import shutil
@@ -33,6 +32,8 @@ from metablina.workers import (
     default_workers,
     die_with,
     figure_context,
+    forked_pool,
+    gc_frozen,
     prepare_figure_workers,
     stop_now,
 )
@@ -162,9 +163,9 @@ def run_plan(folder: Path, workers: int = 1, meanwhile: Callable[[], object] | N
     review, rows, plan = load_inputs(folder)
     if workers > 1 and can_fork() and len(plan.analyses) > 1:
         groups = _by_outcome(plan.analyses)
-        with _forked_pool(workers) as pool:
+        with forked_pool(workers) as pool:
             try:
-                with _frozen():  # the first submit forks the workers
+                with gc_frozen():  # the first submit forks the workers
                     futures = [pool.submit(_run_group, rows, groups[0])]
                 futures += [pool.submit(_run_group, rows, g) for g in groups[1:]]
                 if meanwhile is not None:
@@ -179,15 +180,6 @@ def run_plan(folder: Path, workers: int = 1, meanwhile: Callable[[], object] | N
             meanwhile()
         results = tuple(run_analysis(rows, a) for a in plan.analyses)
     return ReviewRun(review, tuple(rows), plan, results)
-
-
-def _forked_pool(workers: int) -> Any:
-    """A pool of ``workers`` processes forked from this one (they need only what it has imported), each
-    ending when this process ends (:func:`metablina.workers.die_with`)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    return ProcessPoolExecutor(workers, multiprocessing.get_context("fork"), die_with, (os.getpid(),))
 
 
 def _by_outcome(analyses: Sequence[Any]) -> list[list[Any]]:
@@ -410,7 +402,7 @@ def build_model(
     todo = [(i, s) for i, r in enumerate(run.results) for s in r.strata if s.pooled and len(s.rows) >= 2]
     refits = _Refits([(s, run.results[i].analysis) for i, s in todo], workers)
     with contextlib.closing(refits):
-        analyses = _forest_and_diagnostics(run, todo, refits, extra, on_figure)
+        analyses = _forest_and_diagnostics(run, todo, refits, extra, on_figure, workers)
     extracts = {
         s.study.id: ((folder / s.path.name).as_posix(), _href(s.path, out)) for s in run.review.studies
     }
@@ -431,6 +423,7 @@ def _forest_and_diagnostics(
     refits: _Refits,
     extra: Callable[[StratumFit], Sequence[Any]] | None,
     on_figure: Callable[[FigureJob], None],
+    workers: int,
 ) -> list[AnalysisReport]:
     """Each analysis's forest plot, then (the multiverse fitted meanwhile) each pooled stratum's
     diagnostics from its refits, then the spec curves: figure jobs in that order."""
@@ -451,7 +444,7 @@ def _forest_and_diagnostics(
         ar.figures.append(job)
         on_figure(job)
         analyses.append(ar)
-    multiverses = _fit_multiverse(run, analyses)  # meanwhile, if the refits run in workers
+    multiverses = _fit_multiverse(run, analyses, workers)  # meanwhile, if the refits run in workers
     for (i, s), (loo, cum) in zip(todo, refits, strict=True):
         ar = analyses[i]
         a = ar.result.analysis
@@ -474,12 +467,13 @@ def _forest_and_diagnostics(
     return analyses
 
 
-def _fit_multiverse(run: ReviewRun, analyses: list[AnalysisReport]) -> dict[str, Any]:
-    """Every analysis's multiverse, fitted in one go (metablina.multiverse), the plan's own fits reused."""
+def _fit_multiverse(run: ReviewRun, analyses: list[AnalysisReport], workers: int) -> dict[str, Any]:
+    """Every analysis's multiverse, fitted in one go (metablina.multiverse), the plan's own fits reused;
+    its Bayesian binomial-normal specifications in ``workers`` processes when there are many."""
     from metablina.multiverse import known_fits, review_multiverse
 
     analyses_run = [ar.result.analysis for ar in analyses]
-    return review_multiverse(run.rows, analyses_run, known_fits([ar.result for ar in analyses]))
+    return review_multiverse(run.rows, analyses_run, known_fits([ar.result for ar in analyses]), workers)
 
 
 def _multiverse_figures(
@@ -520,9 +514,9 @@ class _Refits:
         cells = sum(len(s.rows) ** 2 * 3 // 2 for s, _ in items)
         if workers <= 1 or not can_fork() or cells < PARALLEL_REFIT_CELLS:
             return
-        self.pool = _forked_pool(workers)
+        self.pool = forked_pool(workers)
         try:
-            with _frozen():  # the first submit forks the workers
+            with gc_frozen():  # the first submit forks the workers
                 for i in sorted(range(len(items)), key=lambda i: -len(items[i][0].rows)):
                     s, a = items[i]
                     self.futures[i] = self.pool.submit(_refit_pair, s, a.measure, a.tau_prior)
@@ -719,17 +713,6 @@ def _meanwhile() -> None:
 
     page_template()
     prepare_figure_workers()
-
-
-@contextlib.contextmanager
-def _frozen() -> Iterator[None]:
-    """Keep the garbage collector off this process's objects while workers are forked: a collection in
-    a worker would otherwise write to (and so copy) every page holding a tracked object."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def _freeze(x: Any) -> Any:

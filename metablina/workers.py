@@ -25,6 +25,7 @@ run cleans up as after any failure and exits with one line.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import select
@@ -37,7 +38,7 @@ from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor
+    from concurrent.futures import Executor, ProcessPoolExecutor
 
 # What a figure worker needs: everything draw_figure imports (no scipy, no pydantic). PNGs are written
 # by metablina.render.skiafig itself, so Pillow's image plugins are not needed.
@@ -171,6 +172,25 @@ def stop_now(pool: Executor) -> None:
     for process in list((getattr(pool, "_processes", None) or {}).values()):
         process.terminate()
     pool.shutdown(wait=True, cancel_futures=True)
+
+
+def forked_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes forked from this one (they need only what it has imported), each
+    ending when this process ends (:func:`die_with`)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(workers, multiprocessing.get_context("fork"), die_with, (os.getpid(),))
+
+
+@contextlib.contextmanager
+def gc_frozen() -> Iterator[None]:
+    """Keep the garbage collector off this process's objects while workers are forked: a collection in
+    a worker would otherwise write to (and so copy) every page holding a tracked object."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def die_with(parent: int) -> None:

@@ -331,6 +331,41 @@ def test_fitted_together_equals_fitted_apart(synthetic, shipped):
     assert [f.estimate for f in together["hsct"][0].fits] == [f.estimate for f in alone[0].fits]
 
 
+def test_bayesian_specifications_fitted_in_workers_are_the_same(shipped, tmp_path, monkeypatch):
+    """With workers, the binomial-normal Bayesian specifications are fitted in forked processes (the
+    threshold lowered so that the shipped review's few are), and every number is the same."""
+    import os
+
+    rows, by_id = shipped
+    analyses = list(by_id.values())
+    one = M.review_multiverse(rows, analyses)
+    seen = tmp_path / "pids"
+    fit_tables = M._fit_tables
+
+    def spy(how, tables, effects):  # a forked worker finds it as the parent left the module
+        if how.method == "BAYES-GLMM":
+            with seen.open("a") as f:
+                f.write(f"{os.getpid()} {len(tables)}\n")
+        return fit_tables(how, tables, effects)
+
+    monkeypatch.setattr(M, "PARALLEL_BAYES_CELLS", 0)
+    monkeypatch.setattr(M, "_fit_tables", spy)
+    two = M.review_multiverse(rows, analyses, workers=2)
+    calls = [line.split() for line in seen.read_text().splitlines()]
+    assert calls and all(int(pid) != os.getpid() for pid, _ in calls)
+    bayes = sum(f.spec.how.method == "BAYES-GLMM" for mvs in one.values() for mv in mvs for f in mv.fits)
+    assert bayes > 0 and sum(int(n) for _, n in calls) <= bayes  # each table once; known fits not again
+
+    def numbers(mvs):  # bit for bit, NaN included
+        return [
+            (f.spec, f.k, f.error, *(float(x).hex() for x in (f.estimate, f.ci_low, f.ci_high)))
+            for mv in mvs
+            for f in mv.fits
+        ]
+
+    assert all(numbers(one[aid]) == numbers(two[aid]) for aid in one)
+
+
 # ------------------------------------------------------------------------------------------ summary
 
 
