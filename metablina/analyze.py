@@ -172,6 +172,8 @@ class PoolResult:
         }
         if self.method in BAYES_METHODS:
             out.update({key: fit[key] for key in BAYES_KEYS if fit.get(key) is not None})
+            if "p_below" in out:  # P(effect < threshold): the threshold as given, on the natural scale
+                out["threshold"] = float(back_value(self.measure, fit["threshold"], self.ni))
             out["back"] = self.back()
             return out
         for key in JSON_KEYS[4:-2]:
@@ -243,9 +245,10 @@ def check_threshold(measure: str, value: float) -> None:
         raise InputError(f"threshold for {measure} is a ratio above 0, not {value:g}")
 
 
-def to_analysis_scale(measure: str, value: float) -> tuple[float, bool]:
+def to_analysis_scale(measure: str, value: float, ni: np.ndarray | None = None) -> tuple[float, bool]:
     """A natural-scale threshold on the analysis scale, and whether the transform reverses the order
-    (log(-log S) decreases in S, so P(S < c) is P(mu > g(c)))."""
+    (log(-log S) decreases in S, so P(S < c) is P(mu > g(c))). For PFT it is the value that the pooled
+    estimate's own back-transformation (the harmonic mean of ``ni``) takes to the threshold."""
     check_threshold(measure, value)
     if measure == "PLO":
         return float(np.log(value / (1 - value))), False
@@ -253,6 +256,16 @@ def to_analysis_scale(measure: str, value: float) -> tuple[float, bool]:
         return float(np.log(value)), False
     if measure == "KM":
         return float(np.log(-np.log(value))), True
+    if measure == "PAS":
+        return float(np.arcsin(np.sqrt(value))), False
+    if measure == "PFT":
+        if ni is None:
+            raise InputError("ni: a threshold on the Freeman-Tukey scale needs the study sample sizes ni")
+        lo, hi = 0.0, float(np.pi)  # the back-transformation increases from 0 to 1 over [0, pi]
+        for _ in range(100):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if float(back_value("PFT", mid, ni)) < value else (lo, mid)
+        return 0.5 * (lo + hi), False
     return float(value), False
 
 
@@ -360,7 +373,9 @@ def _pool_bayes(
         raise InputError(
             f"no default prior on tau for measure {measure}: give one, e.g. --tau-prior halfnormal:0.5"
         )
-    cut, reverse = (None, False) if threshold is None else to_analysis_scale(measure, threshold)
+    cut, reverse = (
+        (None, False) if threshold is None else to_analysis_scale(measure, threshold, columns.get("ni"))
+    )
     warnings: list[str] = []
     if method == "BAYES-GLMM":
         fit = bayes.bayes_bn(

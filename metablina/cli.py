@@ -164,7 +164,8 @@ def studies(old_folder: Path | None, folder: Path | None, fmt: str) -> None:
 @click.option(
     "--threshold",
     type=float,
-    help="Bayesian methods, table mode: report P(effect < C), C on the natural scale.",
+    help="Bayesian methods, table mode: report P(effect < C), C on the natural scale [an ANALYSIS: "
+    "the plan's threshold].",
 )
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @studies_option

@@ -120,11 +120,14 @@ def _pool_cached(
     labels: tuple[str, ...],
     tau_prior: str | None,
     shrinkage: bool,
+    threshold: float | None = None,
 ) -> PoolResult:
     """Pooling is pure, and a plan repeats tables (a stratum of one analysis is another's whole), so each
     distinct (table, model) is fitted once per process."""
     columns = {name: np.array(values, float) for name, values in form_columns}
-    return pool(measure, method, ci, columns, labels, tau_prior=tau_prior, shrinkage=shrinkage)
+    return pool(
+        measure, method, ci, columns, labels, tau_prior=tau_prior, shrinkage=shrinkage, threshold=threshold
+    )
 
 
 def pool_rows(
@@ -135,10 +138,12 @@ def pool_rows(
     tau_prior: str | None = None,
     *,
     shrinkage: bool = True,
+    threshold: float | None = None,
 ) -> PoolResult:
     """Pool effect rows (cached); raises InputError as :func:`metablina.analyze.pool` does."""
     columns = tuple((name, tuple(values.tolist())) for name, values in columns_of(rows).items())
-    return _pool_cached(measure, method, ci, columns, tuple(r.label for r in rows), tau_prior, shrinkage)
+    labels = tuple(r.label for r in rows)
+    return _pool_cached(measure, method, ci, columns, labels, tau_prior, shrinkage, threshold)
 
 
 def fit_rows(
@@ -149,13 +154,15 @@ def fit_rows(
     label: str = "",
     refusal: str | None = None,
     tau_prior: str | None = None,
+    threshold: float | None = None,
 ) -> StratumFit:
     """Pool ``rows`` or explain why not; a statistical refusal (e.g. all zero events) is kept as ``error``.
-    ``tau_prior`` is the prior of a Bayesian ``method`` (None: the measure's default)."""
+    ``tau_prior`` is the prior of a Bayesian ``method`` (None: the measure's default), ``threshold`` the
+    natural-scale value whose posterior probability P(effect < threshold) it reports."""
     if refusal is not None or len(rows) < 2:
         return StratumFit(label, rows, None, refusal or "k = 1: shown as the study itself")
     try:
-        result = pool_rows(rows, measure, method, ci, tau_prior)
+        result = pool_rows(rows, measure, method, ci, tau_prior, threshold=threshold)
     except InputError as exc:
         return StratumFit(label, rows, None, None, f"{method} could not be fitted: {exc}")
     return StratumFit(label, rows, result)
@@ -195,10 +202,13 @@ def run_analysis(
     given without ``ci`` takes its own default interval, not the one the plan chose for its model."""
     if method is None:
         method, ci = analysis.model, ci or analysis.ci
-    prior = analysis.tau_prior if method in BAYES_METHODS else None
+    bayesian = method in BAYES_METHODS
+    prior = analysis.tau_prior if bayesian else None
+    cut = analysis.threshold if bayesian else None  # a posterior gives P(effect < the plan's threshold)
     selection = select_rows(rows, analysis)
     strata = tuple(
-        fit_rows(s.rows, analysis.measure, method, ci, s.label, s.refusal, prior) for s in selection.strata
+        fit_rows(s.rows, analysis.measure, method, ci, s.label, s.refusal, prior, cut)
+        for s in selection.strata
     )
     if analysis.bayes and method not in BAYES_METHODS:  # else the primary analysis is Bayesian already
         strata = tuple(
@@ -222,7 +232,7 @@ def run_analysis(
             groups.setdefault(subgroup_of(r, analysis.subgroup), []).append(r)
         if len(groups) > 1:
             subgroups = tuple(
-                fit_rows(tuple(g), analysis.measure, method, ci, name, tau_prior=prior)
+                fit_rows(tuple(g), analysis.measure, method, ci, name, tau_prior=prior, threshold=cut)
                 for name, g in groups.items()
             )
             test = between_test(subgroups, analysis.measure)
@@ -250,10 +260,13 @@ def between_test(groups: tuple[StratumFit, ...], measure: str) -> Any:
     """The test for subgroup differences (Q between) over every group with an estimate: a pooled
     group's, or a single study's own estimate and SE on the pooling scale (escalc's, with its ½
     continuity correction of a zero count), as R's meta includes a one-study subgroup. None with
-    fewer than two estimates."""
+    fewer than two estimates, and for Bayesian fits: a posterior has no sampling SE for a Q test (the
+    groups' posteriors are compared as they are)."""
     from metablina.stats.measures import escalc
     from metablina.stats.subgroups import subgroup_test
 
+    if any(g.result is not None and g.result.method in BAYES_METHODS for g in groups):
+        return None
     estimates, ses = [], []
     for g in groups:
         if g.result is not None:

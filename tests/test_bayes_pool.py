@@ -146,3 +146,48 @@ def test_the_plan_adds_a_bayesian_row_and_prior_sensitivity_for_few_studies(revi
 
 def test_no_bayesian_row_where_nothing_is_pooled(review_run) -> None:
     assert all(not s.bayes for s in review_run["infection-grade3"].strata)
+
+
+@pytest.mark.parametrize("measure", ["PLO", "PFT", "PAS"])
+def test_the_posterior_median_is_the_threshold_with_probability_one_half(measure: str) -> None:
+    """P(effect < the back-transformed posterior median) = 1/2 on every proportion scale. A PFT threshold
+    was once put on the Freeman-Tukey scale unconverted: P(p < 0.185) came out 0.02 for a median of 0.185."""
+    cols = {"xi": np.array([3.0, 5.0, 9.0]), "ni": np.array([20.0, 30.0, 40.0])}
+    labels = ["a", "b", "c"]
+    median = pool(measure, "BAYES", None, cols, labels, tau_prior="halfnormal:0.5").back()["estimate"]
+    at = pool(measure, "BAYES", None, cols, labels, tau_prior="halfnormal:0.5", threshold=median)
+    assert at.fit.p_below == pytest.approx(0.5, abs=1e-6)
+    assert at.to_dict()["threshold"] == pytest.approx(median, rel=1e-12)
+
+
+def test_plan_mode_bayesian_pool_takes_the_plans_threshold() -> None:
+    """`metablina pool ANALYSIS --method bayes-glmm` reports P(effect < the plan's threshold), as the table
+    mode does with --threshold (the SYNTHETIC plan's CRS threshold is 0.05)."""
+    code, out, _ = run(
+        "crs-grade3", "--studies", str(ROOT / "tests/fixtures/two-reports"), "--method", "bayes-glmm"
+    )
+    assert code == 0 and "P(effect < 0.05) = " in out
+    code, out, _ = run(
+        "crs-grade3",
+        "--studies",
+        str(ROOT / "tests/fixtures/two-reports"),
+        "--method",
+        "bayes-glmm",
+        "--format",
+        "json",
+    )
+    doc = json.loads(out)
+    assert doc["threshold"] == pytest.approx(0.05) and 0 < doc["p_below"] < 1
+
+
+def test_bayesian_strata_have_no_q_test_and_no_traceback() -> None:
+    """Settings kept apart are tested for subgroup differences by a Q test on estimates and SEs; a
+    posterior has no sampling SE, so a Bayesian pool of the shipped HSCT analysis (two settings) gives no
+    test rather than the AttributeError it once gave."""
+    from metablina.run import between_test, run_one
+
+    code, out, err = run("hsct", "--studies", str(ROOT / "studies"), "--method", "bayes-glmm")
+    assert code == 0 and "Traceback" not in out + err and "No overall estimate" in out
+    result = run_one(ROOT / "studies", "hsct", method="BAYES-GLMM")
+    assert result.subgroup_test is None and any(s.result is not None for s in result.strata)
+    assert between_test(run_one(ROOT / "studies", "hsct").strata, "PLO") is not None  # the GLMM's own

@@ -71,8 +71,13 @@ def _format_bayes(result: PoolResult) -> str:
         f"{'theta_new':10}{_f(d['pred_median']):>9} {_f(d['pred_mean']):>9} {_f(d['pred_sd']):>9}"
         f"   [{_f(d['pi_low'])}, {_f(d['pi_high'])}]",
     ]
-    if d.get("p_below") is not None:
-        lines += ["", f"P(effect < threshold) = {_f(d['p_below'])}"]
+    threshold = result.to_dict().get("threshold")
+    if threshold is not None:
+        p_below = _f(d["p_below"])
+        lines += [
+            "",
+            f"P(effect < {threshold:.6g}) = {p_below} (threshold on the natural scale of {result.measure})",
+        ]
     return "\n".join(lines) + "\n"
 
 
