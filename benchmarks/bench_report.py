@@ -3,14 +3,19 @@
     .venv/bin/python benchmarks/bench_report.py            # 5 alternating rounds
     .venv/bin/python benchmarks/bench_report.py --rounds 9 --phases
     .venv/bin/python benchmarks/bench_report.py --jobs 1     # metablina on one core, as R runs
+    .venv/bin/python benchmarks/bench_report.py --jobs 1 --r-rounds 9   # R drawing as many figures
 
 Each round starts a fresh process for each side (so every import and every font cache is paid) and
 writes into a fresh folder; the package is byte-compiled once first, as a wheel install does:
 
 * R: ``Rscript benchmarks/bench_report.R`` pools three outcomes (complete remission, CRS grade >= 3,
   HSCT) with metafor's ``rma.glmm`` and draws three forest plots, each as PNG, PDF and SVG;
-* metablina: ``metablina report`` runs the whole plan (15 analyses), draws every forest plot as PNG,
-  SVG and PDF plus the funnel, leave-one-out and cumulative plots, and writes the tables and report.html.
+* metablina: ``metablina report`` runs the whole plan (20 analyses) and its multiverse, draws 27 figures
+  (20 forest plots as PNG, SVG and PDF, the cumulative plots and the specification curves), and writes
+  the tables, report.html, sof.docx and the R scripts.
+
+``--r-rounds 9`` has R repeat its three fits and plots nine times: 27 forest plots in three formats, as
+many figures as the report draws (like for like in figures, though R still pools only 3 analyses).
 
 Wall-clock times are printed per round, then the median and the minimum of each side and their ratio
 (metablina / R; below 1 means metablina is faster). The counts R pools are written from the extracts.
@@ -100,6 +105,12 @@ def main() -> None:
     parser.add_argument(
         "--jobs", type=int, default=None, help="metablina's figure workers (default: its own); 1 = one core"
     )
+    parser.add_argument(
+        "--r-rounds",
+        type=int,
+        default=1,
+        help="R repeats its 3 fits and forest plots this often (9: 27 figures, as many as the report draws)",
+    )
     args = parser.parse_args()
     if shutil.which("Rscript") is None:
         sys.exit("Rscript not found: the R side cannot run")
@@ -119,6 +130,7 @@ def main() -> None:
                 str(ROOT / "benchmarks" / "bench_report.R"),
                 str(tmp / "counts.csv"),
                 str(r_out),
+                str(args.r_rounds),
             ]
             m_cmd = [metablina, "report", "--studies", "studies", "--out", str(m_out)]
             m_cmd += [] if args.jobs is None else ["--jobs", str(args.jobs)]
