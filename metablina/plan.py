@@ -233,7 +233,7 @@ class StartOverride(_Strict):
     reason: str = Field(min_length=10)
 
 
-class GradeOverrides(_Strict):
+class DomainOverrides(_Strict):
     """Overrides of the drafted GRADE rating: every one needs a reason and is shown as an override."""
 
     start: StartOverride | None = None
@@ -243,6 +243,25 @@ class GradeOverrides(_Strict):
     imprecision: DomainOverride | None = None
     publication_bias: DomainOverride | None = None
     upgrade: UpgradeOverride | None = None
+
+
+class GradeOverrides(DomainOverrides):
+    """An analysis's overrides, for all its strata, and ``strata``: a stratum's own (by its label as the
+    report shows it, e.g. ``frontline; grading not stated``), which replace the analysis's domain by domain.
+    A label that names no stratum of the analysis is refused when the report is built."""
+
+    strata: dict[str, DomainOverrides] = Field(
+        default_factory=dict, description="overrides of one stratum, by its label, over the analysis's"
+    )
+
+    def for_stratum(self, label: str | None) -> DomainOverrides:
+        """The overrides that rate stratum ``label``: its own domains where it gives them, else the
+        analysis's."""
+        own = self.strata.get(label) if label is not None else None
+        if own is None:
+            return self
+        fields = DomainOverrides.model_fields
+        return DomainOverrides(**{f: getattr(own, f) or getattr(self, f) for f in fields})
 
 
 class QuestionKeys(_Strict):
@@ -743,6 +762,26 @@ def output_clashes(plan: Plan, doc: Located, rows: list[EffectRow]) -> list[Prob
                         ("analyses", i, "id"),
                         f"the figures of {a.id!r} and {owner[stem]!r} would both be named {stem!r}; "
                         "choose another id",
+                    )
+                )
+    return out
+
+
+def stratum_override_problems(plan: Plan, doc: Located, rows: list[EffectRow]) -> list[Problem]:
+    """GRADE overrides of a stratum (``grade: strata:``) whose label names no stratum of the analysis: they
+    would silently rate nothing (a typo, or strata that the extracts no longer make)."""
+    out = []
+    for i, a in enumerate(plan.analyses):
+        if not a.grade.strata:
+            continue
+        labels = [s.label for s in select_rows(rows, a).strata]
+        for label in a.grade.strata:
+            if label not in labels:
+                known = ", ".join(repr(x) for x in labels)
+                out.append(
+                    doc.problem(
+                        ("analyses", i, "grade", "strata", label),
+                        f"grade: no stratum {label!r} in {a.id!r}; its strata: {known}",
                     )
                 )
     return out

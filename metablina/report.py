@@ -23,7 +23,7 @@ from typing import Any
 
 from metablina.extract.validate import Review, load_review
 from metablina.normalize import EffectRow, NormalizeError, normalize
-from metablina.plan import Plan, output_clashes, plan_path, read_plan, slug
+from metablina.plan import Plan, output_clashes, plan_path, read_plan, slug, stratum_override_problems
 from metablina.render.draw import FigureJob
 from metablina.reportfolder import OutFolderError, check_out, clean_stale, replacing
 from metablina.run import AnalysisResult, ReviewRun, StratumFit, columns_of, run_analysis
@@ -150,7 +150,13 @@ def load_inputs(folder: Path) -> tuple[Review, list[EffectRow], Plan]:
     except NormalizeError as exc:
         raise ReportError([f"{folder}: {exc}", "1 problem; nothing was written"]) from None
     assert read.plan is not None and read.doc is not None
-    clashes = [str(p) for p in output_clashes(read.plan, read.doc, rows)]
+    clashes = [
+        str(p)
+        for p in (
+            *output_clashes(read.plan, read.doc, rows),
+            *stratum_override_problems(read.plan, read.doc, rows),
+        )
+    ]
     if clashes:
         raise ReportError([*clashes, f"{len(clashes)} problem(s) in {folder}; nothing was written"])
     return review, rows, read.plan

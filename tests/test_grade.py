@@ -335,3 +335,25 @@ def test_statement_for_rates() -> None:
     assert grade.statement(1, "blinatumomab", "Relapse", estimate=0.02, rate=True) == (
         "The evidence is very uncertain about the rate of relapse with blinatumomab."
     )
+
+
+def test_a_strata_override_replaces_the_analysiss_domain_by_domain() -> None:
+    o = GradeOverrides.model_validate(
+        {
+            "risk_of_bias": {"change": -1, "reason": "open label: every stratum graded unblinded"},
+            "imprecision": {"change": 0, "reason": "the analysis-wide judgement of imprecision"},
+            "strata": {
+                "frontline; grading not stated": {
+                    "imprecision": {"change": -2, "reason": "this stratum's own judgement"},
+                    "indirectness": {"change": -1, "reason": "grading system not stated in this stratum"},
+                }
+            },
+        }
+    )
+    own = o.for_stratum("frontline; grading not stated")
+    assert own.imprecision.change == -2 and own.indirectness.change == -1  # the stratum's
+    assert own.risk_of_bias.reason.startswith("open label")  # the analysis's, where the stratum gives none
+    assert o.for_stratum("first relapse") is o and o.for_stratum(None) is o
+    ev = comparison(ci_low=0.8, ci_high=1.1)
+    levels = [grade.rate(ev, x).level for x in (o, own)]
+    assert levels == [3, 1]  # HIGH - 1 (risk of bias); HIGH - 1 - 2 - 1, at the floor: VERY LOW

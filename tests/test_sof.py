@@ -358,3 +358,54 @@ def test_every_absolute_effect_names_its_comparator_risk_and_caveat(sofs) -> Non
     assert "data cut 2021-09" in os_ and "data cut 2022-11-21" in os_
     hsct = next(n for n in row(sofs["first-relapse"], "hsct").rating.footnotes() if n.startswith("Absolute"))
     assert "1140 per 1,000: capped" in hsct
+
+
+def _plan_with_stratum_override(tmp_path: Path, label: str) -> Path:
+    """A copy of the shipped review whose plan rates one stratum of crs-grade3 down for indirectness."""
+    import shutil
+
+    folder = tmp_path / "studies"
+    shutil.copytree(STUDIES, folder)
+    plan = folder / "analyses.yaml"
+    text = plan.read_text(encoding="utf-8")
+    start = text.index("  - id: crs-grade3")
+    at = text.index("\n", text.index("    measure:", start))
+    override = (
+        f'\n    grade:\n      strata:\n        "{label}":\n          indirectness: '
+        '{change: -1, reason: "CRS grading system not stated: other criteria than CTCAE or ASTCT"}'
+    )
+    plan.write_text(text[:at] + override + text[at:], encoding="utf-8")
+    return folder
+
+
+def test_a_stratum_override_rates_that_stratum_only(tmp_path: Path) -> None:
+    folder = _plan_with_stratum_override(tmp_path, "frontline; grading not stated")
+    rows = {r.stratum: r for s in sof.build(run_review(folder)) for r in s.rows if r.analysis == "crs-grade3"}
+    indirect = {
+        label: next(d for d in r.rating.domains if d.name == "indirectness") for label, r in rows.items()
+    }
+    assert indirect["frontline; grading not stated"].override
+    assert indirect["frontline; grading not stated"].footnote.startswith(
+        "Indirectness (override in the plan)"
+    )
+    assert not any(d.override for label, d in indirect.items() if label != "frontline; grading not stated")
+
+
+def test_a_stratum_override_naming_no_stratum_is_refused_with_its_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from metablina.cli import main
+
+    folder = _plan_with_stratum_override(tmp_path, "frontline; grading unknown")
+    out = tmp_path / "outputs"
+    result = CliRunner().invoke(main, ["report", "--studies", str(folder), "--out", str(out)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    line = next(
+        i + 1
+        for i, s in enumerate((folder / "analyses.yaml").read_text(encoding="utf-8").splitlines())
+        if "frontline; grading unknown" in s
+    )
+    assert f"analyses.yaml:{line}:" in result.output
+    assert "no stratum 'frontline; grading unknown' in 'crs-grade3'" in result.output
+    assert "'frontline; grading not stated'" in result.output  # the strata it has
+    assert not out.exists()

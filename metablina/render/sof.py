@@ -403,7 +403,7 @@ def stratum_row(
             **het,
             **common,
         )
-        rating = grade.rate(ev, a.grade)
+        rating = grade.rate(ev, a.grade.for_stratum(stratum.label))
         if c.absolute is not None:
             rating = rating.with_note(absolute_footnote(c.absolute))
         absolute = None if c.absolute is None else c.absolute.to_dict()
@@ -469,7 +469,7 @@ def stratum_row(
         **het,
         **common,
     )
-    rating = grade.rate(ev, a.grade)
+    rating = grade.rate(ev, a.grade.for_stratum(stratum.label))
     return SofRow(
         **base,
         kind=ev.kind,
