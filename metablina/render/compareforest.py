@@ -101,6 +101,7 @@ def absolute_text(c: Comparison) -> str | None:
         f"risk: {a.acr_source}); {per_1000(a.risk)} ({per_1000(a.risk_low)} to {per_1000(a.risk_high)}) "
         f"with {c.intervention}, {more_fewer(a.difference)} per 1,000 "
         f"({more_fewer(a.difference_low)} to {more_fewer(a.difference_high)})."
+        + (f" Caveat: {a.caveat}." if a.caveat else "")
     )
 
 
@@ -333,6 +334,7 @@ def absolute_of(a: Any) -> AbsoluteEffect:
         difference_low=_nan(a.difference_low),
         difference_high=_nan(a.difference_high),
         landmark=None if landmark is None else f"at {landmark:g} months",
+        caveat=a.note,
     )
 
 

@@ -316,7 +316,8 @@ class AbsoluteEffect:
     """GRADE Summary-of-Findings numbers per 1,000: the assumed comparator risk (ACR, a fraction) and its
     source, the corresponding intervention risk and the difference, each with its CI (per 1,000; a
     positive difference means more events with the intervention). ``landmark`` names the time point of an
-    HR's risks ("at 36 months")."""
+    HR's risks ("at 36 months"); ``caveat`` what the numbers assume or cap (a risk capped at 1,000, an HR
+    of another data cut than the comparator risk)."""
 
     acr: float
     acr_source: str
@@ -327,6 +328,7 @@ class AbsoluteEffect:
     difference_low: float
     difference_high: float
     landmark: str | None = None
+    caveat: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.acr <= 1.0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -255,6 +256,20 @@ def test_absolute_effect_sentence_per_1000():
         "208 (157 to 275) with blinatumomab, 112 fewer per 1,000 (163 fewer to 45 fewer)."
     )
     assert absolute_text(c) in comparison_forest_data(c).notes
+    capped = comparison(
+        absolute=AbsoluteEffect(0.684, "x", 944, 783, 1000, 260, 98, 316, caveat="capped at 1,000")
+    )
+    assert absolute_text(capped).endswith("(98 more to 316 more). Caveat: capped at 1,000.")
+
+
+def test_the_plot_of_an_hr_from_another_data_cut_carries_the_caveat():
+    """The shipped OS comparison: the plot, not only the SoF, says what its absolute effect assumes."""
+    from metablina.render.compareforest import analysis_forest_data
+    from metablina.run import run_one
+
+    result = run_one(Path(__file__).parents[2] / "studies", "os-comparison")
+    notes = " ".join(analysis_forest_data(result).notes)
+    assert "Caveat: the HR of locatelli-relapse-phase3-2025 is from its data cut 2021-09" in notes
 
 
 def test_non_randomised_comparison_is_noted():
