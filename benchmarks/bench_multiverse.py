@@ -17,11 +17,11 @@ Parts:
   data written once), against ``fit`` on the same specifications. R's start-up is included; the time R
   prints for its loop alone is shown too.
 * ``report``: ``metablina report`` of the shipped review with its multiverse and without it (the same
-  command with ``report._fit_multiverse`` giving every analysis an empty multiverse), fresh processes,
+  command with ``multiverse.enumerate_review`` giving every analysis an empty multiverse), fresh processes,
   alternating; the median difference is what the whole multiverse adds. On a shared machine the wall
   clock of a whole report moves by seconds, so ``cost`` also measures, in one process, the CPU time
   (``time.process_time``) of the two things the multiverse adds to a report: fitting every analysis's
-  multiverse (as ``report._fit_multiverse`` does, with the plan's own fits reused) and drawing its spec
+  multiverse (as ``report.build_model`` does, with the plan's own fits reused) and drawing its spec
   curves.
 """
 
@@ -191,9 +191,8 @@ def part_report(rounds: int) -> None:
     # without: every analysis's multiverse empty (no specification fitted, no curve drawn); the assert
     # keeps the patch from missing a renamed function, which would time the multiverse on both sides
     off = (
-        "import metablina.report as r; assert callable(r._fit_multiverse); "
-        "r._fit_multiverse = lambda run, analyses, workers: {a.result.analysis.id: [] for a in analyses}; "
-        + base
+        "import metablina.multiverse as m; assert callable(m.enumerate_review); "
+        "m.enumerate_review = lambda rows, analyses: {a.id: [] for a in analyses}; " + base
     )
     with_mv, without = [], []
     with tempfile.TemporaryDirectory() as tmp:

@@ -530,33 +530,11 @@ def _fit_bayes_bn(how: How, tables: list[dict[str, np.ndarray]]) -> list[tuple]:
     return _fit_tables(how, tables, None)  # a binomial-normal model takes the counts, no effect sizes
 
 
-# Binomial-normal Bayesian specifications (tables x their studies) from which they are fitted in forked
-# processes while this one fits the rest: each costs about 5 ms per study, and a 10-study review has 1,300
+# Binomial-normal Bayesian specifications (tables x their studies) from which they are worth fitting in
+# worker processes while this one fits the rest: each costs about 5 ms per study, and a 10-study review
+# has 1,300
 PARALLEL_BAYES_CELLS = 400
 BAYES_CHUNK = 8
-
-
-def _fork_bayes(
-    groups: dict[How, list[tuple]], tables: dict[tuple, dict[str, np.ndarray]], workers: int
-) -> tuple[Any, dict[How, list[tuple[list[tuple], Any]]]]:
-    """Start the binomial-normal Bayesian groups in ``workers`` forked processes, each group cut into
-    ``workers`` chunks of about equal cells, when they are heavy enough to pay for the processes.
-    Returns the pool (None: nothing started) and, per group, its chunks with their futures."""
-    from metablina.workers import can_fork, forked_pool, gc_frozen
-
-    bayes = {how: order for how, order in groups.items() if how.method == "BAYES-GLMM"}
-    cells = sum(len(tables[key]["xi"]) for order in bayes.values() for key in order)
-    if workers <= 1 or cells < PARALLEL_BAYES_CELLS or not can_fork():
-        return None, {}
-    pool = forked_pool(workers)
-    started: dict[How, list[tuple[list[tuple], Any]]] = {}
-    with gc_frozen():  # the first submit forks the workers
-        for how, order in bayes.items():
-            started[how] = [
-                (chunk, pool.submit(_fit_bayes_bn, how, [tables[k] for k in chunk]))
-                for chunk in _bayes_chunks(order)
-            ]
-    return pool, started
 
 
 def _bayes_chunks(order: list[tuple]) -> list[list[tuple]]:
@@ -566,93 +544,155 @@ def _bayes_chunks(order: list[tuple]) -> list[list[tuple]]:
     return [order[i : i + BAYES_CHUNK] for i in range(0, len(order), BAYES_CHUNK)]
 
 
+class Fitting:
+    """Every specification of ``multiverses`` to fit: identical (table, how) pairs once, and all tables
+    pooled one way in one ragged batch; ``known`` fits (:func:`known_fits`) are taken as they are.
+
+    In two steps, so that the caller chooses where the binomial-normal Bayesian specifications (most of a
+    small review's time) are fitted: :meth:`start` submits them to a process pool (the caller's, forked
+    when it suits it: the report shares one with its refits), :meth:`result` fits the rest here and
+    gathers everything. The numbers are the same either way (:func:`_bayes_chunks`)."""
+
+    def __init__(
+        self, multiverses: Sequence[StratumMultiverse], known: dict[tuple[How, tuple], tuple] | None = None
+    ) -> None:
+        known = known or {}
+        self.multiverses = list(multiverses)
+        self.tables: dict[tuple, dict[str, np.ndarray]] = {}
+        groups: dict[How, dict[tuple, None]] = defaultdict(dict)
+        self.keys: list[list[tuple]] = []
+        self.results: dict[tuple[How, tuple], tuple] = {}
+        for mv in self.multiverses:
+            mine = []
+            for spec in mv.specs:
+                columns = _columns(spec.rows)
+                key = _table_key(columns)
+                self.tables.setdefault(key, columns)
+                if (spec.how, key) in known:
+                    self.results[(spec.how, key)] = known[(spec.how, key)]
+                else:
+                    groups[spec.how][key] = None
+                mine.append(key)
+            self.keys.append(mine)
+        self.orders = {how: list(members) for how, members in groups.items()}
+        self.remote: dict[How, list[tuple[list[tuple], Any]]] = {}
+
+    @property
+    def bayes_cells(self) -> int:
+        """Study cells of the binomial-normal Bayesian specifications still to fit."""
+        return sum(
+            len(self.tables[key]["xi"])
+            for how, order in self.orders.items()
+            if how.method == "BAYES-GLMM"
+            for key in order
+        )
+
+    def start(self, pool: Any) -> None:
+        """Submit the binomial-normal Bayesian specifications to ``pool`` (an Executor), in fixed batches."""
+        for how, order in self.orders.items():
+            if how.method == "BAYES-GLMM":
+                self.remote[how] = [
+                    (chunk, pool.submit(_fit_bayes_bn, how, [self.tables[k] for k in chunk]))
+                    for chunk in _bayes_chunks(order)
+                ]
+
+    def result(self) -> list[StratumMultiverse]:
+        """Fit what was not submitted, wait for what was, and give each multiverse its fits."""
+        from dataclasses import replace
+
+        cache: dict[tuple[str, tuple], tuple[np.ndarray, np.ndarray]] = {}
+
+        def effects_of(order: list[tuple]) -> Any:
+            def effects(measure: str, i: int) -> tuple[np.ndarray, np.ndarray]:
+                key = (measure, order[i])
+                if key not in cache:
+                    cache[key] = _effects(measure, self.tables[order[i]])
+                return cache[key]
+
+            return effects
+
+        results = self.results
+        for how, order in self.orders.items():
+            if how in self.remote:
+                continue
+            for chunk in _bayes_chunks(order) if how.method == "BAYES-GLMM" else [order]:
+                fitted = _fit_tables(how, [self.tables[k] for k in chunk], effects_of(chunk))
+                results.update(((how, key), r) for key, r in zip(chunk, fitted, strict=True))
+        for how, chunks in self.remote.items():
+            for chunk, future in chunks:
+                results.update(((how, key), r) for key, r in zip(chunk, future.result(), strict=True))
+        natural = self._natural()
+        out = []
+        for mv, mine in zip(self.multiverses, self.keys, strict=True):
+            fits = []
+            for spec, key in zip(mv.specs, mine, strict=True):
+                k, y, ylo, yhi, error = results[(spec.how, key)]
+                fits.append(
+                    Fitted(spec, k, float(y), float(ylo), float(yhi), *natural[(spec.how, key)], error)
+                )
+            out.append(replace(mv, fits=tuple(fits)))
+        return out
+
+    def _natural(self) -> dict[tuple[How, tuple], tuple[float, float, float]]:
+        """Every result back on the natural scale: one call per (measure, table), since PFT's needs its n."""
+        scale: dict[tuple[str, tuple], list[tuple[How, tuple]]] = defaultdict(list)
+        for how, key in self.results:
+            scale[(how.measure, key)].append((how, key))
+        natural: dict[tuple[How, tuple], tuple[float, float, float]] = {}
+        for (measure, key), members in scale.items():
+            y = np.array([self.results[m][1:4] for m in members], dtype=float)
+            ni = self.tables[key].get("ni")
+            back = np.asarray(back_value(measure, y, ni), dtype=float).reshape(y.shape)
+            if measure == "KM":  # S = exp(-exp(y)) decreases in y
+                back = back[:, [0, 2, 1]]
+            for m, row in zip(members, back, strict=True):
+                natural[m] = (float(row[0]), float(row[1]), float(row[2]))
+        return natural
+
+
 def fit(
     multiverses: Sequence[StratumMultiverse],
     known: dict[tuple[How, tuple], tuple] | None = None,
     workers: int = 1,
 ) -> list[StratumMultiverse]:
-    """Fit every specification of every multiverse given: identical (table, how) pairs once, and all
-    tables pooled one way in one ragged batch; ``known`` (:func:`known_fits`) are not fitted again.
-    With ``workers`` > 1 the binomial-normal Bayesian specifications, most of a small review's time, are
-    fitted in forked processes meanwhile (:func:`_fork_bayes`); the results are the same."""
-    from dataclasses import replace
+    """Fit every specification of every multiverse given (:class:`Fitting`). With ``workers`` > 1 and
+    enough binomial-normal Bayesian specifications (:data:`PARALLEL_BAYES_CELLS`), those are fitted in
+    forked processes meanwhile; the results are the same."""
+    from metablina.workers import can_fork, forked_pool, gc_frozen, stop_now
 
-    known = known or {}
-    tables: dict[tuple, dict[str, np.ndarray]] = {}
-    groups: dict[How, dict[tuple, None]] = defaultdict(dict)
-    keys: list[list[tuple]] = []
-    for mv in multiverses:
-        mine = []
-        for spec in mv.specs:
-            columns = _columns(spec.rows)
-            key = _table_key(columns)
-            tables.setdefault(key, columns)
-            if (spec.how, key) not in known:
-                groups[spec.how][key] = None
-            mine.append(key)
-        keys.append(mine)
-    cache: dict[tuple[str, tuple], tuple[np.ndarray, np.ndarray]] = {}
-
-    def effects_of(order: list[tuple]) -> Any:
-        def effects(measure: str, i: int) -> tuple[np.ndarray, np.ndarray]:
-            key = (measure, order[i])
-            if key not in cache:
-                cache[key] = _effects(measure, tables[order[i]])
-            return cache[key]
-
-        return effects
-
-    results: dict[tuple[How, tuple], tuple] = {
-        (how, key): known[(how, key)]
-        for mv, mine in zip(multiverses, keys, strict=True)
-        for how, key in ((spec.how, k) for spec, k in zip(mv.specs, mine, strict=True))
-        if (how, key) in known
-    }
-    from metablina.workers import stop_now
-
-    orders = {how: list(members) for how, members in groups.items()}
-    pool, remote = _fork_bayes(orders, tables, workers)
+    fitting = Fitting(multiverses, known)
+    if workers <= 1 or fitting.bayes_cells < PARALLEL_BAYES_CELLS or not can_fork():
+        return fitting.result()
+    pool = forked_pool(workers)
     try:
-        for how, order in orders.items():
-            if how in remote:
-                continue
-            for chunk in _bayes_chunks(order) if how.method == "BAYES-GLMM" else [order]:
-                fitted = _fit_tables(how, [tables[k] for k in chunk], effects_of(chunk))
-                results.update(((how, key), r) for key, r in zip(chunk, fitted, strict=True))
-        for how, chunks in remote.items():
-            for chunk, future in chunks:
-                results.update(((how, key), r) for key, r in zip(chunk, future.result(), strict=True))
+        with gc_frozen():  # the first submit forks the workers
+            fitting.start(pool)
+        out = fitting.result()
     except BaseException:  # Ctrl-C or a failure: end the workers rather than wait for them
-        if pool is not None:
-            stop_now(pool)
+        stop_now(pool)
         raise
-    if pool is not None:
-        pool.shutdown()
-    # back to the natural scale: one call per (measure, table), since PFT's needs the table's n
-    scale: dict[tuple[str, tuple], list[tuple[How, tuple]]] = defaultdict(list)
-    for how, key in results:
-        scale[(how.measure, key)].append((how, key))
-    natural: dict[tuple[How, tuple], tuple[float, float, float]] = {}
-    for (measure, key), members in scale.items():
-        y = np.array([results[m][1:4] for m in members], dtype=float)
-        back = np.asarray(back_value(measure, y, tables[key].get("ni")), dtype=float).reshape(y.shape)
-        if measure == "KM":  # S = exp(-exp(y)) decreases in y
-            back = back[:, [0, 2, 1]]
-        for m, row in zip(members, back, strict=True):
-            natural[m] = (float(row[0]), float(row[1]), float(row[2]))
-    out = []
-    for mv, mine in zip(multiverses, keys, strict=True):
-        fits = []
-        for spec, key in zip(mv.specs, mine, strict=True):
-            k, y, ylo, yhi, error = results[(spec.how, key)]
-            fits.append(Fitted(spec, k, float(y), float(ylo), float(yhi), *natural[(spec.how, key)], error))
-        out.append(replace(mv, fits=tuple(fits)))
+    pool.shutdown()
     return out
 
 
 def multiverse(rows: Sequence[EffectRow], analysis: Analysis) -> list[StratumMultiverse]:
     """Enumerate and fit the multiverse of one analysis (one entry per pooled stratum)."""
     return fit(enumerate_specs(rows, analysis))
+
+
+def enumerate_review(
+    rows: Sequence[EffectRow], analyses: Sequence[Analysis]
+) -> dict[str, list[StratumMultiverse]]:
+    """Every analysis's multiverses, enumerated, not fitted."""
+    return {a.id: enumerate_specs(rows, a) for a in analyses}
+
+
+def by_analysis(
+    enumerated: dict[str, list[StratumMultiverse]], fitted: list[StratumMultiverse]
+) -> dict[str, list[StratumMultiverse]]:
+    """The fitted multiverses of :func:`enumerate_review`'s flattened lists, back under their analyses."""
+    it = iter(fitted)
+    return {aid: [next(it) for _ in mvs] for aid, mvs in enumerated.items()}
 
 
 def review_multiverse(
@@ -663,10 +703,8 @@ def review_multiverse(
 ) -> dict[str, list[StratumMultiverse]]:
     """The multiverses of every analysis, fitted together (tables the analyses share are pooled once;
     ``known`` fits, :func:`known_fits`, are taken as they are; ``workers``: as :func:`fit`)."""
-    enumerated = {a.id: enumerate_specs(rows, a) for a in analyses}
-    flat = [mv for mvs in enumerated.values() for mv in mvs]
-    fitted = iter(fit(flat, known, workers))
-    return {aid: [next(fitted) for _ in mvs] for aid, mvs in enumerated.items()}
+    enumerated = enumerate_review(rows, analyses)
+    return by_analysis(enumerated, fit([mv for mvs in enumerated.values() for mv in mvs], known, workers))
 
 
 def unpooled_strata(rows: Sequence[EffectRow], analysis: Analysis) -> list[tuple[str, int, str]]:

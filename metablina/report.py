@@ -11,7 +11,6 @@ output folder is left as it was (see metablina.reportfolder).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import shutil
@@ -400,15 +399,34 @@ def build_model(
 
     ``on_figure`` is called with each figure job as soon as it is known: the forest plots of all
     analyses first, then the diagnostic plots, whose leave-one-out and cumulative fits take longer.
-    With ``workers`` > 1 and refits heavy enough to pay for the processes (:data:`PARALLEL_REFIT_CELLS`),
-    the strata's refits run in forked processes while this one fits the multiverse.
+    With ``workers`` > 1, the strata's refits and the multiverse's binomial-normal Bayesian specifications,
+    where they are heavy enough to pay for the processes, run in one pool of forked processes while this
+    one draws up the forest plots and fits the rest of the multiverse (:func:`_analysis_pool`).
     """
+    from metablina.multiverse import Fitting, by_analysis, enumerate_review, known_fits
+
     on_figure = on_figure or (lambda _job: None)
-    # the refits first: forked (if at all) before the figure workers start, while this process has one thread
     todo = [(i, s) for i, r in enumerate(run.results) for s in r.strata if s.pooled and len(s.rows) >= 2]
-    refits = _Refits([(s, run.results[i].analysis) for i, s in todo], workers)
-    with contextlib.closing(refits):
-        analyses = _forest_and_diagnostics(run, todo, refits, extra, on_figure, workers)
+    items = [(s, run.results[i].analysis) for i, s in todo]
+    enumerated = enumerate_review(run.rows, [r.analysis for r in run.results])
+    fitting = Fitting([mv for mvs in enumerated.values() for mv in mvs], known_fits(run.results))
+    pool, heavy_refits, heavy_bayes = _analysis_pool(items, fitting, workers)
+    try:
+        # forked before the figure workers start, while this process has one thread: the first submit
+        # forks every worker of the pool
+        with gc_frozen():
+            refits = _Refits(items, pool if heavy_refits else None)
+            if heavy_bayes:
+                fitting.start(pool)
+        analyses = _forest_and_diagnostics(
+            run, todo, refits, extra, on_figure, lambda: by_analysis(enumerated, fitting.result())
+        )
+    except BaseException:  # Ctrl-C or a failure: end the workers rather than wait for them
+        if pool is not None:
+            stop_now(pool)
+        raise
+    if pool is not None:
+        pool.shutdown()
     extracts = {
         s.study.id: ((folder / s.path.name).as_posix(), _href(s.path, out)) for s in run.review.studies
     }
@@ -429,7 +447,7 @@ def _forest_and_diagnostics(
     refits: _Refits,
     extra: Callable[[StratumFit], Sequence[Any]] | None,
     on_figure: Callable[[FigureJob], None],
-    workers: int,
+    multiverses: Callable[[], dict[str, Any]],
 ) -> list[AnalysisReport]:
     """Each analysis's forest plot, then (the multiverse fitted meanwhile) each pooled stratum's
     diagnostics from its refits, then the spec curves: figure jobs in that order."""
@@ -450,7 +468,7 @@ def _forest_and_diagnostics(
         ar.figures.append(job)
         on_figure(job)
         analyses.append(ar)
-    multiverses = _fit_multiverse(run, analyses, workers)  # meanwhile, if the refits run in workers
+    fitted = multiverses()  # the rest of the multiverse, meanwhile, if the refits run in workers
     for (i, s), (loo, cum) in zip(todo, refits, strict=True):
         ar = analyses[i]
         a = ar.result.analysis
@@ -469,17 +487,8 @@ def _forest_and_diagnostics(
         ar.figures += jobs
         for job in jobs:
             on_figure(job)
-    _multiverse_figures(analyses, multiverses, on_figure)
+    _multiverse_figures(analyses, fitted, on_figure)
     return analyses
-
-
-def _fit_multiverse(run: ReviewRun, analyses: list[AnalysisReport], workers: int) -> dict[str, Any]:
-    """Every analysis's multiverse, fitted in one go (metablina.multiverse), the plan's own fits reused;
-    its Bayesian binomial-normal specifications in ``workers`` processes when there are many."""
-    from metablina.multiverse import known_fits, review_multiverse
-
-    analyses_run = [ar.result.analysis for ar in analyses]
-    return review_multiverse(run.rows, analyses_run, known_fits([ar.result for ar in analyses]), workers)
 
 
 def _multiverse_figures(
@@ -507,39 +516,42 @@ def _refit_pair(stratum: StratumFit, measure: str, tau_prior: str | None) -> tup
     return loo, cumulative(stratum, _first_study(stratum, measure), tau_prior=tau_prior)
 
 
-class _Refits:
-    """Each stratum's refits (:func:`_refit_pair`), in order, as the caller iterates. Heavy ones (many
-    studies: a GLMM's cost grows with k squared) are started at once in ``workers`` forked processes,
-    largest first; light ones are fitted here. ``close()`` stops the workers of a run that fails before
-    it has collected them all (else the interpreter would wait for them at exit)."""
+def _analysis_pool(
+    items: Sequence[tuple[StratumFit, Any]], fitting: Any, workers: int
+) -> tuple[Any, bool, bool]:
+    """One pool of ``workers`` forked processes for the heavy analysis work of the report, or None: the
+    refits when their study cells reach :data:`PARALLEL_REFIT_CELLS` (a GLMM's cost grows with k
+    squared), the multiverse's binomial-normal Bayesian specifications when theirs reach
+    :data:`metablina.multiverse.PARALLEL_BAYES_CELLS`. Returns the pool and which of the two it takes.
+    One pool, so that every worker is forked at its first submit, before this process has threads."""
+    from metablina.multiverse import PARALLEL_BAYES_CELLS
 
-    def __init__(self, items: Sequence[tuple[StratumFit, Any]], workers: int) -> None:
+    if workers <= 1 or not can_fork():
+        return None, False, False
+    heavy_refits = sum(len(s.rows) ** 2 * 3 // 2 for s, _ in items) >= PARALLEL_REFIT_CELLS
+    heavy_bayes = fitting.bayes_cells >= PARALLEL_BAYES_CELLS
+    pool = forked_pool(workers) if heavy_refits or heavy_bayes else None
+    return pool, heavy_refits, heavy_bayes
+
+
+class _Refits:
+    """Each stratum's refits (:func:`_refit_pair`), in order, as the caller iterates: submitted at once to
+    ``pool``, largest first, or (no pool) fitted here one stratum at a time."""
+
+    def __init__(self, items: Sequence[tuple[StratumFit, Any]], pool: Any) -> None:
         self.items = items
-        self.pool: Any = None
+        self.pool = pool
         self.futures: dict[int, Any] = {}
-        cells = sum(len(s.rows) ** 2 * 3 // 2 for s, _ in items)
-        if workers <= 1 or not can_fork() or cells < PARALLEL_REFIT_CELLS:
-            return
-        self.pool = forked_pool(workers)
-        try:
-            with gc_frozen():  # the first submit forks the workers
-                for i in sorted(range(len(items)), key=lambda i: -len(items[i][0].rows)):
-                    s, a = items[i]
-                    self.futures[i] = self.pool.submit(_refit_pair, s, a.measure, a.tau_prior)
-        except BaseException:
-            self.close()
-            raise
+        if pool is not None:
+            for i in sorted(range(len(items)), key=lambda i: -len(items[i][0].rows)):
+                s, a = items[i]
+                self.futures[i] = pool.submit(_refit_pair, s, a.measure, a.tau_prior)
 
     def __iter__(self) -> Iterator[tuple[Series | None, Series]]:
         for i, (s, a) in enumerate(self.items):
             yield (
                 self.futures[i].result() if self.pool is not None else _refit_pair(s, a.measure, a.tau_prior)
             )
-
-    def close(self) -> None:
-        if self.pool is not None:
-            stop_now(self.pool)
-            self.pool = None
 
 
 def _first_study(stratum: StratumFit, measure: str) -> tuple[float, float, float]:

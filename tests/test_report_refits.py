@@ -163,3 +163,35 @@ def test_refits_in_worker_processes_equal_those_in_this_one(monkeypatch, tmp_pat
     assert [f.name for a in serial.analyses for f in a.figures] == [
         f.name for a in parallel.analyses for f in a.figures
     ]
+
+
+def test_refits_and_bayesian_specifications_share_one_pool_forked_once(monkeypatch, tmp_path) -> None:
+    """Both heavy (thresholds lowered to 0): the refits and the multiverse's binomial-normal Bayesian
+    specifications go to one pool, made once (every worker forked at its first submit, before this process
+    has threads), and every number is what one process gives."""
+    from metablina import multiverse, report, workers
+
+    run = run_plan(STUDIES)
+    serial = report.build_model(STUDIES, tmp_path / "a", run, workers=1)
+    monkeypatch.setattr(report, "PARALLEL_REFIT_CELLS", 0)
+    monkeypatch.setattr(multiverse, "PARALLEL_BAYES_CELLS", 0)
+    pools = []
+    make = workers.forked_pool
+    for module in (report, workers):  # the report's own name for it, and the one metablina.multiverse imports
+        monkeypatch.setattr(module, "forked_pool", lambda n: pools.append(make(n)) or pools[-1])
+    parallel = report.build_model(STUDIES, tmp_path / "b", run, workers=2)
+    assert len(pools) == 1
+
+    def numbers(model):
+        return [
+            (f.spec.inclusion, f.spec.how, f.k, *(float(x).hex() for x in (f.estimate, f.ci_low, f.ci_high)))
+            for a in model.analyses
+            for mv in a.multiverse
+            for f in mv.fits
+        ]
+
+    assert numbers(serial) == numbers(parallel)
+    assert any(how.method == "BAYES-GLMM" for _, how, *_ in numbers(parallel))
+    assert [d.leave_one_out for a in serial.analyses for d in a.diagnostics] == [
+        d.leave_one_out for a in parallel.analyses for d in a.diagnostics
+    ]
