@@ -376,9 +376,13 @@ def png_bytes(pixels: np.ndarray, dpi: float) -> bytes:
     fast (8 ms against 17 ms for a forest plot at 300 dpi), a fifth of the time a forest plot takes."""
     height, width = pixels.shape[:2]
     rows = np.zeros((height, 1 + pixels[0].size), dtype=np.uint8)  # filter byte 0 (None) on each row
-    rows[:, 1:] = pixels.reshape(height, -1)
+    # the pixels copied once, straight from the raster (RGB taken out of RGBA), and deflated in place: a
+    # 200-row forest plot at 300 dpi is 75 MB, and every extra copy took 0.1 s
+    into = rows[:, 1:].reshape(pixels.shape)
+    assert np.shares_memory(into, rows)  # a view of the rows, not a copy that would be filled in vain
+    into[...] = pixels
     packer = zlib.compressobj(6, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    data = packer.compress(rows.tobytes()) + packer.flush()
+    data = packer.compress(rows) + packer.flush()
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
