@@ -658,21 +658,15 @@ def fit(
     """Fit every specification of every multiverse given (:class:`Fitting`). With ``workers`` > 1 and
     enough binomial-normal Bayesian specifications (:data:`PARALLEL_BAYES_CELLS`), those are fitted in
     forked processes meanwhile; the results are the same."""
-    from metablina.workers import can_fork, forked_pool, gc_frozen, stop_now
+    from metablina.workers import can_fork, forked_pool, gc_frozen, shut_down_after
 
     fitting = Fitting(multiverses, known)
     if workers <= 1 or fitting.bayes_cells < PARALLEL_BAYES_CELLS or not can_fork():
         return fitting.result()
-    pool = forked_pool(workers)
-    try:
+    with shut_down_after(forked_pool(workers)) as pool:
         with gc_frozen():  # the first submit forks the workers
             fitting.start(pool)
-        out = fitting.result()
-    except BaseException:  # Ctrl-C or a failure: end the workers rather than wait for them
-        stop_now(pool)
-        raise
-    pool.shutdown()
-    return out
+        return fitting.result()
 
 
 def multiverse(rows: Sequence[EffectRow], analysis: Analysis) -> list[StratumMultiverse]:

@@ -34,6 +34,7 @@ from metablina.workers import (
     forked_pool,
     gc_frozen,
     prepare_figure_workers,
+    shut_down_after,
     stop_now,
 )
 
@@ -168,17 +169,13 @@ def run_plan(folder: Path, workers: int = 1, meanwhile: Callable[[], object] | N
     review, rows, plan = load_inputs(folder)
     if workers > 1 and can_fork() and len(plan.analyses) > 1:
         groups = _by_outcome(plan.analyses)
-        with forked_pool(workers) as pool:
-            try:
-                with gc_frozen():  # the first submit forks the workers
-                    futures = [pool.submit(_run_group, rows, groups[0])]
-                futures += [pool.submit(_run_group, rows, g) for g in groups[1:]]
-                if meanwhile is not None:
-                    meanwhile()
-                done = {a.id: r for f in futures for a, r in f.result()}
-            except BaseException:
-                stop_now(pool)
-                raise
+        with shut_down_after(forked_pool(workers)) as pool:
+            with gc_frozen():  # the first submit forks the workers
+                futures = [pool.submit(_run_group, rows, groups[0])]
+            futures += [pool.submit(_run_group, rows, g) for g in groups[1:]]
+            if meanwhile is not None:
+                meanwhile()
+            done = {a.id: r for f in futures for a, r in f.result()}
         results = tuple(done[a.id] for a in plan.analyses)
     else:
         if meanwhile is not None:
@@ -411,7 +408,7 @@ def build_model(
     enumerated = enumerate_review(run.rows, [r.analysis for r in run.results])
     fitting = Fitting([mv for mvs in enumerated.values() for mv in mvs], known_fits(run.results))
     pool, heavy_refits, heavy_bayes = _analysis_pool(items, fitting, workers)
-    try:
+    with shut_down_after(pool):
         # forked before the figure workers start, while this process has one thread: the first submit
         # forks every worker of the pool
         with gc_frozen():
@@ -421,12 +418,6 @@ def build_model(
         analyses = _forest_and_diagnostics(
             run, todo, refits, extra, on_figure, lambda: by_analysis(enumerated, fitting.result())
         )
-    except BaseException:  # Ctrl-C or a failure: end the workers rather than wait for them
-        if pool is not None:
-            stop_now(pool)
-        raise
-    if pool is not None:
-        pool.shutdown()
     extracts = {
         s.study.id: ((folder / s.path.name).as_posix(), _href(s.path, out)) for s in run.review.studies
     }

@@ -193,6 +193,20 @@ def gc_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
+@contextlib.contextmanager
+def shut_down_after(pool: Executor | None) -> Iterator[Executor | None]:
+    """Use ``pool`` (None: nothing to do) and shut it down after, waiting for its work; on a failure or
+    Ctrl-C end its workers at once (:func:`stop_now`) rather than wait for what they compute."""
+    try:
+        yield pool
+    except BaseException:
+        if pool is not None:
+            stop_now(pool)
+        raise
+    if pool is not None:
+        pool.shutdown()
+
+
 def die_with(parent: int) -> None:
     """Initializer of every worker process: end this worker as soon as process ``parent`` (the run's
     main process) ends, so that no worker outlives a run that was killed; leave Ctrl-C, which a
