@@ -191,3 +191,10 @@ def test_bayesian_strata_have_no_q_test_and_no_traceback() -> None:
     result = run_one(ROOT / "studies", "hsct", method="BAYES-GLMM")
     assert result.subgroup_test is None and any(s.result is not None for s in result.strata)
     assert between_test(run_one(ROOT / "studies", "hsct").strata, "PLO") is not None  # the GLMM's own
+    assert "Test for subgroup differences: none for a Bayesian model" in out  # said, not left out silently
+    code, out, _ = run(
+        "crs-grade3", "--studies", str(ROOT / "tests/fixtures/two-reports"), "--method", "bayes-glmm"
+    )
+    assert (
+        code == 0 and "Test for subgroup differences: none for a Bayesian model" in out
+    )  # subgroup: setting

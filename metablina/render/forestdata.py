@@ -320,10 +320,24 @@ def subgroup_test_text(result: AnalysisResult) -> str | None:
     one-study subgroup enters with its own estimate, as in R's meta)."""
     test = result.subgroup_test
     if test is None:
-        if not result.subgroups:
-            return None
-        return "Test for subgroup differences: not done (fewer than two subgroups have an estimate)"
+        why = no_subgroup_test(result)
+        return None if why is None else f"Test for subgroup differences: {why}"
     return f"Test for subgroup differences: Q = {test.q:.2f}, df = {test.df}, p {fmt_p(test.p)}"
+
+
+def no_subgroup_test(result: AnalysisResult) -> str | None:
+    """Why subgroups (or settings kept apart) have no test for subgroup differences; None where they have
+    one, or where there is nothing to compare."""
+    from metablina.options import BAYES_METHODS
+
+    groups = result.subgroups or (result.strata if len(result.strata) > 1 else ())
+    if result.subgroup_test is not None or not groups:
+        return None
+    if any(g.result is not None and g.result.method in BAYES_METHODS for g in groups):
+        return "none for a Bayesian model (no sampling SE for a Q test; compare the posteriors)"
+    if result.subgroups:
+        return "not done (fewer than two subgroups have an estimate)"
+    return None
 
 
 # ------------------------------------------------------------------------------------------------ labels

@@ -245,7 +245,7 @@ def _primary_line(s: Any, a: Any) -> list[str]:
 
 def analysis_text(result: AnalysisResult) -> str:
     """The analysis as a reviewer reads it at the terminal: title, each stratum, then the decisions."""
-    from metablina.render.forestdata import context
+    from metablina.render.forestdata import context, no_subgroup_test
 
     a = result.analysis
     lines = [f"{a.title} [{a.id}]", ""]
@@ -266,6 +266,8 @@ def analysis_text(result: AnalysisResult) -> str:
     if result.subgroup_test is not None:
         t = result.subgroup_test
         lines += [f"Test for subgroup differences: Q = {t.q:.4f}, df = {t.df}, p = {_p(t.p)}", ""]
+    elif (why := no_subgroup_test(result)) is not None:
+        lines += [f"Test for subgroup differences: {why}", ""]
     if result.sensitivity:
         lines.append("Sensitivity analyses:")
         for v in result.sensitivity:
