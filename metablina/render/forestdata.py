@@ -176,10 +176,17 @@ def display_rows(
 
 
 def report_text(r: EffectRow) -> str:
-    """Which report and data cut a row comes from: "final analysis, cut 2022-11", or the cut alone."""
-    cut = f"cut {r.data_cut}" if r.data_cut else ""
+    """Which report and data cut a row comes from: "final analysis, cut 2022-11", or the cut alone. A row
+    of an earlier cut that a report quotes names the report with the report's own cut ("cut 2021-09,
+    reported in the final analysis (cut 2022-11-21)"), so the report's kind never labels the other cut."""
     if r.data_cut and r.report_data_cut and r.data_cut != r.report_data_cut:
-        cut += f" (report cut {r.report_data_cut})"
+        report = (
+            f"the {r.report_kind} (cut {r.report_data_cut})"
+            if r.report_kind
+            else f"a report of cut {r.report_data_cut}"
+        )
+        return f"cut {r.data_cut}, reported in {report}"
+    cut = f"cut {r.data_cut}" if r.data_cut else ""
     return ", ".join(p for p in (r.report_kind or "", cut) if p)
 
 

@@ -199,3 +199,15 @@ def test_texts(crs) -> None:
     assert f"Wald Q = {d['q']:.2f}, df = {d['q_df']}" in text
     assert model_text(fit).endswith("95% CI and PI with t(k−1 = 2)")
     assert np.isfinite(d["estimate"])
+
+
+def test_a_row_of_an_earlier_cut_is_not_labelled_with_the_reports_kind(run) -> None:
+    """The phase 3 trial's OS HR 0.34 is of its 2-year analysis (cut 2021-09), quoted in the 5-year
+    letter (a final analysis, cut 2022-11-21): the label says so, not "final analysis, cut 2021-09"."""
+    from metablina.render.forestdata import context
+
+    rows = {r.record: r for r in run.rows if r.study == "locatelli-relapse-phase3-2025"}
+    assert context(rows["os-hr-2y-analysis"]).startswith(
+        "cut 2021-09, reported in the final analysis (cut 2022-11-21)"
+    )
+    assert context(rows["os-km60-chemotherapy"]) == "final analysis, cut 2022-11-21"
