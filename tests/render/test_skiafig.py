@@ -146,7 +146,7 @@ def test_hatching_is_refused_not_dropped(tmp_path):
 
 @pytest.mark.parametrize("shape", [(7, 5), (3, 4, 3), (1, 1)])
 def test_png_writer_round_trips_the_pixels_and_the_dpi(shape):
-    """png_bytes (rows unfiltered, zlib's run-length strategy) decodes to exactly its pixels, grey or RGB,
+    """png_bytes (rows unfiltered, deflated by ISA-L) decodes to exactly its pixels, grey or RGB,
     with its resolution; PNG's own checks (chunk CRCs, zlib's Adler-32) pass in Pillow's reader."""
     from metablina.render.skiafig import png_bytes
 
