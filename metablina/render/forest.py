@@ -31,6 +31,7 @@ from typing import Literal
 import numpy as np
 from matplotlib import transforms
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.markers import TICKDOWN, MarkerStyle
@@ -665,14 +666,14 @@ def _render(
                     )
                 )
 
+    intervals: list[tuple[tuple[float, float], tuple[float, float]]] = []
+
     def ci_line(y: float, lo: float, hi: float) -> None:
         if math.isnan(lo) or math.isnan(hi):
             return
         a, b = max(lo, lo_x), min(hi, hi_x)
         if a < b:
-            ax.add_line(
-                Line2D([a, b], [y, y], color=style.ink, lw=0.8, solid_capstyle="butt", gid="ci", zorder=2)
-            )
+            intervals.append(((a, y), (b, y)))
         arrows(y, lo, hi)
 
     studies = [r for r in laid if r.kind == "study"]
@@ -699,6 +700,11 @@ def _render(
         xs.append(s.estimate)
         ys.append(r.centre)
         sizes.append(size)
+    if intervals:  # one artist for all of them: 200 Line2Ds took a third of a 200-study plot's making
+        ax.add_collection(
+            LineCollection(intervals, colors=style.ink, linewidths=0.8, capstyle="butt", gid="ci", zorder=2),
+            autolim=False,
+        )
     if xs:
         ax.scatter(
             xs,

@@ -132,6 +132,17 @@ def lines(ax, gid: str) -> list:
     return [ln for ln in ax.lines if ln.get_gid() == gid]
 
 
+def intervals(ax) -> np.ndarray:
+    """The study intervals (one LineCollection): rows of x low, x high, y, checked horizontal."""
+    found = [c for c in ax.collections if c.get_gid() == "ci"]
+    if not found:
+        return np.empty((0, 3))
+    (collection,) = found
+    segments = np.array(collection.get_segments())
+    assert np.all(segments[:, 0, 1] == segments[:, 1, 1])
+    return np.column_stack([segments[:, 0, 0], segments[:, 1, 0], segments[:, 0, 1]])
+
+
 def drawn_data_xy(ax, patch) -> np.ndarray:
     """The vertices of a patch as drawn (display), mapped back to data coordinates.
 
@@ -268,8 +279,9 @@ def test_ci_beyond_xlim_ends_in_arrows_at_the_limits():
     left, right = lines(ax, "ci-arrow-left"), lines(ax, "ci-arrow-right")
     assert len(left) == 1 and len(right) == 2
     assert all(ln.get_xdata()[0] == 0.1 for ln in left) and all(ln.get_xdata()[0] == 10 for ln in right)
-    cis = lines(ax, "ci")
-    assert min(min(ln.get_xdata()) for ln in cis) == 0.1 and max(max(ln.get_xdata()) for ln in cis) == 10
+    cis = intervals(ax)
+    assert cis[:, :2].min() == 0.1 and cis[:, :2].max() == 10
+    np.testing.assert_array_equal(cis[:, 2], squares(ax).get_offsets()[:, 1])  # each on its square's row
     # inside the limits: no arrow on that row
     y_inside = squares(ax).get_offsets()[1, 1]
     assert all(ln.get_ydata()[0] != y_inside for ln in left + right)
@@ -492,7 +504,7 @@ def test_not_estimable_zero_and_infinite_limits():
     assert "NA" in shown and "[0.00, ∞]" in shown
     np.testing.assert_allclose(squares(ax).get_offsets()[:, 0], [0.15, 2.0])  # no square for NA
     assert len(lines(ax, "ci-arrow-left")) == 1 and len(lines(ax, "ci-arrow-right")) == 1
-    assert len(lines(ax, "ci")) == 1  # only the zero-cell study has an interval to draw
+    assert len(intervals(ax)) == 1  # only the zero-cell study has an interval to draw
     assert_clean_layout(ax)
 
 
@@ -610,7 +622,7 @@ def test_unweighted_study_is_an_open_circle_with_its_reason_and_no_interval() ->
     ax = draw_forest(ForestData("t", "EFS (%)", "proportion", [Group(None, rows)]))
     (circles,) = [c for c in ax.collections if c.get_gid() == "unweighted-studies"]
     np.testing.assert_allclose(circles.get_offsets()[:, 0], [0.978])
-    assert len(squares(ax).get_offsets()) == 1 and len(lines(ax, "ci")) == 1
+    assert len(squares(ax).get_offsets()) == 1 and len(intervals(ax)) == 1
     shown = [t.get_text() for t in ax.texts]
     assert reason in shown and "97.8%" in shown
     assert any(t.startswith("Open circle: a result reported without an SE or CI") for t in shown)
