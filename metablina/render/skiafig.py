@@ -354,42 +354,55 @@ def record(fig: Figure) -> Drawing:
 
 def write_png(drawing: Drawing, path: str | PathLike[str], dpi: float = 300.0) -> None:
     """Rasterise at ``dpi`` on white: into 8-bit grey when the drawing has only greys (lossless, a
-    quarter of the pixels to draw and compress), else RGB."""
+    quarter of the pixels to draw and compress), else RGB.
+
+    A grey drawing is rasterised straight into the PNG's rows (each behind its filter byte, a stride of
+    width + 1), so its pixels are never copied: a 200-study forest plot at 300 dpi is 25 MB of them."""
     scale = dpi / 72.0
     width, height = max(1, round(drawing.width * scale)), max(1, round(drawing.height * scale))
     colour = skia.ColorType.kGray_8_ColorType if drawing.grey else skia.ColorType.kRGBA_8888_ColorType
-    surface = skia.Surface.MakeRaster(
-        skia.ImageInfo.Make(width, height, colour, skia.AlphaType.kOpaque_AlphaType)
-    )
+    info = skia.ImageInfo.Make(width, height, colour, skia.AlphaType.kOpaque_AlphaType)
+    if drawing.grey:
+        buffer = np.zeros(height * (width + 1) + 1, dtype=np.uint8)  # one byte more: pixels start at 1
+        rows = buffer[:-1].reshape(height, width + 1)
+        surface = skia.Surface.MakeRasterDirect(info, memoryview(buffer)[1:], width + 1)
+    else:
+        surface = skia.Surface.MakeRaster(info)
     canvas = surface.getCanvas()
     canvas.clear(skia.ColorWHITE)
     canvas.scale(scale, scale)
     canvas.drawPicture(drawing.picture)
-    pixels = surface.toarray()
-    Path(path).write_bytes(png_bytes(pixels.reshape(height, width) if drawing.grey else pixels[..., :3], dpi))
+    if drawing.grey:
+        del canvas, surface  # done with the buffer
+        Path(path).write_bytes(_png(rows, width, height, 0, dpi))
+    else:
+        Path(path).write_bytes(png_bytes(surface.toarray()[..., :3], dpi))
 
 
 def png_bytes(pixels: np.ndarray, dpi: float) -> bytes:
-    """A PNG of 8-bit grey (h, w) or RGB (h, w, 3) ``pixels`` with its resolution (pHYs).
+    """A PNG of 8-bit grey (h, w) or RGB (h, w, 3) ``pixels`` with its resolution (pHYs)."""
+    height, width = pixels.shape[:2]
+    rows = np.zeros((height, 1 + pixels[0].size), dtype=np.uint8)  # filter byte 0 (None) on each row
+    # the pixels copied once, straight from the raster (RGB taken out of RGBA), and deflated in place
+    into = rows[:, 1:].reshape(pixels.shape)
+    assert np.shares_memory(into, rows)  # a view of the rows, not a copy that would be filled in vain
+    into[...] = pixels
+    return _png(rows, width, height, 0 if pixels.ndim == 2 else 2, dpi)
+
+
+def _png(rows: np.ndarray, width: int, height: int, colour_type: int, dpi: float) -> bytes:
+    """The PNG file of ``rows`` (each a filter byte, 0, then its pixels).
 
     Every row unfiltered and deflated by ISA-L at its level 1: on a figure's flat runs of white and ink
     its matching finds what zlib's run-length strategy finds, 5% smaller, 8 times as fast (0.6 ms against
     4.9 ms for a forest plot at 300 dpi; 13 ms against 90 ms for a 200-study one). Pillow's PNG, which
     tries five filters on every row, is a few per cent smaller again and takes 17 ms."""
-    height, width = pixels.shape[:2]
-    rows = np.zeros((height, 1 + pixels[0].size), dtype=np.uint8)  # filter byte 0 (None) on each row
-    # the pixels copied once, straight from the raster (RGB taken out of RGBA), and deflated in place: a
-    # 200-row forest plot at 300 dpi is 75 MB, and every extra copy took 0.1 s
-    into = rows[:, 1:].reshape(pixels.shape)
-    assert np.shares_memory(into, rows)  # a view of the rows, not a copy that would be filled in vain
-    into[...] = pixels
     data = isal_zlib.compress(rows, 1)
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     per_metre = round(dpi / 0.0254)
-    colour_type = 0 if pixels.ndim == 2 else 2
     return b"".join(
         (
             b"\x89PNG\r\n\x1a\n",
