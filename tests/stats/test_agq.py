@@ -3,10 +3,12 @@
 Checked against (i) brute-force adaptive integration (scipy.integrate.quad, rel 1e-12) of the exact
 integral, (ii) an independent re-implementation of the AGQ rule with scipy's brentq for the mode, which
 must agree to rounding at any (μ, τ) however extreme — that is what the safeguarded mode search
-guarantees —, and (iii) the binomial pmf at τ = 0.
+guarantees —, and (iii) the binomial pmf at τ = 0. The exact (μ, τ) derivatives that Newton and the SE
+use are checked against Richardson-extrapolated central differences of the value.
 """
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -15,7 +17,13 @@ from hypothesis import strategies as st
 from scipy import integrate, optimize, stats
 from scipy.special import expit, gammaln
 
-from metablina.stats.agq import _log_marginal_arms, _mode, log_binom_kernel, log_marginal
+from metablina.stats.agq import (
+    _log_marginal_arms,
+    _log_marginal_derivs,
+    _mode,
+    log_binom_kernel,
+    log_marginal,
+)
 
 
 def _kernel(x, n, eta):
@@ -181,3 +189,58 @@ def test_properties(n, frac, mu, tau, nodes):
     assert got <= 1e-12  # a probability
     # events ↔ non-events with μ ↔ −μ is the same integral
     assert log_marginal(n - x, n, -mu, tau, nodes=nodes) == pytest.approx(got, rel=1e-12, abs=1e-12)
+
+
+def richardson_derivs(f: Callable[[float, float], np.ndarray], h: float) -> np.ndarray:
+    """(ℓ, ℓ_μ, ℓ_τ, ℓ_μμ, ℓ_μτ, ℓ_ττ) of f(dμ, dτ) at (0, 0) by central differences with steps h, h/2 and
+    h/4, Richardson-extrapolated twice (truncation error O(h⁶)); f maps two offsets to an array."""
+
+    def central(s: float) -> np.ndarray:
+        f0, fm, fp, tm, tp = f(0, 0), f(-s, 0), f(s, 0), f(0, -s), f(0, s)
+        corners = f(s, s) - f(s, -s) - f(-s, s) + f(-s, -s)
+        return np.array([f0, (fp - fm) / (2 * s), (tp - tm) / (2 * s), (fp - 2 * f0 + fm) / s**2,
+                         corners / (4 * s * s), (tp - 2 * f0 + tm) / s**2])
+
+    d = [central(h / 2**i) for i in range(3)]
+    d = [(4 * d[i + 1] - d[i]) / 3 for i in range(2)]
+    return (16 * d[1] - d[0]) / 15
+
+
+@pytest.mark.parametrize("nodes", [1, 7])
+def test_derivatives_match_richardson_differences(nodes: int) -> None:
+    # Random studies (fixed seed): a quarter with x = 0, a quarter with x = n, n from 1 to 250, μ around
+    # −8, …, 3 and τ ∈ {0, 1e-6, 0.01, 1, 5}. The differences use steps 8e-3, 4e-3, 2e-3: their rounding
+    # error (~1e-16 |ℓ| / 4e-6, |ℓ| up to ~2000 here) and truncation error both stay below ~3e-7.
+    rng = np.random.default_rng(20240917)
+    size = 1500
+    n = rng.integers(1, 251, size).astype(float)
+    kind = rng.integers(0, 4, size)
+    x = np.where(kind == 0, 0.0, np.where(kind == 1, n, np.round(rng.uniform(0, 1, size) * n)))
+    mu = rng.integers(-8, 4, size) + rng.uniform(-0.5, 0.5, size)
+    tau = rng.choice([0.0, 1e-6, 0.01, 1.0, 5.0], size)
+
+    def value(dmu: float, dtau: float) -> np.ndarray:
+        return _log_marginal_arms((x,), (n,), (mu + dmu,), (1.0,), np.abs(tau + dtau), nodes)
+
+    got = _log_marginal_derivs(x, n, mu, tau, nodes)
+    assert got.shape == (6, size) and np.isfinite(got).all()
+    assert np.array_equal(got[0], value(0.0, 0.0))  # the same operations as the value alone
+    want = richardson_derivs(value, 8e-3)
+    err = np.abs(got - want) / np.maximum(np.abs(want), 1.0)
+    worst = np.unravel_index(np.argmax(err), err.shape)
+    i = worst[1]
+    assert err.max() < 1e-6, (worst, x[i], n[i], mu[i], tau[i], got[:, i], want[:, i])
+    # ℓ is even in τ: at τ = 0 its τ-slope and the μτ cross derivative vanish
+    at0 = tau == 0
+    assert np.all(np.abs(got[2, at0]) <= 1e-12 * (1.0 + np.abs(got[1, at0])))
+    assert np.all(np.abs(got[4, at0]) <= 1e-12 * (1.0 + np.abs(got[3, at0])))
+
+
+@pytest.mark.parametrize(("x", "n", "mu", "tau"), EXTREME)
+def test_derivatives_are_finite_at_extremes(x, n, mu, tau):
+    # where the mode search must be safeguarded, the derivatives are finite and the value unchanged
+    args = (np.array([x], float), np.array([n], float), np.array([mu]), np.array([tau]))
+    for nodes in (1, 7):
+        got = _log_marginal_derivs(*args, nodes)
+        assert np.isfinite(got).all()
+        assert got[0, 0] == _log_marginal_arms((args[0],), (args[1],), (args[2],), (1.0,), args[3], nodes)[0]
