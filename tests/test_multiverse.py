@@ -298,7 +298,7 @@ def one_at_a_time(spec):
 def test_every_specification_equals_pooling_it_alone(request, review, analysis):
     """Each batched specification gives the numbers of analyze.pool on its own: inverse variance to 1e-10,
     the GLMMs and the Bayesian models to 1e-7 (the GLMM's own tolerance: Newton steps below
-    1e-9, SE from a finite-difference Hessian), analysis and natural scale."""
+    1e-9, the OR model's SE from a finite-difference Hessian), analysis and natural scale."""
     rows, by_id = request.getfixturevalue(review)
     mvs = M.multiverse(rows, by_id[analysis])
     assert mvs

@@ -9,8 +9,10 @@
 Both maximise the adaptive Gauss–Hermite (AGQ) approximation of the marginal likelihood that lme4's
 ``glmer(nAGQ=...)`` maximises (:mod:`metablina.stats.agq`), over τ ≥ 0. The likelihood is even in τ,
 so the optimiser works on τ ∈ ℝ and reports |τ|: a boundary optimum τ̂ = 0 is then an ordinary
-stationary point. Optimisation is a damped Newton iteration on finite-difference derivatives, run for
-a whole stack of analyses at once (one AGQ call per iteration evaluates the full difference stencil).
+stationary point. Optimisation is a damped Newton iteration run for a whole stack of analyses at once:
+for proportions on the exact gradient and Hessian of the AGQ log-likelihood in (μ, τ) (one mode search
+and quadrature per study and iteration), for UM.FS on finite differences (one AGQ call per iteration
+evaluates the full difference stencil).
 
 Standard errors follow lme4 (``vcov.merMod`` with ``use.hessian=TRUE``): the fixed-effect block of the
 inverse Hessian of −log L in (τ, fixed effects); at τ̂ = 0 that is the fixed-effect (pooled binomial /
@@ -26,15 +28,15 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 from scipy.special import chdtrc, expit, ndtr, ndtri, stdtr, stdtrit, xlogy
 
-from metablina.stats.agq import _log_marginal_arms, log_binom_coef
+from metablina.stats.agq import _log_marginal_arms, _log_marginal_derivs, log_binom_coef
 from metablina.stats.errors import InputError
 from metablina.stats.memory import check_memory
 from metablina.stats.plain import plain
 
 __all__ = ["GLMMResult", "glmm_or_umfs", "glmm_proportion"]
 
-_H = 1e-4  # finite-difference step for the Newton iterations (lme4's deriv12 uses 1e-4 for its Hessian)
-_H_SE = 1e-3  # step for the final Hessian, Richardson-extrapolated
+_H = 1e-4  # UM.FS finite-difference step for Newton (lme4's deriv12 uses 1e-4 for its Hessian)
+_H_SE = 1e-3  # UM.FS step for the final Hessian, Richardson-extrapolated
 _TAU_SNAP = 1e-2  # τ̂ below this is replaced by 0 when ℓ is flat to rounding (lme4: boundary.tol = 1e-5)
 _MAX_ITER = 200
 _BIG_TAU = 5.0
@@ -171,11 +173,11 @@ def _options(nagq, test, level):
     return int(nagq)
 
 
-# Peak working memory per study (and per analysis of a stack), measured with tracemalloc at k = 10^4 and
-# 4·10^4 (6.8 and 5.9 kB): the widest likelihood call evaluates 30 (μ, τ) points per study for PLO (3 μ
-# steps × 10 τ start values) and the 19-point (α, β, τ) stencil for OR, each with some thirty float64
-# temporaries of the AGQ mode search.
-_PEAK_BYTES_PER_STUDY = {"PLO": 7_000, "OR": 6_000}
+# Peak working memory per study (and per analysis of a stack), measured with tracemalloc at k = 1500, 10^4
+# and 4·10^4 (5.1, 5.0 and 5.0 kB for PLO; 5.9 kB for OR): the widest likelihood call evaluates ℓ with its
+# derivatives at the 10 τ start values per study for PLO, with some fifty float64 temporaries each, and
+# the 19-point (α, β, τ) stencil for OR, with some thirty temporaries of the AGQ mode search each.
+_PEAK_BYTES_PER_STUDY = {"PLO": 5_300, "OR": 6_000}
 
 
 def _working_memory(measure: str, m: int, k: int) -> int:
@@ -325,11 +327,6 @@ def _summarise_warnings(lead, flags: dict[str, np.ndarray]) -> list[str]:
 # ----------------------------------------------------------------------------------------------------------
 # one-group proportions (PLO)
 
-# finite-difference stencil in (μ, τ): centre, ±μ, ±τ, and the four corners for the mixed derivative
-_STENCIL2 = _H * np.array(
-    [[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [1, -1], [-1, 1], [-1, -1]], dtype=float
-)
-
 
 def _ll_prop(X, N, mu, tau, nodes, used=None):
     """Σ_i log L_i(μ, |τ|) without binomial coefficients. X, N: (m, k); mu, tau: (P, m) -> (P, m).
@@ -352,14 +349,28 @@ def _ll_prop(X, N, mu, tau, nodes, used=None):
     return out.sum(-1)
 
 
-def _derivs2(f: np.ndarray):
-    """Gradient (m, 2) and Hessian (m, 2, 2) from the 9-point stencil values f (9, m)."""
-    g = np.stack([(f[1] - f[2]) / (2 * _H), (f[3] - f[4]) / (2 * _H)], -1)
-    haa = (f[1] - 2 * f[0] + f[2]) / _H**2
-    hbb = (f[3] - 2 * f[0] + f[4]) / _H**2
-    hab = (f[5] - f[6] - f[7] + f[8]) / (4 * _H**2)
-    H = np.stack([np.stack([haa, hab], -1), np.stack([hab, hbb], -1)], -2)
-    return g, H
+def _ll_prop_derivs(
+    X: np.ndarray, N: np.ndarray, mu: np.ndarray, tau: np.ndarray, nodes: int, used: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ℓ = Σ_i log L_i(μ, |τ|) as :func:`_ll_prop`, with its exact gradient (P, m, 2) and Hessian (P, m, 2, 2)
+    in (μ, τ) (:func:`metablina.stats.agq._log_marginal_derivs`): one mode search and quadrature per study
+    instead of a difference stencil's nine. ℓ is even in τ, so at τ < 0 the τ-odd parts change sign."""
+    P, m = mu.shape
+    shape = (P, m, X.shape[-1])
+    x, n = np.broadcast_to(X, shape), np.broadcast_to(N, shape)
+    eta0 = np.broadcast_to(mu[..., None], shape)
+    t = np.broadcast_to(np.abs(tau)[..., None], shape)
+    if used is None:
+        d = _log_marginal_derivs(*(a.reshape(-1) for a in (x, n, eta0, t)), nodes).reshape(6, *shape)
+    else:
+        sel = np.broadcast_to(used, shape)
+        d = np.zeros((6, *shape))
+        d[:, sel] = _log_marginal_derivs(x[sel], n[sel], eta0[sel], t[sel], nodes)
+    f, g_m, g_t, h_mm, h_mt, h_tt = d.sum(-1)
+    sign = np.where(tau < 0, -1.0, 1.0)
+    g = np.stack([g_m, sign * g_t], -1)
+    H = np.stack([np.stack([h_mm, sign * h_mt], -1), np.stack([sign * h_mt, h_tt], -1)], -2)
+    return f, g, H
 
 
 _TAU_GRID = np.array([0.0, 0.15, 0.3, 0.5, 0.8, 1.3, 2.1, 3.5, 5.5, 9.0])
@@ -373,10 +384,8 @@ def _start_prop(X, N, nodes, mu_fe, used=None):
     mu = np.broadcast_to(mu_fe, (G, m)).copy()
     tau = np.broadcast_to(_TAU_GRID[:, None], (G, m))
     for _ in range(2):
-        f = _ll_prop(X, N, np.concatenate([mu - _H, mu, mu + _H]), np.concatenate([tau] * 3), nodes, used)
-        f = f.reshape(3, G, m)
-        g = (f[2] - f[0]) / (2 * _H)
-        h = (f[2] - 2 * f[1] + f[0]) / _H**2
+        _, g, H = _ll_prop_derivs(X, N, mu, tau, nodes, used)
+        g, h = g[..., 0], H[..., 0, 0]
         step = np.where(h < 0, -g / np.where(h < 0, h, -1.0), np.sign(g))
         mu += np.clip(step, -3.0, 3.0)
     f = _ll_prop(X, N, mu, tau, nodes, used)
@@ -385,22 +394,9 @@ def _start_prop(X, N, nodes, mu_fe, used=None):
     return mu[best, cols], np.maximum(_TAU_GRID[best], 0.05)
 
 
-def _hessian_prop(X, N, mu, tau, nodes, used=None):
-    """Hessian of ℓ in (μ, τ) by Richardson-extrapolated central differences (steps 1e-3 and 2e-3): the
-    truncation error is O(h⁴) and rounding noise (~1e-13 in ℓ) is amplified only by 1/h² = 1e6."""
-    Hs = []
-    for h in (_H_SE, 2 * _H_SE):
-        st = _STENCIL2 * (h / _H)
-        f = _ll_prop(X, N, mu + st[:, :1], tau + st[:, 1:], nodes, used)
-        haa = (f[1] - 2 * f[0] + f[2]) / h**2
-        hbb = (f[3] - 2 * f[0] + f[4]) / h**2
-        hab = (f[5] - f[6] - f[7] + f[8]) / (4 * h**2)
-        Hs.append(np.stack([np.stack([haa, hab], -1), np.stack([hab, hbb], -1)], -2))
-    return (4 * Hs[0] - Hs[1]) / 3
-
-
 def _fit_prop(X, N, nodes, mu, tau, used=None):
-    """Damped Newton for (μ, τ) on the AGQ log-likelihood, all analyses at once. Returns μ, |τ|, converged."""
+    """Damped Newton for (μ, τ) on the AGQ log-likelihood's exact derivatives, all analyses at once.
+    Returns μ, |τ|, converged."""
     mu, tau = mu.astype(float).copy(), tau.astype(float).copy()
     m = X.shape[0]
     caps = np.array([4.0, 2.0])
@@ -411,14 +407,12 @@ def _fit_prop(X, N, nodes, mu, tau, used=None):
             break
         Xa, Na = X[active], N[active]
         Ua = None if used is None else used[active]
-        f = _ll_prop(Xa, Na, mu[active] + _STENCIL2[:, :1], tau[active] + _STENCIL2[:, 1:], nodes, Ua)
-        g, H = _derivs2(f)
+        f0, g, H = (v[0] for v in _ll_prop_derivs(Xa, Na, mu[active][None], tau[active][None], nodes, Ua))
         d, shifted = _ascent_direction(g, H)
         d = _cap(d, caps)
-        f0 = f[0]
         slope = (g * d).sum(-1)
         # converged: a tiny Newton step, or a predicted gain below ℓ's rounding (in flat directions the
-        # difference-quotient noise would otherwise keep the step at ~1e-9 forever); the step is still taken
+        # gradient's rounding would otherwise keep the step at ~1e-9 forever); the step is still taken
         small = (np.max(np.abs(d), -1) < 1e-9) | (np.abs(slope) < 1e-15 * np.maximum(np.abs(f0), 1.0))
         mu_a, tau_a = mu[active], tau[active]
         moving = np.flatnonzero(~small)
@@ -439,7 +433,7 @@ def _fit_prop(X, N, nodes, mu, tau, used=None):
         max_step = np.min(caps / np.maximum(np.abs(d), 1e-300), axis=-1)
         acc, st_ = _line_search(evaluate, f0[moving], slope[moving], max_step[moving], shifted[moving])
         accepted[moving], step[moving] = acc, st_
-        # an analysis whose line search failed is at the noise floor of the difference quotients
+        # an analysis whose line search failed is at the rounding floor of ℓ
         stuck = ~accepted
         mu[active] += np.where(accepted, step * d[:, 0], 0.0)
         tau[active] += np.where(accepted, step * d[:, 1], 0.0)
@@ -603,7 +597,8 @@ def _proportion_core(X, N, used, nodes, test, level, start=None) -> tuple[dict, 
         mu, tau, converged = _fit_prop(X, N, nodes, *_start_prop(X, N, nodes, mu_fe, used), used)
     else:
         mu, tau, converged = _fit_prop_from(X, N, nodes, mu_fe, used, start)
-    ll = _ll_prop(X, N, mu[None], tau[None], nodes, used)[0]
+    # ℓ and its Hessian at the fit; the Hessian is used only where τ̂ stays > 0, which snapping leaves alone
+    ll, _, H = (v[0] for v in _ll_prop_derivs(X, N, mu[None], tau[None], nodes, used))
     ll_boundary = ll_fe - lc.sum(-1)
     snap = _snap(tau, ll, ll_boundary)
     mu = np.where(snap, mu_fe, mu)
@@ -611,8 +606,8 @@ def _proportion_core(X, N, used, nodes, test, level, start=None) -> tuple[dict, 
     ll = np.where(snap, ll_boundary, ll)
     converged = (converged | snap) & ~((np.abs(mu) > _DIVERGED) | (tau > _DIVERGED))
 
-    # SE (lme4: inverse of the finite-difference Hessian of the deviance in (τ, μ)); exact at τ = 0
-    H = _hessian_prop(X, N, mu, tau, nodes, used)
+    # SE (lme4: inverse of the finite-difference Hessian of the deviance in (τ, μ); ours is exact), and at
+    # τ = 0 the pooled binomial SE
     det = H[:, 0, 0] * H[:, 1, 1] - H[:, 0, 1] ** 2
     var_interior = -H[:, 1, 1] / det
     var_boundary = 1.0 / np.where(u, N * pbar[:, None] * (1.0 - pbar[:, None]), 0.0).sum(-1)

@@ -2,9 +2,9 @@
 
 Property tests draw random ragged batches (k = 1 to 9 per analysis, so some are refused) and compare every
 field of the batch with the one-at-a-time fit: 1e-10 relative for inverse variance, MH and Peto; for the
-masked GLMMs the GLMM's own tolerance, GLMM_TOL: its Newton steps stop below 1e-9 and its SE comes from a
-finite-difference Hessian (steps 1e-3, so the ~1e-14 rounding of ℓ that summing the padding's zeros
-moves becomes ~1e-8 in the Hessian), hence 1e-7 on the logit scale; the quadrature's for the Bayesian
+masked GLMMs the GLMM's own tolerance, GLMM_TOL: its Newton steps stop below 1e-9 and the OR model's SE
+comes from a finite-difference Hessian (steps 1e-3, so the ~1e-14 rounding of ℓ that summing the padding's
+zeros moves becomes ~1e-8 in the Hessian), hence 1e-7 on the logit scale; the quadrature's for the Bayesian
 models (grouped: the stacked code, agreeing to rounding). Examples are generated from the seed the test profiles fix
 (tests/conftest.py).
 """

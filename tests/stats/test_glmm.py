@@ -25,7 +25,8 @@ from scipy.special import expit
 
 from metablina.stats.agq import log_binom_coef, log_marginal
 from metablina.stats.errors import InputError
-from metablina.stats.glmm import _ll_or, glmm_or_umfs, glmm_proportion
+from metablina.stats.glmm import _ll_or, _ll_prop, _ll_prop_derivs, glmm_or_umfs, glmm_proportion
+from tests.stats.test_agq import richardson_derivs
 
 DATA = json.loads((pathlib.Path(__file__).parents[1] / "data" / "glmm.json").read_text())
 PROP = DATA["prop"]
@@ -253,6 +254,44 @@ def test_properties(data, seed):
     m = glmm_proportion(n - x, n)
     assert m.estimate == pytest.approx(-r.estimate, rel=1e-7, abs=1e-7)
     assert m.tau2 == pytest.approx(r.tau2, rel=1e-7, abs=1e-7)
+
+
+def test_exact_derivatives_of_a_ragged_stack():
+    # analyses of k = 1, 2, 4 and 5 studies padded on the right, each at three (μ, τ), τ < 0 included
+    # (ℓ is even in τ, so its τ-slope and μτ derivative change sign there) and τ = 0, 1e-6
+    X = np.array([[3, 1, 1, 1, 1], [0, 9, 1, 1, 1], [12, 0, 40, 7, 1], [5, 30, 30, 0, 2]], float)
+    N = np.array([[20, 2, 2, 2, 2], [15, 9, 2, 2, 2], [12, 50, 40, 90, 2], [60, 30, 31, 45, 3]], float)
+    used = np.arange(5) < np.array([1, 2, 4, 5])[:, None]
+    mu = np.array([[-1.0, 2.0, -6.0, 0.3], [-8.0, 0.5, 1.5, -2.0], [3.0, -3.0, -0.2, 0.0]])
+    tau = np.array([[0.8, -1.2, 0.0, 2.5], [1e-6, 0.01, -5.0, 1.0], [-0.3, 0.0, 1e-6, -1e-6]])
+    f, g, H = _ll_prop_derivs(X, N, mu, tau, 7, used)
+    assert f.shape == (3, 4) and g.shape == (3, 4, 2) and H.shape == (3, 4, 2, 2)
+    assert np.array_equal(f, _ll_prop(X, N, mu, tau, 7, used))
+    want = richardson_derivs(lambda dm, dt: _ll_prop(X, N, mu + dm, tau + dt, 7, used), 8e-3)
+    got = np.stack([f, g[..., 0], g[..., 1], H[..., 0, 0], H[..., 0, 1], H[..., 1, 1]])
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    assert np.array_equal(H[..., 0, 1], H[..., 1, 0])
+    # the padding is left out: an analysis alone gives the same numbers
+    alone = _ll_prop_derivs(X[2:3, :4], N[2:3, :4], mu[:, 2:3], tau[:, 2:3], 7)
+    for a, b in zip(alone, (f, g, H), strict=True):
+        np.testing.assert_allclose(a[:, 0], b[:, 2], rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("i", [i for i, c in enumerate(PROP) if c["test"] == "z"],
+                         ids=_prop_ids([c for c in PROP if c["test"] == "z"]))
+def test_fit_is_stationary_and_se_from_the_exact_hessian(prop_fits, i):
+    # Newton on exact derivatives ends where the AGQ likelihood's gradient vanishes, and the SE is that
+    # of its Hessian in (τ, μ), here by Richardson differences of the public log_marginal
+    c, r = PROP[i], prop_fits[i]
+    if r.tau2 == 0:
+        return  # the boundary's SE is the pooled binomial one (test_boundary_uses_pooled_binomial_se)
+    mu, tau = float(r.estimate), float(np.sqrt(r.tau2))
+    d = richardson_derivs(lambda dm, dt: log_marginal(c["xi"], c["ni"], mu + dm, tau + dt, nodes=c["nagq"]).sum(),
+                          8e-3)
+    scale = max(abs(d[3]), abs(d[5]), 1.0)
+    assert abs(d[1]) < 1e-7 * scale and abs(d[2]) < 1e-7 * scale, d
+    se = np.sqrt(-d[5] / (d[3] * d[5] - d[4] ** 2))
+    assert r.se == pytest.approx(se, rel=1e-6)
 
 
 # ----------------------------------------------------------------------------------------------------------
