@@ -163,6 +163,21 @@ def test_a_start_that_stops_short_is_caught_by_the_grid_check():
     assert_same(b, [alone], **GLMM_TOL)
 
 
+def test_a_stop_at_tau_zero_is_caught_though_the_better_fit_has_another_mu():
+    """Six studies (found by Hypothesis), study 2 left out and Newton started at the fit of all six
+    (tau = 0): Newton stops on the tau = 0 boundary (logit -0.388), a local maximum; the fit from the grid
+    has tau^2 = 0.0854 and logit -0.2965. At the boundary fit's mu no grid point beats it, so the check
+    moves mu at each grid tau before comparing."""
+    x, n = np.array([28, 20, 49, 25, 18, 55]), np.array([69, 51, 133, 63, 24, 144])
+    full = glmm.glmm_proportion(x, n)
+    keep = np.arange(6) != 1
+    alone = glmm.glmm_proportion(x[keep], n[keep])
+    assert float(alone.estimate) == pytest.approx(-0.296547474, abs=1e-8)
+    assert float(alone.tau2) == pytest.approx(0.0854000994, abs=1e-8)
+    b = batch.glmm_proportion([x[keep]], [n[keep]], start=(float(full.estimate), math.sqrt(float(full.tau2))))
+    assert_same(b, [alone], **GLMM_TOL)
+
+
 def test_leave_one_out_from_the_full_fit_at_k_60():
     """Sixty heterogeneous studies (seed 14), each left out, started at the fit of all sixty: the numbers
     of fitting each subset alone from the grid."""
