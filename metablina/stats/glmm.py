@@ -328,25 +328,31 @@ def _summarise_warnings(lead, flags: dict[str, np.ndarray]) -> list[str]:
 # one-group proportions (PLO)
 
 
-def _ll_prop(X, N, mu, tau, nodes, used=None):
-    """Σ_i log L_i(μ, |τ|) without binomial coefficients. X, N: (m, k); mu, tau: (P, m) -> (P, m).
+def _per_study_sums(per_study, X, N, mu, tau, used, rows: int) -> np.ndarray:
+    """Σ_i over the studies of ``per_study(x, n, η0, |τ|)`` (rows, S) for flat arrays of S studies, at
+    every (μ, τ) point of mu, tau (P, m); X, N: (m, k). Returns (rows, P, m).
 
     ``used`` (m, k), for ragged stacks padded on the right: only its studies are evaluated and summed
     (the padding adds exact zeros after them)."""
-    P, m = mu.shape
-    k = X.shape[-1]
-    shape = (P, m, k)
-    x = np.broadcast_to(X, shape)
-    n = np.broadcast_to(N, shape)
+    shape = (*mu.shape, X.shape[-1])
+    x, n = np.broadcast_to(X, shape), np.broadcast_to(N, shape)
     eta0 = np.broadcast_to(mu[..., None], shape)
     t = np.broadcast_to(np.abs(tau)[..., None], shape)
     if used is None:
-        x, n, eta0, t = (a.reshape(-1) for a in (x, n, eta0, t))
-        return _log_marginal_arms((x,), (n,), (eta0,), (1.0,), t, nodes).reshape(shape).sum(-1)
+        return per_study(*(a.reshape(-1) for a in (x, n, eta0, t))).reshape(rows, *shape).sum(-1)
     sel = np.broadcast_to(used, shape)
-    out = np.zeros(shape)
-    out[sel] = _log_marginal_arms((x[sel],), (n[sel],), (eta0[sel],), (1.0,), t[sel], nodes)
+    out = np.zeros((rows, *shape))
+    out[:, sel] = per_study(x[sel], n[sel], eta0[sel], t[sel])
     return out.sum(-1)
+
+
+def _ll_prop(X, N, mu, tau, nodes, used=None):
+    """Σ_i log L_i(μ, |τ|) without binomial coefficients. X, N: (m, k); mu, tau: (P, m) -> (P, m)."""
+
+    def per_study(x, n, eta0, t):
+        return _log_marginal_arms((x,), (n,), (eta0,), (1.0,), t, nodes)[None]
+
+    return _per_study_sums(per_study, X, N, mu, tau, used, rows=1)[0]
 
 
 def _ll_prop_derivs(
@@ -355,18 +361,11 @@ def _ll_prop_derivs(
     """ℓ = Σ_i log L_i(μ, |τ|) as :func:`_ll_prop`, with its exact gradient (P, m, 2) and Hessian (P, m, 2, 2)
     in (μ, τ) (:func:`metablina.stats.agq._log_marginal_derivs`): one mode search and quadrature per study
     instead of a difference stencil's nine. ℓ is even in τ, so at τ < 0 the τ-odd parts change sign."""
-    P, m = mu.shape
-    shape = (P, m, X.shape[-1])
-    x, n = np.broadcast_to(X, shape), np.broadcast_to(N, shape)
-    eta0 = np.broadcast_to(mu[..., None], shape)
-    t = np.broadcast_to(np.abs(tau)[..., None], shape)
-    if used is None:
-        d = _log_marginal_derivs(*(a.reshape(-1) for a in (x, n, eta0, t)), nodes).reshape(6, *shape)
-    else:
-        sel = np.broadcast_to(used, shape)
-        d = np.zeros((6, *shape))
-        d[:, sel] = _log_marginal_derivs(x[sel], n[sel], eta0[sel], t[sel], nodes)
-    f, g_m, g_t, h_mm, h_mt, h_tt = d.sum(-1)
+
+    def per_study(x, n, eta0, t):
+        return _log_marginal_derivs(x, n, eta0, t, nodes)
+
+    f, g_m, g_t, h_mm, h_mt, h_tt = _per_study_sums(per_study, X, N, mu, tau, used, rows=6)
     sign = np.where(tau < 0, -1.0, 1.0)
     g = np.stack([g_m, sign * g_t], -1)
     H = np.stack([np.stack([h_mm, sign * h_mt], -1), np.stack([sign * h_mt, h_tt], -1)], -2)
