@@ -178,6 +178,16 @@ def test_a_stop_at_tau_zero_is_caught_though_the_better_fit_has_another_mu():
     assert_same(b, [alone], **GLMM_TOL)
 
 
+def test_a_stop_on_the_tau_zero_saddle_is_caught():
+    """Eight studies with tau^2 = 0.0072 fitted alone; Newton from (8, 10) lands on tau = 0, stationary by
+    symmetry but a saddle there (the likelihood rises towards small tau > 0). No grid point beats it
+    (tau = 0.15 is already past the maximum), so only the Hessian's sign shows it is no maximum."""
+    xi, ni = np.array([81, 55, 24, 61, 46, 41, 65, 32]), np.array([111, 88, 38, 98, 77, 53, 93, 47])
+    alone = glmm.glmm_proportion(xi, ni)
+    assert float(alone.tau2) == pytest.approx(0.0072389758, abs=1e-8)
+    assert_same(batch.glmm_proportion([xi], [ni], start=(8.0, 10.0)), [alone], **GLMM_TOL)
+
+
 def test_leave_one_out_from_the_full_fit_at_k_60():
     """Sixty heterogeneous studies (seed 14), each left out, started at the fit of all sixty: the numbers
     of fitting each subset alone from the grid."""
