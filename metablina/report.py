@@ -248,11 +248,12 @@ def _series(
     return Series(kind, tuple(labels), est, lo, hi, tuple(k), i2, tuple(notes))
 
 
-def _batch_fit(stratum: StratumFit, subsets: Sequence[Any], tau_prior: str | None, near: bool = False) -> Any:
+def _batch_fit(stratum: StratumFit, subsets: Sequence[Any], tau_prior: str | None) -> Any:
     """The stratum's model fitted on every subset of its rows (index arrays) in one ragged batch
     (metablina.stats.batch): the same effect sizes, model, interval and prior as :func:`_refit`.
-    ``near``: each subset holds all rows but one, so a GLMM's Newton starts at the stratum's own fit
-    rather than searching a grid (checked against the grid, and the grid used where the check fails)."""
+    A proportion GLMM's Newton starts at the stratum's own fit rather than searching a τ grid: each
+    subset is the stratum less one study, or the stratum growing towards itself. The fit is checked
+    (converged, a local maximum, beating the profiled τ grid) and fitted from the grid where it fails."""
     import numpy as np
 
     from metablina.analyze import DEFAULT_TAU_PRIOR, GENERIC_LOG, TEST_OF_CI
@@ -269,8 +270,8 @@ def _batch_fit(stratum: StratumFit, subsets: Sequence[Any], tau_prior: str | Non
 
     if r.method == "GLMM" and r.measure == "PLO":
         start = (float(r.fit.estimate), math.sqrt(float(r.fit.tau2)))
-        near = near and all(map(math.isfinite, start))
-        return batch.glmm_proportion(pick("xi"), pick("ni"), test=r.ci_method, start=start if near else None)
+        warm = all(map(math.isfinite, start))
+        return batch.glmm_proportion(pick("xi"), pick("ni"), test=r.ci_method, start=start if warm else None)
     if r.method == "GLMM":
         return batch.glmm_or_umfs(pick("ai"), pick("n1i"), pick("ci"), pick("n2i"), test=r.ci_method)
     if r.method == "MH":
@@ -294,7 +295,7 @@ def _batch_fit(stratum: StratumFit, subsets: Sequence[Any], tau_prior: str | Non
 
 
 def _batch_points(
-    stratum: StratumFit, subsets: Sequence[Any], tau_prior: str | None = None, near: bool = False
+    stratum: StratumFit, subsets: Sequence[Any], tau_prior: str | None = None
 ) -> tuple[list[tuple], list[str | None]]:
     """Estimate, CI (natural scale) and I² of the stratum's model on each subset, fitted in one batch,
     and why a subset could not be fitted (None where it was), worded as :func:`_refit` words it."""
@@ -302,7 +303,7 @@ def _batch_points(
 
     r = stratum.result
     assert r is not None
-    b = _batch_fit(stratum, subsets, tau_prior, near)
+    b = _batch_fit(stratum, subsets, tau_prior)
     if r.measure == "PFT":  # the inverse Freeman-Tukey transform takes each subset's own sample sizes
         ni = columns_of(stratum.rows)["ni"]
         est, low, high = (
@@ -336,7 +337,7 @@ def leave_one_out(stratum: StratumFit, *, stacked: bool = True, tau_prior: str |
     if stacked:
         from metablina.stats.batch import leave_one_out_subsets
 
-        points, errors = _batch_points(stratum, leave_one_out_subsets(len(rows)), tau_prior, near=True)
+        points, errors = _batch_points(stratum, leave_one_out_subsets(len(rows)), tau_prior)
     else:
         fits = [_refit(stratum, rows[:i] + rows[i + 1 :], tau_prior) for i in range(len(rows))]
         points = [_point(f) for f in fits]
