@@ -42,7 +42,8 @@ _MAX_ITER = 200
 _BIG_TAU = 5.0
 _BIG_TAU_MSG = (
     "tau > 5 on the logit scale: the likelihood is nearly flat and {nodes}-node quadrature is "
-    "crude here (it can even have spurious local maxima); check with nagq=21 or a Bayesian model"
+    "crude here (it can even have spurious local maxima); check that the estimate holds with more nodes "
+    "(nagq=51 or 100) or with a Bayesian model"
 )
 _DIVERGED = 50.0  # |β|, |μ| or τ beyond this on the logit scale: the MLE is running off to infinity
 
