@@ -512,16 +512,3 @@ def statement(
 
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-def unweighted_rows(result: Any, rows: Any) -> list[Any]:
-    """The rows an analysis's selection left out only because they have no SE or CI (``EffectRow.
-    unusable``): they still speak, as unweighted rows in the forest plot and the SoF table. Found by
-    the selection's own decisions (excluded, with the row's reason), so nothing is re-selected here."""
-    by_key = {r.key: r for r in rows}
-    out = []
-    for d in result.selection.decisions:
-        row = by_key.get(d.subject)
-        if d.action == "excluded" and row is not None and row.unusable and d.reason == row.unusable:
-            out.append(row)
-    return out

@@ -768,13 +768,18 @@ def output_clashes(plan: Plan, doc: Located, rows: list[EffectRow]) -> list[Prob
 
 
 def stratum_override_problems(plan: Plan, doc: Located, rows: list[EffectRow]) -> list[Problem]:
-    """GRADE overrides of a stratum (``grade: strata:``) whose label names no stratum of the analysis: they
-    would silently rate nothing (a typo, or strata that the extracts no longer make)."""
+    """GRADE overrides of a stratum (``grade: strata:``) whose label names no stratum of the analysis (pooled,
+    or of an unweighted row alone): they would silently rate nothing (a typo, or strata that the extracts
+    no longer make)."""
     out = []
     for i, a in enumerate(plan.analyses):
         if not a.grade.strata:
             continue
-        labels = [s.label for s in select_rows(rows, a).strata]
+        selection = select_rows(rows, a)
+        labels = [s.label for s in selection.strata]
+        for r in unweighted_rows(selection, rows):
+            if (label := stratum_label(selection.keys, r)) not in labels:
+                labels.append(label)
         for label in a.grade.strata:
             if label not in labels:
                 known = ", ".join(repr(x) for x in labels)
@@ -1237,17 +1242,33 @@ def _strata(rows: list[EffectRow], keys: list[str]) -> list[Stratum]:
     groups: dict[tuple, list[EffectRow]] = defaultdict(list)
     for r in rows:
         groups[tuple(getattr(r, k) for k in keys)].append(r)
-
-    def label(values: tuple) -> str:
-        return "; ".join(_describe(k, v) for k, v in zip(keys, values, strict=True))
-
     ordered = sorted(
         groups,
         key=lambda vals: tuple(
             (v is None, str(v) if not isinstance(v, float) else f"{v:012.3f}") for v in vals
         ),
     )
-    return [Stratum(label(vals), tuple(groups[vals])) for vals in ordered]
+    return [Stratum(stratum_label(keys, groups[vals][0]), tuple(groups[vals])) for vals in ordered]
+
+
+def stratum_label(keys: Sequence[str], row: EffectRow) -> str:
+    """The label of the stratum ``row`` belongs in when the strata differ in ``keys``: the values of its
+    keys, described, as the report shows them (``frontline; 24 months``)."""
+    return "; ".join(_describe(k, getattr(row, k)) for k in keys)
+
+
+def unweighted_rows(selection: Selection, rows: list[EffectRow]) -> list[EffectRow]:
+    """The rows a selection left out only because they have no SE or CI (``EffectRow.unusable``): they
+    still speak, as unweighted rows in the forest plot and the SoF table, each in the stratum of its
+    :func:`stratum_label`. Found by the selection's own decisions (excluded, with the row's reason), so
+    nothing is re-selected here."""
+    by_key = {r.key: r for r in rows}
+    out = []
+    for d in selection.decisions:
+        row = by_key.get(d.subject)
+        if d.action == "excluded" and row is not None and row.unusable and d.reason == row.unusable:
+            out.append(row)
+    return out
 
 
 def _describe(key: str, value: object) -> str:

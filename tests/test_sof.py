@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from metablina import grade
-from metablina.plan import Plan, question_problems
+from metablina.plan import Plan, question_problems, unweighted_rows
 from metablina.render import sof
 from metablina.run import run_review
 
@@ -63,7 +62,7 @@ def test_unpooled_first_line_survival_speaks(sofs, run) -> None:
         "upgrade": 0,
     }
     assert efs.rating.label == "VERY LOW"
-    rows = grade.unweighted_rows(next(r for r in run.results if r.analysis.id == "efs-landmark"), run.rows)
+    rows = unweighted_rows(next(r for r in run.results if r.analysis.id == "efs-landmark").selection, run.rows)
     assert [r.key for r in rows] == ["bch-firstline-2024/efs-2y"]
 
 
@@ -360,19 +359,24 @@ def test_every_absolute_effect_names_its_comparator_risk_and_caveat(sofs) -> Non
     assert "1140 per 1,000: capped" in hsct
 
 
-def _plan_with_stratum_override(tmp_path: Path, label: str) -> Path:
-    """A copy of the shipped review whose plan rates one stratum of crs-grade3 down for indirectness."""
+def _plan_with_stratum_override(
+    tmp_path: Path,
+    label: str,
+    analysis: str = "crs-grade3",
+    reason: str = "CRS grading system not stated: other criteria than CTCAE or ASTCT",
+) -> Path:
+    """A copy of the shipped review whose plan rates one stratum of ``analysis`` down for indirectness."""
     import shutil
 
     folder = tmp_path / "studies"
     shutil.copytree(STUDIES, folder)
     plan = folder / "analyses.yaml"
     text = plan.read_text(encoding="utf-8")
-    start = text.index("  - id: crs-grade3")
+    start = text.index(f"  - id: {analysis}\n")
     at = text.index("\n", text.index("    measure:", start))
     override = (
         f'\n    grade:\n      strata:\n        "{label}":\n          indirectness: '
-        '{change: -1, reason: "CRS grading system not stated: other criteria than CTCAE or ASTCT"}'
+        f'{{change: -1, reason: "{reason}"}}'
     )
     plan.write_text(text[:at] + override + text[at:], encoding="utf-8")
     return folder
@@ -389,6 +393,21 @@ def test_a_stratum_override_rates_that_stratum_only(tmp_path: Path) -> None:
         "Indirectness (override in the plan)"
     )
     assert not any(d.override for label, d in indirect.items() if label != "frontline; grading not stated")
+
+
+def test_a_stratum_override_rates_an_unweighted_row_of_that_stratum(tmp_path: Path) -> None:
+    """The first-line cohort's 2-year EFS (no SE) is an unweighted row in a stratum of its own: the report
+    accepts an override naming that stratum, and it rates the row."""
+    from metablina.report import load_inputs
+
+    label = "frontline + bridging during chemotherapy delay; 24 months; all treated"
+    folder = _plan_with_stratum_override(tmp_path, label, "efs-landmark", "time origin not stated")
+    load_inputs(folder)  # no ReportError: the label names a stratum
+    rows = [r for s in sof.build(run_review(folder)) for r in s.rows if r.analysis == "efs-landmark"]
+    assert [r.stratum for r in rows] == ["bch-firstline-2024, unweighted"]
+    indirect = next(d for d in rows[0].rating.domains if d.name == "indirectness")
+    assert indirect.override and indirect.change == -1
+    assert indirect.footnote.startswith("Indirectness (override in the plan): time origin not stated")
 
 
 def test_a_stratum_override_naming_no_stratum_is_refused_with_its_line(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from metablina import grade
 from metablina.grade import Evidence, Rating, StudyEvidence
+from metablina.plan import stratum_label, unweighted_rows
 
 if TYPE_CHECKING:
     from metablina.compare import Absolute
@@ -507,7 +508,8 @@ def _subgroup_p(result: AnalysisResult) -> float | None:
 def unweighted_row(
     result: AnalysisResult, row: EffectRow, question: Question, outcome: QuestionOutcome, run: ReviewRun
 ) -> SofRow:
-    """A single result without an SE or CI: shown with its reason, rated, never pooled."""
+    """A single result without an SE or CI: shown with its reason, rated (by the overrides of the stratum
+    it belongs in, else the analysis's), never pooled."""
     a = result.analysis
     ev = Evidence(
         kind="unweighted",
@@ -519,7 +521,7 @@ def unweighted_row(
         estimate=row.estimate,
         no_interval=row.unusable or "no SE or CI",
     )
-    rating = grade.rate(ev, a.grade)
+    rating = grade.rate(ev, a.grade.for_stratum(stratum_label(result.selection.keys, row)))
     return SofRow(
         question=question.id,
         outcome_id=outcome.id,
@@ -556,13 +558,11 @@ def unweighted_forest_rows(result: AnalysisResult, rows: Any) -> list[tuple[str,
     circle, no interval, no weight, the reason as its note) with the label of the stratum it belongs in:
     described by the keys the selection split on, exactly as the plan labels its strata, so it joins a
     stratum with those values or starts a group of its own."""
-    from metablina.plan import _describe
     from metablina.render.forestmodel import StudyRow
 
-    keys = result.selection.keys
     out = []
-    for r in grade.unweighted_rows(result, rows):
-        label = "; ".join(_describe(k, getattr(r, k)) for k in keys)
+    for r in unweighted_rows(result.selection, rows):
+        label = stratum_label(result.selection.keys, r)
         detail = f"{100 * r.estimate:.1f}%" if a_rate(result.analysis.measure) else f"{r.estimate:.2f}"
         note = r.unusable or "no SE or CI"
         out.append(
@@ -624,7 +624,7 @@ def build(run: ReviewRun, model: Any = None) -> list[QuestionSoF]:
                         if s.label in robust and (s.pooled or s.refusal is not None):
                             row.rating = row.rating.with_note(robust[s.label])
                         rows.append(row)
-                for r in grade.unweighted_rows(result, run.rows):
+                for r in unweighted_rows(result.selection, run.rows):
                     if _in_setting([r], q):
                         rows.append(unweighted_row(result, r, q, o, run))
         notes: list[str] = []
