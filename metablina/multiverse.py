@@ -70,6 +70,7 @@ from metablina.plan import (
     Sensitivity,
     select_rows,
 )
+from metablina.run import bayes_co_primary
 from metablina.stats.errors import InputError
 
 # measures by the kind of record they pool
@@ -285,7 +286,10 @@ def how_choices(analysis: Analysis) -> list[How]:
                 except InputError:
                     continue
                 out.setdefault(How(measure, model, label), None)
-    out.setdefault(primary_how(analysis), None)  # a plan's model outside the multiverse's models
+    # the plan's own model (and Bayesian primary) where the multiverse's models leave them out
+    out.setdefault(How(analysis.measure, analysis.model, analysis.interval), None)
+    if analysis.primary == "bayes":
+        out.update(dict.fromkeys(_bayes(analysis, analysis.measure, [1.0])))
     return list(out)
 
 
@@ -300,10 +304,11 @@ def _bayes(analysis: Analysis, measure: str, scales: Sequence[float]) -> list[Ho
     return [How(measure, method, "credible", scaled_prior(prior, s)) for s in scales]
 
 
-def primary_how(analysis: Analysis) -> How:
-    """The plan's own choice: its model and interval, or its Bayesian fit at the plan's prior when the plan
-    makes that the primary estimate (``primary: bayes``)."""
-    if analysis.primary == "bayes":
+def primary_how(analysis: Analysis, k: int) -> How:
+    """The plan's own choice for a stratum of ``k`` records, the estimate its summary and SoF row use: the
+    plan's model and interval, or its Bayesian fit at the plan's prior where the plan makes that the primary
+    estimate (``primary: bayes``) and the stratum gets it (:func:`metablina.run.bayes_co_primary`)."""
+    if analysis.primary == "bayes" and bayes_co_primary(k):
         bayes = _bayes(analysis, analysis.measure, [1.0])
         if bayes:
             return bayes[0]
@@ -386,13 +391,12 @@ def enumerate_specs(rows: Sequence[EffectRow], analysis: Analysis) -> list[Strat
         return []  # no stratum pools, none would if definitions were pooled: nothing is looked at
     incl = inclusions(rows, analysis, plan)
     hows = how_choices(analysis)
-    first = primary_how(analysis)
     bayes_max_k = analysis.multiverse.bayes_max_k
 
     def specs_of(inc: Inclusion, rows: tuple[EffectRow, ...]) -> list[Specification]:
         out = []
         for how in hows:
-            primary = inc.kind == "plan" and how == first
+            primary = inc.kind == "plan" and how == primary_how(analysis, len(rows))
             if how.method in BAYES_METHODS and len(rows) > bayes_max_k and not primary:
                 continue
             out.append(Specification(inc.label, inc.kind, how, rows, primary))

@@ -171,6 +171,12 @@ def fit_rows(
 BAYES_MAX_K = 5
 
 
+def bayes_co_primary(k: int) -> bool:
+    """Whether a pooled stratum of ``k`` records gets the Bayesian co-primary fits (where the plan asks for
+    them): with few studies only, 2 <= k <= BAYES_MAX_K, where a frequentist interval is least reliable."""
+    return 2 <= k <= BAYES_MAX_K
+
+
 def bayes_fits(
     rows: tuple[EffectRow, ...], measure: str, tau_prior: str | None = None
 ) -> tuple[BayesFit, ...]:
@@ -213,7 +219,7 @@ def run_analysis(
     if analysis.bayes and method not in BAYES_METHODS:  # else the primary analysis is Bayesian already
         strata = tuple(
             replace(s, bayes=bayes_fits(s.rows, analysis.measure, analysis.tau_prior))
-            if 2 <= len(s.rows) <= BAYES_MAX_K and s.refusal is None
+            if bayes_co_primary(len(s.rows)) and s.refusal is None
             else s
             for s in strata
         )

@@ -122,6 +122,28 @@ def test_bayesian_specifications_only_up_to_bayes_max_k(synthetic):
     assert [s.how.method for s in mv.specs if s.primary] == ["BAYES-GLMM"]
 
 
+def test_the_primary_specification_is_the_estimate_the_summary_uses(synthetic, monkeypatch):
+    """With ``primary: bayes`` the summary and the SoF use the Bayesian fit only where the report makes it
+    (2 <= k <= BAYES_MAX_K) and the plan's model beyond; the multiverse's primary follows. It once stayed
+    Bayesian at any k: a 200-study review marked as primary, and fitted for 1.2 s each, Bayesian fits at
+    k = 197 that no table showed."""
+    from metablina import run
+    from metablina.render.sof import primary_result
+
+    rows, by_id = synthetic
+    a = by_id["crs-grade3"].model_copy(update={"primary": "bayes"})
+    for cap, method in ((3, "BAYES-GLMM"), (2, "GLMM")):
+        monkeypatch.setattr(run, "BAYES_MAX_K", cap)
+        (mv,) = M.enumerate_specs(rows, a)
+        (primary,) = [s for s in mv.specs if s.primary]
+        assert primary.how.method == method and len(primary.rows) == 3
+        (stratum,) = [s for s in run.run_analysis(rows, a).strata if len(s.rows) == 3]
+        assert primary_result(stratum, a)[0].method == method
+    # beyond bayes_max_k no Bayesian specification is left, the primary no longer among them
+    (capped,) = M.enumerate_specs(rows, with_multiverse(a, bayes_max_k=2))
+    assert not [s for s in capped.specs if s.how.method == "BAYES-GLMM" and len(s.rows) == 3]
+
+
 def test_each_study_left_out_only_up_to_leave_one_out_max_k(synthetic):
     """crs-grade3 pools 3 studies: with leave_one_out_max_k = 2 no study is left out (the other inclusion
     choices stay: first relapse alone), with 3 each of them is."""
