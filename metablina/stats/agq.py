@@ -48,10 +48,19 @@ def gh_rule(nodes: int) -> tuple[np.ndarray, np.ndarray]:
 def log_binom_kernel(x, n, eta):
     """x·log expit(η) + (n − x)·log expit(−η), written without cancellation for any η.
 
-    With s = log(1 + e^(−|η|)): log expit(η) = −max(−η, 0) − s and log expit(−η) = −max(η, 0) − s.
+    With s = log(1 + e^(−|η|)): log expit(η) = −max(−η, 0) − s and log expit(−η) = −max(η, 0) − s, so
+    the kernel is x·η − n·s for η < 0 and −(n − x)·η − n·s otherwise: one product chosen per element
+    (exactly the sum of both, one of which is zero) and every temporary reused, since this is most of
+    the time of a binomial–normal posterior and of a GLMM's likelihood.
     """
-    s = np.log1p(np.exp(-np.abs(eta)))
-    return -x * np.maximum(-eta, 0.0) - (n - x) * np.maximum(eta, 0.0) - n * s
+    eta = np.asarray(eta, dtype=float)
+    s = np.abs(eta, out=np.empty(eta.shape))
+    for step in (np.negative, np.exp, np.log1p):
+        step(s, out=s)
+    out = np.where(eta < 0.0, np.asarray(x, dtype=float), np.subtract(x, n, dtype=float))
+    out *= eta
+    out -= np.multiply(s, n, out=s) if np.broadcast_shapes(np.shape(n), s.shape) == s.shape else n * s
+    return out[()]
 
 
 def log_binom_coef(x, n):
@@ -194,7 +203,7 @@ def _log_marginal_derivs(
         etaq = mu + tau * zq
         # log_binom_kernel(x, n, etaq) written out to reuse e^(−|η|) for p and 1 − p
         ex = np.exp(-np.abs(etaq))
-        h_q = -0.5 * zq * zq + (-x * np.maximum(-etaq, 0.0) - nx * np.maximum(etaq, 0.0) - n * np.log1p(ex))
+        h_q = -0.5 * zq * zq + (np.where(etaq < 0.0, x, x - n) * etaq - n * np.log1p(ex))
         w = np.exp(np.minimum(h_q - h_hat, 0.0) + (lwq + tq * tq))
         s0 += w
         big = 1.0 / (1.0 + ex)

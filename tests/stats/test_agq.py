@@ -172,6 +172,35 @@ def test_kernel_is_stable():
     np.testing.assert_allclose(got, _kernel(2.0, 5.0, eta), rtol=1e-14)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    k=st.integers(1, 6),
+    m=st.integers(1, 4),
+    seed=st.integers(0, 2**32 - 1),
+    scale=st.sampled_from([1e-9, 1.0, 30.0, 1e3]),
+)
+def test_kernel_is_the_two_sided_formula_to_the_bit(k, m, seed, scale):
+    """The kernel picks x·η or −(n − x)·η per element and reuses its temporaries: it must give exactly
+    what −x·max(−η, 0) − (n − x)·max(η, 0) − n·log1p(e^(−|η|)) gives (both products, one of them zero),
+    for broadcast and scalar arguments, and leave its arguments alone."""
+    rng = np.random.default_rng(seed)
+    n = rng.integers(1, 300, size=k).astype(float)
+    x = np.floor(rng.uniform(0, 1, size=k) * (n + 1)).clip(max=n)
+    eta = rng.normal(0.0, scale, size=(m, k))
+    eta[0, 0] = 0.0
+    before = (x.copy(), n.copy(), eta.copy())
+
+    def two_sided(x, n, eta):
+        return -x * np.maximum(-eta, 0.0) - (n - x) * np.maximum(eta, 0.0) - n * np.log1p(np.exp(-np.abs(eta)))
+
+    np.testing.assert_array_equal(log_binom_kernel(x, n, eta), two_sided(x, n, eta))
+    np.testing.assert_array_equal(log_binom_kernel(x[:, None], n[:, None], eta[0]), two_sided(x[:, None], n[:, None], eta[0]))
+    one = log_binom_kernel(float(x[0]), float(n[0]), float(eta[-1, 0]))
+    assert np.ndim(one) == 0 and one == two_sided(x[0], n[0], eta[-1, 0])
+    for was, now in zip(before, (x, n, eta), strict=True):
+        np.testing.assert_array_equal(was, now)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="nodes"):
         log_marginal(1, 2, 0.0, 1.0, nodes=0)
