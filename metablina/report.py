@@ -271,7 +271,13 @@ def _batch_fit(stratum: StratumFit, subsets: Sequence[Any], tau_prior: str | Non
     if r.method == "GLMM" and r.measure == "PLO":
         start = (float(r.fit.estimate), math.sqrt(float(r.fit.tau2)))
         warm = all(map(math.isfinite, start))
-        return batch.glmm_proportion(pick("xi"), pick("ni"), test=r.ci_method, start=start if warm else None)
+        return batch.glmm_proportion(
+            pick("xi"),
+            pick("ni"),
+            test=r.ci_method,
+            start=start if warm else None,
+            whole=(cols["xi"], cols["ni"]),
+        )
     if r.method == "GLMM":
         return batch.glmm_or_umfs(pick("ai"), pick("n1i"), pick("ci"), pick("n2i"), test=r.ci_method)
     if r.method == "MH":

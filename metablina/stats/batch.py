@@ -432,7 +432,8 @@ def _masked(
 ) -> Batch:
     """Masked fits of a GLMM: each analysis checked alone (``check`` returns the studies it keeps, or
     raises the single fit's InputError); the others sorted by k and fitted in chunks of at most about
-    ``_GLMM_CELLS`` padded cells, by ``fit(**arrays, used=mask)``, which returns the flat result fields and
+    ``_GLMM_CELLS`` padded cells, by ``fit(**arrays, used=mask, chunk=the analyses' indices, width=k)``,
+    which returns the flat result fields and
     the warning flags. ``first_warnings(i, kept)`` are the warnings of analysis i that precede the flags'
     (as the single fit orders them); ``shared`` the fields every record carries; ``template`` fits toy
     data alone, for the list of fields when nothing could be fitted."""
@@ -462,7 +463,7 @@ def _masked(
             for name, cols in columns.items():
                 arrays[name][row, : k[i]] = cols[i]
             used[row, : k[i]] = kept[i]
-        out, flags = fit(**arrays, used=used, rows=len(chunk), width=width)
+        out, flags = fit(**arrays, used=used, chunk=np.array(chunk), width=width)
         gathered.add(np.array(chunk), {**shared, **out})
         for row, i in enumerate(chunk):
             own = [msg for msg, flag in flags.items() if flag[row]]
@@ -481,6 +482,7 @@ def glmm_proportion(
     test: str = "z",
     level: float = 0.95,
     start: tuple[float, float] | None = None,
+    whole: tuple[Any, Any] | None = None,
 ) -> Batch:
     """Binomial-normal GLMMs of proportions (:func:`metablina.stats.glmm.glmm_proportion`) of different k,
     masked: sorted by k and padded on the right within chunks of about ``_GLMM_CELLS`` cells, the padding
@@ -490,12 +492,19 @@ def glmm_proportion(
     of at the best point of a τ grid, which at k = 200 was half of the refits' time; where it does not
     converge, or a grid point at the fitted μ has a higher likelihood, the analysis is fitted from the grid.
     From a start far from the optimum Newton can stop on a lesser point the check does not see: give
-    only a near one.
+    only a near one. ``whole``: the events and totals ``start`` was fitted on; the check of an analysis
+    that leaves out at most one of those studies then skips the grid points a bound shows cannot beat
+    its fit (:class:`metablina.stats.glmm.WarmStart`), most of them at large k: the same numbers, sooner.
     """
     from metablina.stats import glmm
 
     columns, k = _ragged({"xi": xi, "ni": ni})
     nodes = glmm._options(nagq, test, level)
+    warm = None
+    if start is not None:
+        warm = glmm.WarmStart(float(start[0]), float(start[1]))
+        if whole is not None:
+            warm = glmm.warm_start(warm.mu, warm.tau, *whole, columns["xi"], columns["ni"], nodes)
 
     def check(one: dict[str, np.ndarray]) -> np.ndarray:
         x, n = glmm._events_and_totals("xi", one["xi"], "ni", one["ni"])
@@ -504,9 +513,9 @@ def glmm_proportion(
         glmm._check_proportions(x[None], n[None], ())
         return np.ones(x.size, dtype=bool)
 
-    def fit(xi, ni, used, rows, width):
-        glmm._check_memory("PLO", (rows,), width)
-        return glmm._proportion_core(xi, ni, used, nodes, test, level, start)
+    def fit(xi, ni, used, chunk, width):
+        glmm._check_memory("PLO", (chunk.size,), width)
+        return glmm._proportion_core(xi, ni, used, nodes, test, level, warm and warm.rows(chunk))
 
     def first_warnings(i: int, kept: np.ndarray) -> list[str]:
         w = ["k = 2: tau^2 cannot be estimated reliably"] if k[i] == 2 else []
@@ -546,8 +555,8 @@ def glmm_or_umfs(ai, n1i, ci, n2i, *, nagq: int = 7, test: str = "z", level: flo
         glmm._check_tables(a[None], n1[None], c[None], n2[None], ~dropped[None], ())
         return ~dropped
 
-    def fit(ai, n1i, ci, n2i, used, rows, width):
-        glmm._check_memory("OR", (rows,), width)
+    def fit(ai, n1i, ci, n2i, used, chunk, width):
+        glmm._check_memory("OR", (chunk.size,), width)
         return glmm._or_core(ai, n1i, ci, n2i, used, nodes, test, level)
 
     def first_warnings(i: int, kept: np.ndarray) -> list[str]:

@@ -374,20 +374,123 @@ def _ll_prop_derivs(
 
 
 _TAU_GRID = np.array([0.0, 0.15, 0.3, 0.5, 0.8, 1.3, 2.1, 3.5, 5.5, 9.0])
+_MU_STEP_CAP = 3.0  # the grid's Newton steps in μ move at most this far on the logit scale
+# The grid check of a warm-started fit leaves out a point whose bound on ℓ is below the fit's ℓ by this
+# much. The bound holds for the exact likelihood (log-concave in μ, Prékopa 1973); the margin is for the
+# AGQ rule's departures from it, which are far smaller.
+_BOUND_MARGIN = 1.0
 
 
-def _grid_profile(X, N, nodes, mu, used, steps: int):
+def _grid_profile(X, N, nodes, mu, used, steps: int, need: np.ndarray | None = None):
     """ℓ on the τ grid with μ profiled by ``steps`` capped Newton steps from ``mu`` (m,) at each τ:
-    returns μ and ℓ, each (grid, m)."""
+    returns μ and ℓ, each (grid, m). With ``need`` (grid, m), only those points are evaluated; the others
+    are μ = NaN, ℓ = −inf. Each point is its own analysis here, so it is computed as when all are."""
     G, m = _TAU_GRID.size, X.shape[0]
-    mu = np.broadcast_to(mu, (G, m)).copy()
-    tau = np.broadcast_to(_TAU_GRID[:, None], (G, m))
+    at_tau, at = np.nonzero(np.ones((G, m), bool) if need is None else need)
+    Xs, Ns, Us = X[at], N[at], None if used is None else used[at]
+    mu_s = np.broadcast_to(np.asarray(mu, dtype=float), (m,))[at]
+    tau_s = _TAU_GRID[at_tau]
     for _ in range(steps):
-        _, g, H = _ll_prop_derivs(X, N, mu, tau, nodes, used)
-        g, h = g[..., 0], H[..., 0, 0]
+        _, g, H = _ll_prop_derivs(Xs, Ns, mu_s[None], tau_s[None], nodes, Us)
+        g, h = g[0, :, 0], H[0, :, 0, 0]
         step = np.where(h < 0, -g / np.where(h < 0, h, -1.0), np.sign(g))
-        mu += np.clip(step, -3.0, 3.0)
-    return mu, _ll_prop(X, N, mu, tau, nodes, used)
+        mu_s = mu_s + np.clip(step, -_MU_STEP_CAP, _MU_STEP_CAP)
+    mu_out, ll_out = np.full((G, m), np.nan), np.full((G, m), -np.inf)
+    mu_out[at_tau, at] = mu_s
+    ll_out[at_tau, at] = _ll_prop(Xs, Ns, mu_s[None], tau_s[None], nodes, Us)[0]
+    return mu_out, ll_out
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """Where Newton starts every analysis of a batch instead of the τ grid: the fit (μ, τ) of a set of
+    studies that each analysis is nearly all of (leave-one-out, the end of a cumulative series).
+
+    With that set (:func:`warm_start`), the grid check of :func:`_fit_prop_from` skips the points that
+    cannot beat an analysis's fit: ``profile`` (grid,) is the set's profile log-likelihood max_μ ℓ(μ, τ)
+    at each τ of the grid; ``bounded`` (m,) marks the analyses that are the set less at most one study,
+    ``gone`` (m, 2) the (x, n) of that study (NaN: none). For such an analysis S = set − j, at a check
+    point (μ', τ) ℓ_S = ℓ_set − ℓ_j ≤ profile(τ) − ℓ_j(μ', τ), and −ℓ_j is convex in μ, so over the μ' the
+    check can reach (the fit's μ ± the step cap) it is largest at an end: two evaluations of one study
+    bound a point that costs k to evaluate."""
+
+    mu: float
+    tau: float
+    profile: np.ndarray | None = None
+    gone: np.ndarray | None = None
+    bounded: np.ndarray | None = None
+
+    def rows(self, index: np.ndarray) -> WarmStart:
+        """The same start for the analyses ``index`` of the batch."""
+        if self.bounded is None or self.gone is None:
+            return self
+        return WarmStart(self.mu, self.tau, self.profile, self.gone[index], self.bounded[index])
+
+
+def warm_start(
+    mu: float,
+    tau: float,
+    x: np.ndarray,
+    n: np.ndarray,
+    xi: list[np.ndarray],
+    ni: list[np.ndarray],
+    nodes: int,
+) -> WarmStart:
+    """The warm start at the fit (μ, τ) of the studies ``x``, ``n`` for the analyses ``xi``, ``ni``: which
+    of them leave out at most one of those studies, and the studies' profile over the τ grid."""
+    from collections import Counter
+
+    whole = Counter(zip(np.asarray(x, float).tolist(), np.asarray(n, float).tolist(), strict=True))
+    gone = np.full((len(xi), 2), np.nan)
+    bounded = np.zeros(len(xi), bool)
+    for i, (a, b) in enumerate(zip(xi, ni, strict=True)):
+        mine = Counter(zip(np.asarray(a, float).tolist(), np.asarray(b, float).tolist(), strict=True))
+        missing = whole - mine
+        if not mine - whole and missing.total() <= 1:
+            bounded[i] = True
+            gone[i] = next(iter(missing), (np.nan, np.nan))
+    profile = _profile_max(np.asarray(x, float), np.asarray(n, float), nodes, mu) if bounded.any() else None
+    return WarmStart(mu, tau, profile, gone, bounded)
+
+
+def _profile_max(x: np.ndarray, n: np.ndarray, nodes: int, mu: float) -> np.ndarray:
+    """max_μ ℓ(μ, τ) of one set of studies at each τ of the grid, by Newton in μ from ``mu`` (ℓ is concave
+    in μ at fixed τ); +inf where Newton does not settle on a maximum, which then bounds nothing."""
+    X, N = x[None], n[None]
+    tau = _TAU_GRID[:, None]
+    m = np.full((_TAU_GRID.size, 1), float(mu))
+    settled = np.zeros(_TAU_GRID.size, bool)
+    for _ in range(_MAX_ITER):
+        _, g, H = _ll_prop_derivs(X, N, m, tau, nodes)
+        g, h = g[..., 0], H[..., 0, 0]
+        step = np.clip(
+            np.where(h < 0, -g / np.where(h < 0, h, -1.0), np.sign(g)), -_MU_STEP_CAP, _MU_STEP_CAP
+        )
+        m = m + step
+        settled = ((np.abs(step) <= 1e-10 * (1.0 + np.abs(m))) & (h < 0))[:, 0]
+        if settled.all():
+            break
+    return np.where(settled, _ll_prop(X, N, m, tau, nodes)[:, 0], np.inf)
+
+
+def _grid_bound(start: WarmStart, nodes: int, mu: np.ndarray) -> np.ndarray:
+    """(grid, m): an upper bound on ℓ at each point the grid check of fits ``mu`` can reach (one capped
+    Newton step in μ from the fit's at each τ), for the analyses :class:`WarmStart` can bound; +inf for
+    the others."""
+    bound = np.full((_TAU_GRID.size, mu.size), np.inf)
+    if start.profile is None or start.bounded is None or start.gone is None:
+        return bound
+    bound[:, start.bounded] = start.profile[:, None]
+    one = np.flatnonzero(start.bounded & np.isfinite(start.gone[:, 0]))
+    if one.size:
+        tau = np.broadcast_to(_TAU_GRID[:, None], (_TAU_GRID.size, one.size))
+        x, n = start.gone[one, :1], start.gone[one, 1:]
+        lo, hi = (
+            _ll_prop(x, n, np.broadcast_to(mu[one] + d, tau.shape), tau, nodes)
+            for d in (-_MU_STEP_CAP, _MU_STEP_CAP)
+        )
+        bound[:, one] -= np.minimum(lo, hi)
+    return bound
 
 
 def _start_prop(X, N, nodes, mu_fe, used=None):
@@ -551,7 +654,7 @@ def _check_proportions(X: np.ndarray, N: np.ndarray, lead: tuple) -> None:
         )
 
 
-def _fit_prop_from(X, N, nodes, mu_fe, used, start: tuple[float, float]):
+def _fit_prop_from(X, N, nodes, mu_fe, used, start: WarmStart):
     """:func:`_fit_prop` from one (μ, τ) for every analysis, checked, and where a check fails fitted from
     the grid (:func:`_start_prop`) after all. Newton may stop at a stationary point that is not the
     grid fit's maximum, so the fit must
@@ -564,13 +667,16 @@ def _fit_prop_from(X, N, nodes, mu_fe, used, start: tuple[float, float]):
       τ: with μ held at the fit's, a stop on a τ = 0 local maximum one study away from a fit with
       τ² = 0.085 and another μ went unnoticed.
 
-    The checks cost about half the grid search. They do not prove that no better maximum exists."""
+    The checks cost about half the grid search (less where ``start`` bounds the grid points, which then
+    decide as if evaluated). They do not prove that no better maximum exists."""
     m = X.shape[0]
-    mu0, tau0 = np.full(m, float(start[0])), np.full(m, max(float(start[1]), 0.05))
+    mu0, tau0 = np.full(m, float(start.mu)), np.full(m, max(float(start.tau), 0.05))
     mu, tau, converged = _fit_prop(X, N, nodes, mu0, tau0, used)
     ll_fit, _, H = (v[0] for v in _ll_prop_derivs(X, N, mu[None], tau[None], nodes, used))
     maximum = (H[:, 0, 0] < 0) & (H[:, 0, 0] * H[:, 1, 1] - H[:, 0, 1] ** 2 > 0)
-    _, grid = _grid_profile(X, N, nodes, mu, used, steps=1)
+    # a point whose bound is below the fit by the margin cannot beat it: not evaluated
+    need = ~(_grid_bound(start, nodes, mu) < ll_fit - _BOUND_MARGIN)
+    _, grid = _grid_profile(X, N, nodes, mu, used, steps=1, need=need)
     lesser = np.nanmax(grid, axis=0) > ll_fit + 1e-9 * np.maximum(1.0, np.abs(ll_fit))
     redo = np.flatnonzero(~converged | ~maximum | lesser)
     if redo.size:
@@ -580,13 +686,15 @@ def _fit_prop_from(X, N, nodes, mu_fe, used, start: tuple[float, float]):
     return mu, tau, converged
 
 
-def _proportion_core(X, N, used, nodes, test, level, start=None) -> tuple[dict, dict[str, np.ndarray]]:
+def _proportion_core(
+    X, N, used, nodes, test, level, start: WarmStart | None = None
+) -> tuple[dict, dict[str, np.ndarray]]:
     """Fit checked (m, k) counts; ``used`` (m, k) marks the studies of each analysis of a ragged stack
     padded on the right (None: all). Returns the flat result fields and the warning flags.
 
-    ``start`` (μ, τ): where Newton starts for every analysis instead of the τ grid's best point: the fit
-    of all studies when each analysis leaves one out. An analysis that does not converge from there, or
-    whose fit a grid point (at the fitted μ) beats, is fitted from the grid after all."""
+    ``start``: where Newton starts for every analysis instead of the τ grid's best point (:class:`WarmStart`:
+    the fit of all studies when each analysis leaves one out). An analysis whose fit from there fails the
+    checks of :func:`_fit_prop_from` is fitted from the grid after all."""
     u = np.ones(X.shape, bool) if used is None else used
     k = u.sum(-1)
     # fixed-effect (pooled binomial) and saturated models

@@ -153,6 +153,65 @@ def test_leave_one_out_from_the_full_fit_equals_single_fits(data, test):
         assert_same(b, singles(lambda a, m: glmm.glmm_proportion(a, m, test=test), xs, ns), **GLMM_TOL)
 
 
+@SLOW
+@given(data=ragged_proportions(), test=st.sampled_from(["z", "t"]))
+def test_the_bounded_grid_check_decides_as_the_full_one(data, test):
+    """Leave-one-out and the whole, started at the fit of all studies: told those studies (``whole``),
+    the check skips grid points by a bound, and every number is the same to the last bit as when it
+    evaluates them all."""
+    for x, n in zip(*data, strict=True):
+        if x.size < 3:
+            continue
+        try:
+            full = glmm.glmm_proportion(x, n, test=test)
+        except InputError:
+            continue
+        start = (float(full.estimate), math.sqrt(float(full.tau2)))
+        subsets = [*batch.leave_one_out_subsets(x.size), np.arange(x.size)]
+        xs, ns = [x[s] for s in subsets], [n[s] for s in subsets]
+        bounded = batch.glmm_proportion(xs, ns, test=test, start=start, whole=(x, n))
+        every = batch.glmm_proportion(xs, ns, test=test, start=start)
+        for name in ("estimate", "se", "tau2", "ci_low", "ci_high", "ll"):
+            np.testing.assert_array_equal(getattr(bounded, name), getattr(every, name), err_msg=name)
+
+
+@pytest.mark.parametrize("seed", [14, 3, 8])
+def test_the_grid_bound_bounds_what_the_check_evaluates(seed):
+    """Sixty studies, each left out, Newton started at the fit of all sixty: at every grid point the
+    check evaluates (one capped Newton step in mu at each tau), the bound is at least the log-likelihood
+    there, and it is below the fit by the margin at most of them, which the check then skips."""
+    rng = np.random.default_rng(seed)
+    ni = rng.integers(10, 300, 60).astype(float)
+    xi = rng.binomial(ni.astype(int), 1 / (1 + np.exp(-rng.normal(-2.0, 0.8, 60)))).astype(float)
+    full = glmm.glmm_proportion(xi, ni)
+    mu0, tau0 = float(full.estimate), math.sqrt(float(full.tau2))
+    subsets = batch.leave_one_out_subsets(60)
+    X, N = np.array([xi[s] for s in subsets]), np.array([ni[s] for s in subsets])
+    mu, tau, converged = glmm._fit_prop(X, N, 7, np.full(60, mu0), np.full(60, tau0))
+    assert converged.all()
+    ll_fit = glmm._ll_prop(X, N, mu[None], tau[None], 7)[0]
+    bound = glmm._grid_bound(glmm.warm_start(mu0, tau0, xi, ni, list(X), list(N), 7), 7, mu)
+    _, every = glmm._grid_profile(X, N, 7, mu, None, steps=1)
+    assert (every <= bound + 1e-9 * np.abs(bound)).all()
+    assert (bound < ll_fit - glmm._BOUND_MARGIN).mean() > 0.5
+
+
+def test_warm_start_finds_the_study_each_analysis_leaves_out():
+    x, n = np.array([3.0, 5.0, 3.0, 9.0]), np.array([20.0, 30.0, 20.0, 40.0])
+    xi = [x[[0, 1, 3]], x, x[[1, 2, 3]], x[[0, 1]], np.array([3.0, 5.0, 7.0])]
+    ni = [n[[0, 1, 3]], n, n[[1, 2, 3]], n[[0, 1]], np.array([20.0, 30.0, 40.0])]
+    w = glmm.warm_start(-1.5, 0.3, x, n, xi, ni, 7)
+    assert w.bounded.tolist() == [True, True, True, False, False]
+    np.testing.assert_array_equal(w.gone[:3], [[3.0, 20.0], [np.nan, np.nan], [3.0, 20.0]])
+    assert w.profile.shape == glmm._TAU_GRID.shape and np.isfinite(w.profile).all()
+    # the profile is the maximum over mu at each tau: no mu on a fine grid does better
+    mus = np.linspace(-6, 3, 2001)
+    X, N = x[None], n[None]
+    for g, tau in enumerate(glmm._TAU_GRID):
+        ll = glmm._ll_prop(X, N, mus[:, None], np.full((mus.size, 1), tau), 7)[:, 0]
+        assert ll.max() <= w.profile[g] + 1e-9
+
+
 def test_a_start_that_stops_short_is_caught_by_the_grid_check():
     """From tau = 10 Newton stops on a lesser point for these seven studies (the tau = 0 boundary, mu
     -0.0332 instead of -0.0601); a grid point at the fitted mu beats it, so the grid fit is used."""
