@@ -379,6 +379,7 @@ _MU_STEP_CAP = 3.0  # the grid's Newton steps in μ move at most this far on the
 # much. The bound holds for the exact likelihood (log-concave in μ, Prékopa 1973); the margin is for the
 # AGQ rule's departures from it, which are far smaller.
 _BOUND_MARGIN = 1.0
+_PROFILE_WINDOW = 6.0  # the μ either side of the warm start within which the set's profile bounds ℓ
 
 
 def _grid_profile(X, N, nodes, mu, used, steps: int, need: np.ndarray | None = None):
@@ -408,11 +409,12 @@ class WarmStart:
 
     With that set (:func:`warm_start`), the grid check of :func:`_fit_prop_from` skips the points that
     cannot beat an analysis's fit: ``profile`` (grid,) is the set's profile log-likelihood max_μ ℓ(μ, τ)
-    at each τ of the grid; ``bounded`` (m,) marks the analyses that are the set less at most one study,
-    ``gone`` (m, 2) the (x, n) of that study (NaN: none). For such an analysis S = set − j, at a check
-    point (μ', τ) ℓ_S = ℓ_set − ℓ_j ≤ profile(τ) − ℓ_j(μ', τ), and −ℓ_j is convex in μ, so over the μ' the
-    check can reach (the fit's μ ± the step cap) it is largest at an end: two evaluations of one study
-    bound a point that costs k to evaluate."""
+    at each τ of the grid, μ within :data:`_PROFILE_WINDOW` of the start (:func:`_profile_max`);
+    ``bounded`` (m,) marks the analyses that are the set less at most one study, ``gone`` (m, 2) the
+    (x, n) of that study (NaN: none). For such an analysis S = set − j, at a check point (μ', τ)
+    ℓ_S = ℓ_set − ℓ_j ≤ profile(τ) − ℓ_j(μ', τ), and −ℓ_j is convex in μ, so over the μ' the check can
+    reach (the fit's μ ± the step cap) it is largest at an end: two evaluations of one study bound a
+    point that costs k to evaluate."""
 
     mu: float
     tau: float
@@ -454,8 +456,10 @@ def warm_start(
 
 
 def _profile_max(x: np.ndarray, n: np.ndarray, nodes: int, mu: float) -> np.ndarray:
-    """max_μ ℓ(μ, τ) of one set of studies at each τ of the grid, by Newton in μ from ``mu`` (ℓ is concave
-    in μ at fixed τ); +inf where Newton does not settle on a maximum, which then bounds nothing."""
+    """max ℓ(μ, τ) over μ within :data:`_PROFILE_WINDOW` of ``mu``, for one set of studies at each τ of the
+    grid: the maximum Newton in μ settles on from ``mu``, checked against a μ grid over the window. The
+    exact ℓ is concave in μ, the rule's not always (two maxima 0.02-0.08 apart at τ ≥ 5.5 for very skewed
+    data): +inf where Newton does not settle or the grid beats it, which then bounds nothing."""
     X, N = x[None], n[None]
     tau = _TAU_GRID[:, None]
     m = np.full((_TAU_GRID.size, 1), float(mu))
@@ -470,7 +474,17 @@ def _profile_max(x: np.ndarray, n: np.ndarray, nodes: int, mu: float) -> np.ndar
         settled = ((np.abs(step) <= 1e-10 * (1.0 + np.abs(m))) & (h < 0))[:, 0]
         if settled.all():
             break
-    return np.where(settled, _ll_prop(X, N, m, tau, nodes)[:, 0], np.inf)
+    top = np.where(settled, _ll_prop(X, N, m, tau, nodes)[:, 0], np.inf)
+    scan = float(mu) + np.linspace(-_PROFILE_WINDOW, _PROFILE_WINDOW, 25)
+    G = _TAU_GRID.size
+    ll = _ll_prop(
+        np.repeat(X, G, 0),
+        np.repeat(N, G, 0),
+        np.repeat(scan[:, None], G, 1),
+        np.repeat(tau.T, scan.size, 0),
+        nodes,
+    )
+    return np.where((ll > top + 1e-9 * np.abs(top)).any(0), np.inf, top)
 
 
 def _grid_bound(start: WarmStart, nodes: int, mu: np.ndarray) -> np.ndarray:
@@ -480,8 +494,10 @@ def _grid_bound(start: WarmStart, nodes: int, mu: np.ndarray) -> np.ndarray:
     bound = np.full((_TAU_GRID.size, mu.size), np.inf)
     if start.profile is None or start.bounded is None or start.gone is None:
         return bound
-    bound[:, start.bounded] = start.profile[:, None]
-    one = np.flatnonzero(start.bounded & np.isfinite(start.gone[:, 0]))
+    # the profile bounds ℓ of the whole set within its window: analyses whose check points lie there
+    near = start.bounded & (np.abs(mu - start.mu) <= _PROFILE_WINDOW - _MU_STEP_CAP)
+    bound[:, near] = start.profile[:, None]
+    one = np.flatnonzero(near & np.isfinite(start.gone[:, 0]))
     if one.size:
         tau = np.broadcast_to(_TAU_GRID[:, None], (_TAU_GRID.size, one.size))
         x, n = start.gone[one, :1], start.gone[one, 1:]

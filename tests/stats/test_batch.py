@@ -212,6 +212,18 @@ def test_warm_start_finds_the_study_each_analysis_leaves_out():
         assert ll.max() <= w.profile[g] + 1e-9
 
 
+def test_a_profile_the_rule_makes_bimodal_bounds_nothing():
+    """One study with events among four 0/n: at tau = 9 the 7-node rule's likelihood has two maxima in
+    mu (-10.06 and, 0.08 higher, -16.07). From a start near the lower one Newton settles there, the mu
+    grid over the window finds the higher, and the profile at that tau bounds nothing (+inf); from a start
+    near the higher one it is that maximum."""
+    x, n = np.array([0.0, 0, 0, 76, 0]), np.array([129.0, 68, 40, 131, 70])
+    nine = list(glmm._TAU_GRID).index(9.0)
+    near_lower, near_higher = glmm._profile_max(x, n, 7, -11.0), glmm._profile_max(x, n, 7, -16.0)
+    assert near_lower[nine] == np.inf and np.isfinite(near_lower[:nine]).all()
+    assert near_higher[nine] == pytest.approx(-95.055, abs=1e-3)
+
+
 def test_a_start_that_stops_short_is_caught_by_the_grid_check():
     """From tau = 10 Newton stops on a lesser point for these seven studies (the tau = 0 boundary, mu
     -0.0332 instead of -0.0601); a grid point at the fitted mu beats it, so the grid fit is used."""
