@@ -501,6 +501,8 @@ def glmm_proportion(
     columns, k = _ragged({"xi": xi, "ni": ni})
     nodes = glmm._options(nagq, test, level)
     warm = None
+    if whole is not None and start is None:
+        raise InputError("whole: the studies a start was fitted on; give start, their fit, with it")
     if start is not None:
         warm = glmm.WarmStart(float(start[0]), float(start[1]))
         if whole is not None:

@@ -212,6 +212,11 @@ def test_warm_start_finds_the_study_each_analysis_leaves_out():
         assert ll.max() <= w.profile[g] + 1e-9
 
 
+def test_whole_without_start_is_refused():
+    with pytest.raises(InputError, match=r"whole: .*give start"):
+        batch.glmm_proportion([[3, 4, 5]], [[20, 20, 20]], whole=([3, 4, 5], [20, 20, 20]))
+
+
 def test_a_profile_the_rule_makes_bimodal_bounds_nothing():
     """One study with events among four 0/n: at tau = 9 the 7-node rule's likelihood has two maxima in
     mu (-10.06 and, 0.08 higher, -16.07). From a start near the lower one Newton settles there, the mu
