@@ -380,6 +380,7 @@ _MU_STEP_CAP = 3.0  # the grid's Newton steps in μ move at most this far on the
 # AGQ rule's departures from it, which are far smaller.
 _BOUND_MARGIN = 1.0
 _PROFILE_WINDOW = 6.0  # the μ either side of the warm start within which the set's profile bounds ℓ
+_MIN_BOUNDED = 16  # analyses a warm start must bound to be worth its profile
 
 
 def _grid_profile(X, N, nodes, mu, used, steps: int, need: np.ndarray | None = None):
@@ -451,7 +452,10 @@ def warm_start(
         if not mine - whole and missing.total() <= 1:
             bounded[i] = True
             gone[i] = next(iter(missing), (np.nan, np.nan))
-    profile = _profile_max(np.asarray(x, float), np.asarray(n, float), nodes, mu) if bounded.any() else None
+    # the profile costs about as much as the checks of 16 analyses: worth it for a leave-one-out series,
+    # not for the one or two analyses at the end of a cumulative one
+    worth = bounded.sum() >= _MIN_BOUNDED
+    profile = _profile_max(np.asarray(x, float), np.asarray(n, float), nodes, mu) if worth else None
     return WarmStart(mu, tau, profile, gone, bounded)
 
 
