@@ -383,6 +383,13 @@ _PROFILE_WINDOW = 6.0  # the μ either side of the warm start within which the s
 _MIN_BOUNDED = 16  # analyses a warm start must bound to be worth its profile
 
 
+def _mu_step(g: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """A Newton step in μ from the gradient ``g`` and curvature ``h`` of ℓ (a unit step uphill where ℓ is
+    not concave), at most :data:`_MU_STEP_CAP` long."""
+    step = np.where(h < 0, -g / np.where(h < 0, h, -1.0), np.sign(g))
+    return np.clip(step, -_MU_STEP_CAP, _MU_STEP_CAP)
+
+
 def _grid_profile(X, N, nodes, mu, used, steps: int, need: np.ndarray | None = None):
     """ℓ on the τ grid with μ profiled by ``steps`` capped Newton steps from ``mu`` (m,) at each τ:
     returns μ and ℓ, each (grid, m). With ``need`` (grid, m), only those points are evaluated; the others
@@ -394,9 +401,7 @@ def _grid_profile(X, N, nodes, mu, used, steps: int, need: np.ndarray | None = N
     tau_s = _TAU_GRID[at_tau]
     for _ in range(steps):
         _, g, H = _ll_prop_derivs(Xs, Ns, mu_s[None], tau_s[None], nodes, Us)
-        g, h = g[0, :, 0], H[0, :, 0, 0]
-        step = np.where(h < 0, -g / np.where(h < 0, h, -1.0), np.sign(g))
-        mu_s = mu_s + np.clip(step, -_MU_STEP_CAP, _MU_STEP_CAP)
+        mu_s = mu_s + _mu_step(g[0, :, 0], H[0, :, 0, 0])
     mu_out, ll_out = np.full((G, m), np.nan), np.full((G, m), -np.inf)
     mu_out[at_tau, at] = mu_s
     ll_out[at_tau, at] = _ll_prop(Xs, Ns, mu_s[None], tau_s[None], nodes, Us)[0]
@@ -470,12 +475,9 @@ def _profile_max(x: np.ndarray, n: np.ndarray, nodes: int, mu: float) -> np.ndar
     settled = np.zeros(_TAU_GRID.size, bool)
     for _ in range(_MAX_ITER):
         _, g, H = _ll_prop_derivs(X, N, m, tau, nodes)
-        g, h = g[..., 0], H[..., 0, 0]
-        step = np.clip(
-            np.where(h < 0, -g / np.where(h < 0, h, -1.0), np.sign(g)), -_MU_STEP_CAP, _MU_STEP_CAP
-        )
+        step = _mu_step(g[..., 0], H[..., 0, 0])
         m = m + step
-        settled = ((np.abs(step) <= 1e-10 * (1.0 + np.abs(m))) & (h < 0))[:, 0]
+        settled = ((np.abs(step) <= 1e-10 * (1.0 + np.abs(m))) & (H[..., 0, 0] < 0))[:, 0]
         if settled.all():
             break
     top = np.where(settled, _ll_prop(X, N, m, tau, nodes)[:, 0], np.inf)

@@ -134,11 +134,8 @@ def test_masked_glmm_proportion_equals_single_fits(data, test):
     assert_same(b, singles(lambda x, n: glmm.glmm_proportion(x, n, test=test), xi, ni), **GLMM_TOL)
 
 
-@SLOW
-@given(data=ragged_proportions(), test=st.sampled_from(["z", "t"]))
-def test_leave_one_out_from_the_full_fit_equals_single_fits(data, test):
-    """Each study left out in turn, Newton started at the fit of all of them (as the report's refits
-    start): the numbers of fitting each subset alone from the tau grid."""
+def _fitted_with_start(data, test: str):
+    """Each table of at least three studies that a GLMM fits, with the start at that fit (μ̂, τ̂)."""
     for x, n in zip(*data, strict=True):
         if x.size < 3:
             continue
@@ -146,7 +143,15 @@ def test_leave_one_out_from_the_full_fit_equals_single_fits(data, test):
             full = glmm.glmm_proportion(x, n, test=test)
         except InputError:
             continue
-        start = (float(full.estimate), math.sqrt(float(full.tau2)))
+        yield x, n, (float(full.estimate), math.sqrt(float(full.tau2)))
+
+
+@SLOW
+@given(data=ragged_proportions(), test=st.sampled_from(["z", "t"]))
+def test_leave_one_out_from_the_full_fit_equals_single_fits(data, test):
+    """Each study left out in turn, Newton started at the fit of all of them (as the report's refits
+    start): the numbers of fitting each subset alone from the tau grid."""
+    for x, n, start in _fitted_with_start(data, test):
         subsets = batch.leave_one_out_subsets(x.size)
         xs, ns = [x[s] for s in subsets], [n[s] for s in subsets]
         b = batch.glmm_proportion(xs, ns, test=test, start=start)
@@ -159,14 +164,7 @@ def test_the_bounded_grid_check_decides_as_the_full_one(data, test):
     """Leave-one-out and the whole, started at the fit of all studies: told those studies (``whole``),
     the check skips grid points by a bound, and every number is the same to the last bit as when it
     evaluates them all."""
-    for x, n in zip(*data, strict=True):
-        if x.size < 3:
-            continue
-        try:
-            full = glmm.glmm_proportion(x, n, test=test)
-        except InputError:
-            continue
-        start = (float(full.estimate), math.sqrt(float(full.tau2)))
+    for x, n, start in _fitted_with_start(data, test):
         subsets = [*batch.leave_one_out_subsets(x.size), np.arange(x.size)]
         xs, ns = [x[s] for s in subsets], [n[s] for s in subsets]
         with pytest.MonkeyPatch.context() as patch:
