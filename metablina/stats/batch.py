@@ -433,10 +433,10 @@ def _masked(
     """Masked fits of a GLMM: each analysis checked alone (``check`` returns the studies it keeps, or
     raises the single fit's InputError); the others sorted by k and fitted in chunks of at most about
     ``_GLMM_CELLS`` padded cells, by ``fit(**arrays, used=mask, chunk=the analyses' indices, width=k)``,
-    which returns the flat result fields and
-    the warning flags. ``first_warnings(i, kept)`` are the warnings of analysis i that precede the flags'
-    (as the single fit orders them); ``shared`` the fields every record carries; ``template`` fits toy
-    data alone, for the list of fields when nothing could be fitted."""
+    which returns the flat result fields and the warning flags. ``first_warnings(i, kept)`` are the
+    warnings of analysis i that precede the flags' (as the single fit orders them); ``shared`` the fields
+    every record carries; ``template`` fits toy data alone, for the list of fields when nothing could be
+    fitted."""
     m = k.size
     errors: list[str | None] = [None] * m
     kept: list[np.ndarray | None] = [None] * m
