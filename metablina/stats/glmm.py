@@ -678,7 +678,8 @@ def _check_proportions(X: np.ndarray, N: np.ndarray, lead: tuple) -> None:
 
 def _fit_prop_from(X, N, nodes, mu_fe, used, start: WarmStart):
     """:func:`_fit_prop` from one (μ, τ) for every analysis, checked, and where a check fails fitted from
-    the grid (:func:`_start_prop`) after all. Newton may stop at a stationary point that is not the
+    the grid (:func:`_start_prop`) after all; returns μ, τ, converged and ℓ and its Hessian at the fit
+    (which the checks need). Newton may stop at a stationary point that is not the
     grid fit's maximum, so the fit must
 
     * have converged;
@@ -705,7 +706,10 @@ def _fit_prop_from(X, N, nodes, mu_fe, used, start: WarmStart):
         U = None if used is None else used[redo]
         start_redo = _start_prop(X[redo], N[redo], nodes, mu_fe[redo], U)
         mu[redo], tau[redo], converged[redo] = _fit_prop(X[redo], N[redo], nodes, *start_redo, U)
-    return mu, tau, converged
+        ll_fit[redo], _, H[redo] = (
+            v[0] for v in _ll_prop_derivs(X[redo], N[redo], mu[redo][None], tau[redo][None], nodes, U)
+        )
+    return mu, tau, converged, ll_fit, H
 
 
 def _proportion_core(
@@ -737,12 +741,13 @@ def _proportion_core(
 
     # ML fit from the best point of a τ grid; the boundary τ = 0 (a stationary point, since ℓ is even in τ)
     # is kept when it is at least as good
+    # with ℓ and its Hessian at the fit; the Hessian is used only where τ̂ stays > 0, which snapping leaves
+    # alone
     if start is None:
         mu, tau, converged = _fit_prop(X, N, nodes, *_start_prop(X, N, nodes, mu_fe, used), used)
+        ll, _, H = (v[0] for v in _ll_prop_derivs(X, N, mu[None], tau[None], nodes, used))
     else:
-        mu, tau, converged = _fit_prop_from(X, N, nodes, mu_fe, used, start)
-    # ℓ and its Hessian at the fit; the Hessian is used only where τ̂ stays > 0, which snapping leaves alone
-    ll, _, H = (v[0] for v in _ll_prop_derivs(X, N, mu[None], tau[None], nodes, used))
+        mu, tau, converged, ll, H = _fit_prop_from(X, N, nodes, mu_fe, used, start)
     ll_boundary = ll_fe - lc.sum(-1)
     snap = _snap(tau, ll, ll_boundary)
     mu = np.where(snap, mu_fe, mu)
