@@ -196,6 +196,31 @@ def test_the_grid_bound_bounds_what_the_check_evaluates(seed):
     assert (bound < ll_fit - glmm._BOUND_MARGIN).mean() > 0.5
 
 
+def test_each_chunk_is_bounded_by_its_own_analyses_studies(monkeypatch):
+    """Sixty studies (seed 14) each left out, in chunks of three analyses: every chunk's bound, made from
+    the study each of its analyses leaves out, is at least the log-likelihood at each point its check can
+    evaluate (a chunk paired with another chunk's studies would not be)."""
+    rng = np.random.default_rng(14)
+    ni = rng.integers(10, 300, 60).astype(float)
+    xi = rng.binomial(ni.astype(int), 1 / (1 + np.exp(-rng.normal(-2.0, 0.8, 60)))).astype(float)
+    full = glmm.glmm_proportion(xi, ni)
+    start = (float(full.estimate), math.sqrt(float(full.tau2)))
+    subsets = batch.leave_one_out_subsets(60)
+    fit_from, held = glmm._fit_prop_from, []
+
+    def checked(X, N, nodes, mu_fe, used, warm):
+        out = fit_from(X, N, nodes, mu_fe, used, warm)
+        bound = glmm._grid_bound(warm, nodes, out[0])
+        _, every = glmm._grid_profile(X, N, nodes, out[0], used, steps=1)
+        held.append(bool(np.isfinite(bound).any() and (every <= bound + 1e-9 * np.abs(bound)).all()))
+        return out
+
+    monkeypatch.setattr(batch, "_GLMM_CELLS", 3 * 59)
+    monkeypatch.setattr(glmm, "_fit_prop_from", checked)
+    batch.glmm_proportion([xi[s] for s in subsets], [ni[s] for s in subsets], start=start, whole=(xi, ni))
+    assert len(held) == 20 and all(held)
+
+
 def test_warm_start_finds_the_study_each_analysis_leaves_out():
     x, n = np.array([3.0, 5.0, 3.0, 9.0]), np.array([20.0, 30.0, 20.0, 40.0])
     xi = [x[[0, 1, 3]], x, x[[1, 2, 3]], x[[0, 1]], np.array([3.0, 5.0, 7.0])]
