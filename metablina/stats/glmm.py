@@ -445,23 +445,41 @@ def warm_start(
     nodes: int,
 ) -> WarmStart:
     """The warm start at the fit (μ, τ) of the studies ``x``, ``n`` for the analyses ``xi``, ``ni``: which
-    of them leave out at most one of those studies, and the studies' profile over the τ grid."""
-    from collections import Counter
-
-    whole = Counter(zip(np.asarray(x, float).tolist(), np.asarray(n, float).tolist(), strict=True))
-    gone = np.full((len(xi), 2), np.nan)
-    bounded = np.zeros(len(xi), bool)
-    for i, (a, b) in enumerate(zip(xi, ni, strict=True)):
-        mine = Counter(zip(np.asarray(a, float).tolist(), np.asarray(b, float).tolist(), strict=True))
-        missing = whole - mine
-        if not mine - whole and missing.total() <= 1:
-            bounded[i] = True
-            gone[i] = next(iter(missing), (np.nan, np.nan))
-    # the profile costs about as much as the checks of 16 analyses: worth it for a leave-one-out series,
-    # not for the one or two analyses at the end of a cumulative one
-    worth = bounded.sum() >= _MIN_BOUNDED
-    profile = _profile_max(np.asarray(x, float), np.asarray(n, float), nodes, mu) if worth else None
+    of them leave out at most one of those studies, and the studies' profile over the τ grid. The
+    profile costs about as much as the checks of :data:`_MIN_BOUNDED` analyses: worth it for a
+    leave-one-out series, not for the one or two analyses at the end of a cumulative one."""
+    k = len(x)
+    if sum(len(a) in (k - 1, k) for a in xi) < _MIN_BOUNDED:
+        return WarmStart(mu, tau)
+    gone, bounded = _left_out(x, n, xi, ni)
+    if bounded.sum() < _MIN_BOUNDED:
+        return WarmStart(mu, tau)
+    profile = _profile_max(np.asarray(x, float), np.asarray(n, float), nodes, mu)
     return WarmStart(mu, tau, profile, gone, bounded)
+
+
+def _left_out(x, n, xi, ni) -> tuple[np.ndarray, np.ndarray]:
+    """Per analysis: the (x, n) of the one study of ``x``, ``n`` it leaves out (NaN: none) and whether it
+    is those studies less at most one. Studies are compared as sorted (x + i·n) keys, so their order in
+    an analysis does not matter."""
+    whole = np.sort(np.asarray(x, float) + 1j * np.asarray(n, float))
+    k = whole.size
+    gone, bounded = np.full((len(xi), 2), np.nan), np.zeros(len(xi), bool)
+    for size in (k - 1, k):
+        at = [i for i, a in enumerate(xi) if len(a) == size]
+        if not at:
+            continue
+        keys = np.sort([np.asarray(xi[i], float) + 1j * np.asarray(ni[i], float) for i in at], axis=1)
+        if size == k:
+            bounded[at] = (keys == whole).all(1)
+            continue
+        # the study left out sits where a sorted analysis first departs from the sorted whole
+        differ = keys != whole[:-1]
+        p = np.where(differ.any(1), differ.argmax(1), k - 1)
+        expected = np.where(np.arange(k - 1) < p[:, None], whole[:-1], whole[1:])
+        bounded[at] = (keys == expected).all(1)
+        gone[at] = np.where(bounded[at, None], np.stack([whole[p].real, whole[p].imag], 1), np.nan)
+    return gone, bounded
 
 
 def _profile_max(x: np.ndarray, n: np.ndarray, nodes: int, mu: float) -> np.ndarray:

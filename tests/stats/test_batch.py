@@ -225,10 +225,12 @@ def test_warm_start_finds_the_study_each_analysis_leaves_out():
     x, n = np.array([3.0, 5.0, 3.0, 9.0]), np.array([20.0, 30.0, 20.0, 40.0])
     xi = [x[[0, 1, 3]], x, x[[1, 2, 3]], x[[0, 1]], np.array([3.0, 5.0, 7.0])]
     ni = [n[[0, 1, 3]], n, n[[1, 2, 3]], n[[0, 1]], np.array([20.0, 30.0, 40.0])]
-    w = glmm.warm_start(-1.5, 0.3, x, n, xi, ni, 7)
-    assert w.bounded.tolist() == [True, True, True, False, False]
-    np.testing.assert_array_equal(w.gone[:3], [[3.0, 20.0], [np.nan, np.nan], [3.0, 20.0]])
-    assert w.profile is None  # three analyses to bound: not worth the profile's cost
+    gone, bounded = glmm._left_out(x, n, xi, ni)
+    assert bounded.tolist() == [True, True, True, False, False]
+    np.testing.assert_array_equal(gone[:3], [[3.0, 20.0], [np.nan, np.nan], [3.0, 20.0]])
+    assert glmm.warm_start(-1.5, 0.3, x, n, xi, ni, 7).profile is None  # three to bound: not worth it
+    shuffled = [a[::-1] for a in xi], [b[::-1] for b in ni]  # the order of an analysis's studies is free
+    np.testing.assert_array_equal(glmm._left_out(x, n, *shuffled)[1], bounded)
     profile = glmm._profile_max(x, n, 7, -1.5)
     assert profile.shape == glmm._TAU_GRID.shape and np.isfinite(profile).all()
     # the profile is the maximum over mu at each tau: no mu on a fine grid does better
