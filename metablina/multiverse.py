@@ -582,14 +582,16 @@ class Fitting:
         self.remote: dict[How, list[tuple[list[tuple], Any]]] = {}
 
     @property
-    def bayes_cells(self) -> int:
-        """Study cells of the binomial-normal Bayesian specifications still to fit."""
-        return sum(
+    def heavy(self) -> bool:
+        """Whether the binomial-normal Bayesian specifications still to fit have enough study cells
+        (:data:`PARALLEL_BAYES_CELLS`) to be worth fitting in worker processes."""
+        cells = sum(
             len(self.tables[key]["xi"])
             for how, order in self.orders.items()
             if how.method == "BAYES-GLMM"
             for key in order
         )
+        return cells >= PARALLEL_BAYES_CELLS
 
     def start(self, pool: Any) -> None:
         """Submit the binomial-normal Bayesian specifications to ``pool`` (an Executor), in fixed batches."""
@@ -665,7 +667,7 @@ def fit(
     from metablina.workers import can_fork, forked_pool, gc_frozen, shut_down_after
 
     fitting = Fitting(multiverses, known)
-    if workers <= 1 or fitting.bayes_cells < PARALLEL_BAYES_CELLS or not can_fork():
+    if workers <= 1 or not fitting.heavy or not can_fork():
         return fitting.result()
     with shut_down_after(forked_pool(workers)) as pool:
         with gc_frozen():  # the first submit forks the workers

@@ -522,12 +522,10 @@ def _analysis_pool(
     squared), the multiverse's binomial-normal Bayesian specifications when theirs reach
     :data:`metablina.multiverse.PARALLEL_BAYES_CELLS`. Returns the pool and which of the two it takes.
     One pool, so that every worker is forked at its first submit, before this process has threads."""
-    from metablina.multiverse import PARALLEL_BAYES_CELLS
-
     if workers <= 1 or not can_fork():
         return None, False, False
     heavy_refits = sum(len(s.rows) ** 2 * 3 // 2 for s, _ in items) >= PARALLEL_REFIT_CELLS
-    heavy_bayes = fitting.bayes_cells >= PARALLEL_BAYES_CELLS
+    heavy_bayes = fitting.heavy
     pool = forked_pool(workers) if heavy_refits or heavy_bayes else None
     return pool, heavy_refits, heavy_bayes
 
