@@ -41,7 +41,7 @@ from matplotlib.ticker import MaxNLocator
 
 from metablina.render.figures import TextMeasure, font, font_family, new_figure
 from metablina.render.forestmodel import ForestData, ForestStyle, Group, Pooled, Scale, StudyRow
-from metablina.render.tabletext import add_text
+from metablina.render.tabletext import Labels
 
 __all__ = ["ForestData", "ForestStyle", "Group", "Pooled", "Scale", "StudyRow", "draw_forest", "ratio_ticks"]
 
@@ -529,6 +529,7 @@ def _render(
     fw, fh = fig.get_size_inches() * 72.0
     ax.set_position(((region[0] + x_plot0) / fw, (region[1] + bottom) / fh, plot_w / fw, total * unit / fh))
     ax.set_facecolor("none")
+    labels = Labels(ax)
 
     # ---- axis: the bottom spine, and tick marks, tick labels and the axis label drawn here (a
     # matplotlib Axis would rebuild a Tick of five artists per tick at every draw, most of the cost of
@@ -564,8 +565,7 @@ def _render(
         0, -(tick_len + tick_pad) / 72.0, fig.dpi_scale_trans
     )
     for t in ticks:
-        add_text(
-            ax,
+        labels.add(
             t,
             0.0,
             _tick_label(t, data.scale),
@@ -582,8 +582,7 @@ def _render(
 
     def put(x_pt: float, y: float, text: str, key: str, ha: str = "left", color: str | None = None) -> None:
         if text:
-            add_text(
-                ax,
+            labels.add(
                 (region[0] + x_pt) / 72.0,
                 y,
                 text,
@@ -832,8 +831,7 @@ def _render(
                 annotation_clip=False,
             )
     if data.measure_label:
-        add_text(
-            ax,
+        labels.add(
             0.5,
             0.0,
             data.measure_label,

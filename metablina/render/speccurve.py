@@ -22,7 +22,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLoca
 from metablina.render.figures import TextMeasure, font, font_family, new_figure
 from metablina.render.forest import _tick_label, ratio_ticks
 from metablina.render.forestmodel import ForestStyle, Scale
-from metablina.render.tabletext import add_text
+from metablina.render.tabletext import Labels
 
 WIDTH = 7.0  # inches
 CURVE_HEIGHT = 2.3  # inches
@@ -147,9 +147,9 @@ def spec_curve(
     # the levels as text beside their rows, not as tick labels: a tick is five artists, and the panel's
     # ticks were 40% of a curve's drawing; the x axes have no ticks (specifications are ranks)
     beside = ind.get_yaxis_transform() + transforms.ScaledTranslation(-2 / 72, 0, fig.dpi_scale_trans)
+    levels = Labels(ind)
     for name, level in rows:
-        add_text(
-            ind,
+        levels.add(
             0,
             ys[(name, level)],
             level,

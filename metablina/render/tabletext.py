@@ -12,7 +12,6 @@ rotation, box, wrapping, path effects, TeX or mathtext, by the same arithmetic a
 from __future__ import annotations
 
 import functools
-import weakref
 from typing import Any
 
 from matplotlib import colors as mcolors
@@ -22,7 +21,7 @@ from matplotlib.font_manager import FontProperties, findfont, get_font
 from matplotlib.text import Text
 from matplotlib.transforms import TransformedPatchPath
 
-__all__ = ["TableText", "add_text"]
+__all__ = ["Labels", "TableText"]
 
 
 @functools.lru_cache(maxsize=256)
@@ -100,17 +99,20 @@ class TableText(Text):
         self.stale = False
 
 
-_CLIPS: weakref.WeakKeyDictionary[Axes, TransformedPatchPath] = weakref.WeakKeyDictionary()
+class Labels:
+    """Makes the :class:`TableText` labels of one Axes, as ``ax.text(x, y, text, clip_on=False,
+    parse_math=False, **kwargs)`` would.
 
+    ``Axes.text`` gives every label a clip path of its own (the Axes' patch), which costs more than
+    making the label; an unclipped label never uses it, so the labels made here share one (the Axes
+    then leaves it alone). The shared path is held here, not in a table keyed by the Axes: it refers to
+    the Axes through its patch, so such a table would keep every figure alive.
+    """
 
-def add_text(ax: Axes, x: float, y: float, text: str, **kwargs: Any) -> TableText:
-    """``ax.text(x, y, text, clip_on=False, parse_math=False, **kwargs)`` as a :class:`TableText`.
+    def __init__(self, ax: Axes) -> None:
+        self.ax = ax
+        self.clip = TransformedPatchPath(ax.patch)
 
-    ``Axes.text`` gives every label the Axes' patch as clip box, which costs more than making the label;
-    an unclipped label never uses it, so each label made here shares one clip path instead (the Axes then
-    leaves it alone)."""
-    shared = _CLIPS.get(ax)
-    if shared is None:
-        shared = _CLIPS[ax] = TransformedPatchPath(ax.patch)
-    label = TableText(x, y, text, clip_on=False, parse_math=False, clip_path=shared, **kwargs)
-    return ax.add_artist(label)
+    def add(self, x: float, y: float, text: str, **kwargs: Any) -> TableText:
+        label = TableText(x, y, text, clip_on=False, parse_math=False, clip_path=self.clip, **kwargs)
+        return self.ax.add_artist(label)

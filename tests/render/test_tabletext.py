@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
+import weakref
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from metablina.render.figures import font_family, new_figure
 from metablina.render.skiafig import SkiaRenderer
-from metablina.render.tabletext import TableText, add_text
+from metablina.render.tabletext import Labels, TableText
 
 
 class Spy:
@@ -100,14 +102,26 @@ def test_two_lines_and_mathtext_go_to_matplotlib(monkeypatch):
     assert called == ["two\nlines", "$x^2$"]
 
 
-def test_add_text_is_an_unclipped_label_of_the_axes():
+def test_labels_are_unclipped_labels_of_the_axes():
     fig = new_figure(4.0, 3.0)
     ax = fig.add_axes((0.1, 0.1, 0.8, 0.8))
-    first = add_text(ax, 0.1, 0.2, "one", ha="right", gid="g")
-    second = add_text(ax, 0.1, 0.4, "two")
+    labels = Labels(ax)
+    first = labels.add(0.1, 0.2, "one", ha="right", gid="g")
+    second = labels.add(0.1, 0.4, "two")
     assert list(ax.texts) == [first, second]
     assert not first.get_clip_on() and first.get_gid() == "g" and first.get_ha() == "right"
     assert first.get_clip_path() is second.get_clip_path()  # one shared path, never set per label
     assert first.get_transform() is ax.transData  # as Axes.text gives
     x, y = first.get_transform().transform(first.get_position())
     assert np.isfinite([x, y]).all()
+
+
+def test_a_labelled_figure_is_freed_once_dropped():
+    """The shared clip path refers to the Axes; kept in a module-level table keyed by the Axes, it kept
+    every forest plot a figure worker drew alive (and each garbage collection walked them all again)."""
+    fig = new_figure(4.0, 3.0)
+    Labels(fig.add_axes((0.1, 0.1, 0.8, 0.8))).add(0.1, 0.2, "one")
+    gone = weakref.ref(fig)
+    del fig
+    gc.collect()
+    assert gone() is None

@@ -1,0 +1,47 @@
+"""A figure job, once drawn and saved, leaves nothing of its figure behind in the drawing process."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from metablina.render.draw import FigureJob, draw_figure
+from metablina.report import build_model, run_plan
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNNEL = {
+    "yi": (0.1, 0.4, -0.2),
+    "sei": (0.2, 0.3, 0.25),
+    "estimate": 0.1,
+    "xlabel": "Log odds ratio",
+    "exp": True,
+    "title": "Funnel plot",
+}
+
+
+def _live_figures() -> int:
+    gc.collect()
+    return sum(isinstance(o, Figure) for o in gc.get_objects())
+
+
+def test_every_kind_of_figure_is_freed_after_it_is_saved(tmp_path):
+    """A figure worker draws many figures one after another: each must be garbage once saved. The
+    labels' shared clip path was once kept in a module-level table keyed by the Axes, which it refers
+    to, so every forest plot and spec curve stayed alive (and every collection walked them again)."""
+    run = run_plan(ROOT / "studies")
+    jobs: list[FigureJob] = []
+    build_model(ROOT / "studies", tmp_path / "out", run, on_figure=jobs.append)
+    jobs.append(FigureJob("funnel-x", "funnel", FUNNEL, ("png",)))
+    cumulative = next(job for job in jobs if job.kind == "cumulative").payload
+    left_out = dict(cumulative, full=(0.5, 0.3, 0.7), title="Leave-one-out analysis")
+    jobs.append(FigureJob("leave-one-out-x", "leave-one-out", left_out, ("png",)))
+    kinds = {job.kind for job in jobs}
+    assert kinds == {"forest", "leave-one-out", "cumulative", "speccurve", "funnel"}
+    picked = [next(job for job in jobs if job.kind == kind) for kind in sorted(kinds)]
+    before = _live_figures()
+    for job in picked:
+        draw_figure(job, tmp_path)
+    assert _live_figures() == before
+
