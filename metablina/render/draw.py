@@ -7,6 +7,9 @@ so that the process that makes the jobs never imports matplotlib.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +35,33 @@ def file_style() -> Any:
     return ForestStyle(dpi=None)  # type: ignore[arg-type]
 
 
+@contextlib.contextmanager
+def collected_after() -> Iterator[None]:
+    """No automatic garbage collection while a figure is made and saved, one young collection after.
+
+    A figure is a burst of container objects (a 200-row forest plot: about 2,000 labels, each a dozen
+    objects) that live together and die together in reference cycles. Automatic collections would walk
+    them again and again while they are alive: a quarter of the drawing time of a 200-study report's
+    figures. Left in the youngest generation until the figure is saved, they are walked once, by the
+    collection that frees them.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect(0)
+        if enabled:
+            gc.enable()
+
+
 def draw_figure(job: FigureJob, folder: Path) -> list[Path]:
     """Draw one figure and save it in each of its formats from the same drawing."""
+    with collected_after():
+        return _draw(job, folder)
+
+
+def _draw(job: FigureJob, folder: Path) -> list[Path]:
     from metablina.render import figures
 
     p = job.payload

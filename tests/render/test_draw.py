@@ -45,3 +45,19 @@ def test_every_kind_of_figure_is_freed_after_it_is_saved(tmp_path):
         draw_figure(job, tmp_path)
     assert _live_figures() == before
 
+
+def test_draw_figure_frees_its_own_figure_and_restores_the_collector(tmp_path):
+    """draw_figure pauses automatic collection while it draws and frees the figure's reference cycles
+    itself, in one young collection, so a worker's memory does not wait on the collector's schedule."""
+    job = FigureJob("funnel-x", "funnel", FUNNEL, ("png",))
+    assert gc.isenabled()
+    before = _live_figures()
+    gc.disable()  # no automatic collection may do the work for it
+    try:
+        draw_figure(job, tmp_path)
+        assert sum(isinstance(o, Figure) for o in gc.get_objects()) == before
+        assert not gc.isenabled()  # left as it was found
+    finally:
+        gc.enable()
+    draw_figure(job, tmp_path)
+    assert gc.isenabled()
