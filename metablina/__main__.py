@@ -1,4 +1,4 @@
-from metablina.cli import main
+from metablina.cli import run
 
 if __name__ == "__main__":  # not when a worker process imports the main module again
-    main()
+    run()
