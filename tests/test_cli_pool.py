@@ -290,22 +290,3 @@ def test_glmm_refuses_all_events_with_the_reason(tmp_path: Path) -> None:
     path = _table(tmp_path, {"xi": [7, 2], "ni": [7, 2]})
     code, out, err = run("--table", str(path), "--measure", "PLO", "--method", "GLMM")
     assert code == 1 and out == "" and "xi = ni" in err and len(err.splitlines()) == 1
-
-
-def test_the_program_turns_automatic_collection_off_and_main_leaves_it(monkeypatch) -> None:
-    """``metablina`` (cli.run) runs without the collector's automatic passes; ``main``, which the tests
-    and any other caller use, leaves the caller's setting alone."""
-    import gc
-
-    from metablina.cli import run
-
-    assert CliRunner().invoke(main, ["--version"]).exit_code == 0
-    assert gc.isenabled()
-    monkeypatch.setattr("sys.argv", ["metablina", "--version"])
-    try:
-        with pytest.raises(SystemExit) as done:
-            run()
-        assert done.value.code == 0
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
