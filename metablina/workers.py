@@ -90,12 +90,13 @@ def can_fork() -> bool:
 
 
 def start_figure_server() -> None:
-    """Start the figure server now, so that it imports the plotting modules in the background. Only for
-    a main module that metablina owns (the command line): see the module's docstring."""
+    """Start the figure server now, so that it imports the plotting modules in the background and draws
+    a figure of each common kind (:mod:`metablina._warm_figure_server`) for its workers to start warm.
+    Only for a main module that metablina owns (the command line): see the module's docstring."""
     global _server_started
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return
-    preload = ["metablina._die_with_parent", *FIGURE_MODULES]
+    preload = ["metablina._die_with_parent", *FIGURE_MODULES, "metablina._warm_figure_server"]
     multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
     from multiprocessing import forkserver
 

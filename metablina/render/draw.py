@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,3 +109,41 @@ def _draw(job: FigureJob, folder: Path) -> list[Path]:
     else:
         raise ValueError(f"unknown figure kind {job.kind!r}")
     return figures.save_figure(ax.figure, folder / job.name, job.formats)
+
+
+def warm_up() -> None:
+    """Draw a small forest plot and a specification curve, in every format, into a temporary folder that
+    is then removed. A process that will fork figure workers (the figure server) pays here, once, what
+    each worker would otherwise pay in its first figures: fonts loaded into Skia, text layout and glyph
+    caches, the first call of each writer. In the shipped review's report that was about 0.1 s of its
+    1.6 s."""
+    from metablina.render.forestmodel import ForestData, Group, Pooled, StudyRow
+
+    rows = (
+        StudyRow("Study 2020", "3/40", 0.075, 0.016, 0.2, 60.0, note="graded by CTCAE"),
+        StudyRow("Study 2021", "5/50", 0.1, 0.033, 0.218, 40.0),
+    )
+    forest = ForestData(
+        "Outcome",
+        "Proportion",
+        "proportion",
+        (Group("Setting", rows),),
+        overall=(Pooled("Random effects", 0.09, 0.04, 0.18),),
+        heterogeneity="I² = 0%",
+        notes=("Study 95% CIs: Clopper–Pearson.",),
+    )
+    curve = {
+        "estimate": (0.08, 0.03),
+        "ci_low": (0.06, 0.01),
+        "ci_high": (0.1, 0.04),
+        "choices": {"model": ("GLMM", "REML")},
+        "primary": 0,
+        "threshold": 0.05,
+        "scale": "proportion",
+        "measure_label": "Proportion",
+        "title": "Specification curve",
+        "note": "a note",
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        draw_figure(FigureJob("forest", "forest", forest, ("png", "svg", "pdf")), Path(folder))
+        draw_figure(FigureJob("speccurve", "speccurve", curve, ("svg",)), Path(folder))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import gc
+import importlib
+import sys
+import tempfile
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from metablina.render import draw
 from metablina.render.draw import FigureJob, draw_figure
 from metablina.report import build_model, run_plan
 
@@ -61,3 +65,36 @@ def test_draw_figure_frees_its_own_figure_and_restores_the_collector(tmp_path):
         gc.enable()
     draw_figure(job, tmp_path)
     assert gc.isenabled()
+
+
+def test_warm_up_draws_in_a_folder_it_removes(tmp_path, monkeypatch):
+    """The figure server's warm-up draws each common kind in every format (a broken figure kind fails
+    here, in CI) and leaves neither files nor figures behind."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    written: list[list[tuple[str, int]]] = []
+    real = draw.draw_figure
+
+    def spy(job: FigureJob, folder: Path) -> list[Path]:
+        paths = real(job, folder)
+        written.append(sorted((p.suffix, p.stat().st_size) for p in paths))
+        return paths
+
+    monkeypatch.setattr(draw, "draw_figure", spy)
+    before = _live_figures()
+    draw.warm_up()
+    assert [[suffix for suffix, _ in files] for files in written] == [[".pdf", ".png", ".svg"], [".svg"]]
+    assert all(size > 0 for files in written for _, size in files)
+    assert list(tmp_path.iterdir()) == []
+    assert _live_figures() == before
+
+
+def test_the_figure_server_starts_whatever_its_warm_up_does(monkeypatch):
+    """multiprocessing's forkserver survives only an ImportError in what it preloads: a warm-up that fails
+    must not take the server (and every figure of the run) with it."""
+
+    def broken() -> None:
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(draw, "warm_up", broken)
+    monkeypatch.delitem(sys.modules, "metablina._warm_figure_server", raising=False)
+    importlib.import_module("metablina._warm_figure_server")  # does not raise
