@@ -19,7 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, fontManager
 
-from metablina.render.skiafig import WRITERS, layout, record
+from metablina.render.skiafig import WRITERS, layout
+from metablina.render.skiarender import record
 
 # Helvetica/Arial metrics first (journal figures), then matplotlib's bundled DejaVu Sans, which is always
 # there and also serves as the per-glyph fallback (τ, ², ≥, −). Pass ``font=("DejaVu Sans",)`` for identical

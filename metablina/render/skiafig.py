@@ -1,9 +1,10 @@
-"""Figure files through Skia: a matplotlib figure is drawn once and written as PNG, PDF and SVG.
+"""Figure files through Skia: a figure is drawn once and written as PNG, PDF and SVG.
 
 matplotlib's own file backends draw the whole artist tree once per format and lay every string out again
-each time (FreeType in Python-driven loops; fontTools subsetting for each PDF). Here the figure is drawn a
-single time, by :class:`SkiaRenderer` (a matplotlib renderer, so every artist draws itself as usual), into
-a Skia picture; the picture is then played into a raster surface (PNG), a PDF document (TrueType subsets
+each time (FreeType in Python-driven loops; fontTools subsetting for each PDF). Here a figure is drawn a
+single time into a Skia picture, through the primitives of :class:`SkiaCanvas`: by matplotlib's artists
+(:mod:`metablina.render.skiarender`) or by the report's own marks (:mod:`metablina.render.marks`). The
+picture is then played into a raster surface (PNG), a PDF document (TrueType subsets
 embedded by Skia: real, selectable text) and an SVG canvas (``<text>`` with an absolute x for every glyph,
 so the layout holds in any metric-compatible font). Skia is C++, so each format costs a few milliseconds.
 
@@ -27,11 +28,7 @@ from pathlib import Path
 import numpy as np
 import skia
 from isal import isal_zlib
-from matplotlib.backend_bases import GraphicsContextBase, RendererBase
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties, findfont, fontManager
-from matplotlib.path import Path as MplPath
-from matplotlib.transforms import Affine2D, Transform
+from matplotlib.font_manager import FontProperties, findfont, fontManager, get_font
 
 # A font manager with no system fonts: typefaces come only from the files matplotlib picks, so the
 # output does not depend on fontconfig (and fontconfig's warnings about its own configuration stay out).
@@ -146,171 +143,88 @@ def layout(text: str, prop: FontProperties) -> TextLayout:
     return TextLayout(tuple(out), x, -top, bottom)
 
 
+@functools.lru_cache(maxsize=256)
+def font_extent(prop: FontProperties, dpi: float) -> tuple[float, float] | None:
+    """The font's own ascent and descent in pixels (OS/2 typographic metrics, else hhea), which
+    matplotlib uses as the least height of a line of text; None when the font has neither table."""
+    font = get_font(findfont(prop))
+    for table_name, ascent_key, descent_key in (
+        ("OS/2", "sTypoAscender", "sTypoDescender"),
+        ("hhea", "ascent", "descent"),
+    ):
+        table = font.get_sfnt_table(table_name)
+        if table is not None:
+            scale = prop.get_size_in_points() * dpi / 72 / font.get_sfnt_table("head")["unitsPerEm"]
+            return table[ascent_key] * scale, -table[descent_key] * scale
+    return None
+
+
 _CAPS = {"butt": skia.Paint.kButt_Cap, "round": skia.Paint.kRound_Cap, "projecting": skia.Paint.kSquare_Cap}
 _JOINS = {"miter": skia.Paint.kMiter_Join, "round": skia.Paint.kRound_Join, "bevel": skia.Paint.kBevel_Join}
 
+RGBA = tuple[float, float, float, float]
 
-class SkiaRenderer(RendererBase):
-    """A matplotlib renderer drawing onto a Skia canvas in points (72 units per inch), y downwards.
 
-    Markers are stamped from one converted shape; collections go through ``draw_path`` (RendererBase
-    turns them into paths); text through :func:`layout`; mathtext through RendererBase, as outlines.
-    Images are not supported (no metablina figure has one).
-    """
+@dataclass(frozen=True)
+class Pen:
+    """How a line is stroked: colour, width in points, matplotlib's cap and join names, and dashes (an
+    offset and on-off lengths in points, or None for a solid line)."""
+
+    color: RGBA
+    width: float
+    cap: str = "butt"
+    join: str = "round"
+    dashes: tuple[float, tuple[float, ...] | None] = (0.0, None)
+
+
+class SkiaCanvas:
+    """A Skia canvas in points, y downwards, with the primitives both figure routes draw with (matplotlib
+    artists through :class:`metablina.render.skiarender.SkiaRenderer`, and marks drawn directly): the
+    same call gives the same picture whichever route makes it."""
 
     def __init__(self, canvas: skia.Canvas, width: float, height: float) -> None:
-        super().__init__()
         self.canvas = canvas
         self.width, self.height = width, height
         self.grey = True  # no colour but greys drawn so far
-        self._flip = Affine2D().scale(1.0, -1.0).translate(0.0, height)
 
-    def flipy(self) -> bool:
-        return False
-
-    def get_canvas_width_height(self) -> tuple[float, float]:
-        return self.width, self.height
-
-    def points_to_pixels(self, points: float) -> float:
-        return points
-
-    def _path(self, path: MplPath, transform: Transform, *, offset: bool = False) -> skia.Path:
-        """``path`` through ``transform`` into Skia's y-down coordinates (``offset``: a marker shape,
-        flipped about its own origin rather than about the canvas)."""
-        verts = np.asarray(path.vertices, dtype=float)
-        if not np.isfinite(verts).all():  # matplotlib breaks a path at NaNs: let it do so
-            path, verts = path.cleaned(remove_nans=True), None
-            verts = np.asarray(path.vertices, dtype=float)
-        xy = transform.transform(verts) if len(verts) else verts.reshape(0, 2)
-        xy[:, 1] = -xy[:, 1] if offset else self.height - xy[:, 1]
-        out = skia.Path()
-        codes = path.codes
-        if codes is None:
-            if len(xy):
-                out.addPoly([skia.Point(x, y) for x, y in xy.tolist()], False)
-            return out
-        pts, i, n = xy.tolist(), 0, len(codes)
-        while i < n:
-            code = codes[i]
-            if code == MplPath.MOVETO:
-                out.moveTo(*pts[i])
-                i += 1
-            elif code == MplPath.LINETO:
-                out.lineTo(*pts[i])
-                i += 1
-            elif code == MplPath.CURVE3:
-                out.quadTo(*pts[i], *pts[i + 1])
-                i += 2
-            elif code == MplPath.CURVE4:
-                out.cubicTo(*pts[i], *pts[i + 1], *pts[i + 2])
-                i += 3
-            elif code == MplPath.CLOSEPOLY:
-                out.close()
-                i += 1
-            else:  # STOP
-                break
-        return out
-
-    def _colour(self, rgba: tuple[float, ...], gc: GraphicsContextBase) -> int:
+    def colour(self, rgba: tuple[float, ...], alpha: float | None = None) -> int:
+        """A Skia colour; ``alpha`` (when given) replaces the colour's own."""
         r, g, b, *rest = rgba
-        a = gc.get_alpha() if gc.get_forced_alpha() else (rest[0] if rest else 1.0)
+        a = alpha if alpha is not None else (rest[0] if rest else 1.0)
         self.grey = self.grey and r == g == b
         return skia.Color4f(r, g, b, a).toColor()
 
-    def _clip(self, gc: GraphicsContextBase) -> None:
-        rect = gc.get_clip_rectangle()
-        if rect is not None:
-            x0, y0, w, h = rect.bounds
-            self.canvas.clipRect(
-                skia.Rect.MakeXYWH(x0, self.height - y0 - h, w, h), skia.ClipOp.kIntersect, True
-            )
-        path, transform = gc.get_clip_path()
-        if path is not None:
-            self.canvas.clipPath(self._path(path, transform), skia.ClipOp.kIntersect, True)
+    def clip_rect(self, x0: float, y0: float, width: float, height: float) -> None:
+        """Clip to a rectangle given as matplotlib gives it (y upwards from the bottom)."""
+        self.canvas.clipRect(
+            skia.Rect.MakeXYWH(x0, self.height - y0 - height, width, height), skia.ClipOp.kIntersect, True
+        )
 
-    def _paint(self, gc: GraphicsContextBase, shape: skia.Path, face: tuple[float, ...] | None) -> None:
-        """Fill ``shape`` with ``face`` (if any), then stroke it with the gc's pen (if any)."""
-        if gc.get_hatch() is not None:
-            raise NotImplementedError("hatching is not supported by metablina's figure writer")
+    def paint(
+        self, shape: skia.Path, face: tuple[float, ...] | None, pen: Pen | None, alpha: float | None = None
+    ) -> None:
+        """Fill ``shape`` with ``face`` (if any), then stroke it with ``pen`` (if any)."""
         if face is not None:
-            self.canvas.drawPath(shape, skia.Paint(AntiAlias=True, Color=self._colour(face, gc)))
-        width, rgb = gc.get_linewidth(), gc.get_rgb()
-        if width > 0 and rgb[3] > 0:
-            pen = skia.Paint(
+            self.canvas.drawPath(shape, skia.Paint(AntiAlias=True, Color=self.colour(face, alpha)))
+        if pen is not None and pen.width > 0 and pen.color[3] > 0:
+            paint = skia.Paint(
                 AntiAlias=True,
-                Color=self._colour(rgb, gc),
+                Color=self.colour(pen.color, alpha),
                 Style=skia.Paint.kStroke_Style,
-                StrokeWidth=width,
-                StrokeCap=_CAPS[gc.get_capstyle()],
-                StrokeJoin=_JOINS[gc.get_joinstyle()],
+                StrokeWidth=pen.width,
+                StrokeCap=_CAPS[pen.cap],
+                StrokeJoin=_JOINS[pen.join],
             )
-            offset, dashes = gc.get_dashes()
+            offset, dashes = pen.dashes
             if dashes:
-                pen.setPathEffect(skia.DashPathEffect.Make(list(dashes), offset or 0.0))
-            self.canvas.drawPath(shape, pen)
+                paint.setPathEffect(skia.DashPathEffect.Make(list(dashes), offset or 0.0))
+            self.canvas.drawPath(shape, paint)
 
-    def draw_path(
-        self,
-        gc: GraphicsContextBase,
-        path: MplPath,
-        transform: Transform,
-        rgbFace: tuple[float, ...] | None = None,  # matplotlib's name
-    ) -> None:
-        self.canvas.save()
-        self._clip(gc)
-        self._paint(gc, self._path(path, transform), rgbFace)
-        self.canvas.restore()
-
-    def draw_markers(
-        self,
-        gc: GraphicsContextBase,
-        marker_path: MplPath,
-        marker_trans: Transform,
-        path: MplPath,
-        trans: Transform,
-        rgbFace: tuple[float, ...] | None = None,  # matplotlib's name
-    ) -> None:
-        """The marker shape is converted once and stamped at each vertex of ``path``."""
-        shape = self._path(marker_path, marker_trans, offset=True)
-        canvas = self.canvas
-        canvas.save()
-        self._clip(gc)
-        for vertices, _code in path.iter_segments(trans, simplify=False):
-            if len(vertices):
-                x, y = vertices[-2:]
-                canvas.save()
-                canvas.translate(float(x), self.height - float(y))
-                self._paint(gc, shape, rgbFace)
-                canvas.restore()
-        canvas.restore()
-
-    def get_text_width_height_descent(
-        self, s: str, prop: FontProperties, ismath: bool | str
-    ) -> tuple[float, float, float]:
-        if ismath:
-            return super().get_text_width_height_descent(s, prop, ismath)
-        line = layout(s, prop)
-        return line.width, line.ascent + line.descent, line.descent
-
-    def draw_text(
-        self,
-        gc: GraphicsContextBase,
-        x: float,
-        y: float,
-        s: str,
-        prop: FontProperties,
-        angle: float,
-        ismath: bool | str = False,
-        mtext: object = None,
-    ) -> None:
-        if ismath:
-            super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
-            return
-        paint = skia.Paint(AntiAlias=True, Color=self._colour(gc.get_rgb(), gc))
+    def text(self, x: float, y: float, s: str, prop: FontProperties, color: int, angle: float = 0.0) -> None:
+        """One line of text with its origin (left end of the baseline) at ``x``, ``y`` (y upwards)."""
+        paint = skia.Paint(AntiAlias=True, Color=color)
         size = float(prop.get_size_in_points())
         canvas = self.canvas
-        canvas.save()
-        self._clip(gc)
         canvas.translate(x, self.height - y)
         if angle:
             canvas.rotate(-angle)
@@ -323,7 +237,37 @@ class SkiaRenderer(RendererBase):
                 skia.TextEncoding.kGlyphID,
             )
             canvas.drawTextBlob(blob, 0.0, 0.0, paint)
-        canvas.restore()
+
+
+def polyline(xy: np.ndarray, codes: np.ndarray | None = None, *, closed: bool = False) -> skia.Path:
+    """A Skia path through the points ``xy`` (already in Skia's y-down points), with matplotlib's path
+    ``codes`` when given (MOVETO 1, LINETO 2, CURVE3 3, CURVE4 4, CLOSEPOLY 79, STOP 0)."""
+    out = skia.Path()
+    if codes is None:
+        if len(xy):
+            out.addPoly([skia.Point(x, y) for x, y in xy.tolist()], closed)
+        return out
+    pts, i, n = xy.tolist(), 0, len(codes)
+    while i < n:
+        code = codes[i]
+        if code == 1:
+            out.moveTo(*pts[i])
+            i += 1
+        elif code == 2:
+            out.lineTo(*pts[i])
+            i += 1
+        elif code == 3:
+            out.quadTo(*pts[i], *pts[i + 1])
+            i += 2
+        elif code == 4:
+            out.cubicTo(*pts[i], *pts[i + 1], *pts[i + 2])
+            i += 3
+        elif code == 79:
+            out.close()
+            i += 1
+        else:  # STOP
+            break
+    return out
 
 
 @dataclass(frozen=True)
@@ -335,21 +279,6 @@ class Drawing:
     width: float
     height: float
     grey: bool
-
-
-def record(fig: Figure) -> Drawing:
-    """Draw ``fig`` into a Skia picture, in points (the figure's dpi is set to 72 meanwhile)."""
-    width, height = (float(v) * 72.0 for v in fig.get_size_inches())
-    recorder = skia.PictureRecorder()
-    canvas = recorder.beginRecording(skia.Rect.MakeWH(width, height))
-    saved = fig.dpi
-    fig.dpi = 72.0
-    renderer = SkiaRenderer(canvas, width, height)
-    try:
-        fig.draw(renderer)
-    finally:
-        fig.dpi = saved
-    return Drawing(recorder.finishRecordingAsPicture(), width, height, renderer.grey)
 
 
 def write_png(drawing: Drawing, path: str | PathLike[str], dpi: float = 300.0) -> None:

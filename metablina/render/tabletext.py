@@ -11,33 +11,17 @@ rotation, box, wrapping, path effects, TeX or mathtext, by the same arithmetic a
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from matplotlib import colors as mcolors
 from matplotlib.axes import Axes
 from matplotlib.backend_bases import RendererBase
-from matplotlib.font_manager import FontProperties, findfont, get_font
 from matplotlib.text import Text
 from matplotlib.transforms import TransformedPatchPath
 
+from metablina.render.skiafig import font_extent
+
 __all__ = ["Labels", "TableText"]
-
-
-@functools.lru_cache(maxsize=256)
-def _font_extent(prop: FontProperties, dpi: float) -> tuple[float, float] | None:
-    """The font's own ascent and descent in pixels (OS/2 typographic metrics, else hhea), which
-    matplotlib uses as the least height of a line; None when the font has neither table."""
-    font = get_font(findfont(prop))
-    for table_name, ascent_key, descent_key in (
-        ("OS/2", "sTypoAscender", "sTypoDescender"),
-        ("hhea", "ascent", "descent"),
-    ):
-        table = font.get_sfnt_table(table_name)
-        if table is not None:
-            scale = prop.get_size_in_points() * dpi / 72 / font.get_sfnt_table("head")["unitsPerEm"]
-            return table[ascent_key] * scale, -table[descent_key] * scale
-    return None
 
 
 class TableText(Text):
@@ -63,7 +47,7 @@ class TableText(Text):
             return
         self._renderer = renderer
         dpi = self.get_figure(root=True).dpi
-        extent = _font_extent(self._fontproperties, dpi)
+        extent = font_extent(self._fontproperties, dpi)
         if extent is None:
             super().draw(renderer)
             return

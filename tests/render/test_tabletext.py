@@ -14,7 +14,7 @@ from matplotlib.text import Text
 from matplotlib.transforms import blended_transform_factory
 
 from metablina.render.figures import font_family, new_figure
-from metablina.render.skiafig import SkiaRenderer
+from metablina.render.skiarender import SkiaRenderer
 from metablina.render.tabletext import Labels, TableText
 
 
