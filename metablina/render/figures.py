@@ -9,112 +9,19 @@ format from that drawing (:mod:`metablina.render.skiafig`).
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties, fontManager
 
-from metablina.render.skiafig import WRITERS, layout
+from metablina.render.measure import PREFERRED_FONTS, TextMeasure, font, font_family
+from metablina.render.skiafig import WRITERS
 from metablina.render.skiarender import record
 
-# Helvetica/Arial metrics first (journal figures), then matplotlib's bundled DejaVu Sans, which is always
-# there and also serves as the per-glyph fallback (τ, ², ≥, −). Pass ``font=("DejaVu Sans",)`` for identical
-# files on every machine.
-PREFERRED_FONTS: tuple[str, ...] = ("Liberation Sans", "Arial", "Helvetica", "DejaVu Sans")
-
-
-@functools.cache
-def font_family(preferred: tuple[str, ...] = PREFERRED_FONTS) -> tuple[str, ...]:
-    """The first installed family of ``preferred``, then DejaVu Sans for missing glyphs (quietly)."""
-    installed = {f.name for f in fontManager.ttflist}
-    first = next((name for name in preferred if name in installed), "DejaVu Sans")
-    return (first,) if first == "DejaVu Sans" else (first, "DejaVu Sans")
-
-
-def font(
-    family: tuple[str, ...], size: float, weight: str = "normal", style: str = "normal"
-) -> FontProperties:
-    return FontProperties(family=list(family), size=size, weight=weight, style=style)
-
-
-class TextMeasure:
-    """Width, height and descent of strings in points, from the layout the figure files are drawn with.
-
-    Files are drawn by :mod:`metablina.render.skiafig` with unhinted glyph advances, which is what
-    :func:`~metablina.render.skiafig.layout` returns. A figure shown on screen is drawn by matplotlib's
-    Agg, hinted at its own dpi, and FreeType's hinting moves glyph advances by whole pixels (a line of
-    text at 100 dpi can be 8% wider); with ``dpi`` given, the extent is the larger of the two, so a layout
-    built on it holds for both.
-    """
-
-    # Hinted widths stay within ±8% of unhinted ones (Liberation Sans and DejaVu Sans, 7-9 pt, 72-600 dpi).
-    _SPREAD = 1.12
-
-    def __init__(self, dpi: float | None = None) -> None:
-        self._screen = RendererAgg(8, 8, float(dpi)) if dpi else None
-        self._hinted: dict[tuple[str, FontProperties], tuple[float, float, float]] = {}
-
-    @staticmethod
-    def _plain_extent(text: str, prop: FontProperties) -> tuple[float, float, float]:
-        line = layout(text, prop)
-        return line.width, line.ascent + line.descent, line.descent
-
-    def extent(self, text: str, prop: FontProperties) -> tuple[float, float, float]:
-        if not text:
-            return 0.0, 0.0, 0.0
-        plain = self._plain_extent(text, prop)
-        if self._screen is None:
-            return plain
-        key = (text, prop)
-        if key not in self._hinted:
-            scale = self._screen.dpi / 72.0
-            w, h, d = self._screen.get_text_width_height_descent(text, prop, ismath=False)
-            self._hinted[key] = (w / scale, h / scale, d / scale)
-        return tuple(max(a, b) for a, b in zip(plain, self._hinted[key], strict=True))  # type: ignore[return-value]
-
-    def width(self, text: str, prop: FontProperties) -> float:
-        return self.extent(text, prop)[0]
-
-    def max_width(self, texts: Iterable[str], prop: FontProperties) -> float:
-        """Width of the widest of ``texts``; the hinted width is measured only for the strings that
-        could be the widest once hinted (FreeType layout costs about a millisecond per string)."""
-        plain = {t: self._plain_extent(t, prop)[0] for t in set(texts) if t}
-        if not plain:
-            return 0.0
-        widest = max(plain.values())
-        return max(self.width(t, prop) for t, w in plain.items() if w * self._SPREAD >= widest)
-
-    def wrap(self, text: str, prop: FontProperties, width: float) -> list[str]:
-        """Greedy word wrap to ``width`` points (a word longer than the width stays on its own line).
-
-        A paragraph that fits is measured once; one that does not is filled from the widths of its words
-        (cached across figures) and each line is then measured whole and shortened if kerning made it wider,
-        so no line exceeds ``width`` while FreeType lays out a handful of strings instead of every prefix.
-        """
-        lines: list[str] = []
-        space = self.width("x x", prop) - self.width("xx", prop)
-        for paragraph in text.split("\n"):
-            if self.width(paragraph, prop) <= width:
-                lines.append(paragraph)
-                continue
-            words = paragraph.split(" ")
-            sizes = [self.width(word, prop) for word in words]
-            start = 0
-            while start < len(words):
-                end, total = start + 1, sizes[start]
-                while end < len(words) and total + space + sizes[end] <= width:
-                    total += space + sizes[end]
-                    end += 1
-                while end - start > 1 and self.width(" ".join(words[start:end]), prop) > width:
-                    end -= 1
-                lines.append(" ".join(words[start:end]))
-                start = end
-        return lines
+__all__ = ["PREFERRED_FONTS", "TextMeasure", "font", "font_family", "new_figure", "save_figure"]
 
 
 def new_figure(width_in: float, height_in: float, dpi: float = 100.0, layout: str | None = None) -> Figure:

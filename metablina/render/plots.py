@@ -29,9 +29,8 @@ from metablina.render.forest import (
     Scale,
     StudyRow,
     _render,
-    _tick_label,
-    ratio_ticks,
 )
+from metablina.render.forestlayout import _tick_label, ratio_ticks
 from metablina.render.forestmodel import Comparison
 
 FUNNEL_MIN_K = 10

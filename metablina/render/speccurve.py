@@ -20,7 +20,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
 from metablina.render.figures import TextMeasure, font, font_family, new_figure
-from metablina.render.forest import _tick_label, ratio_ticks
+from metablina.render.forestlayout import _tick_label, ratio_ticks
 from metablina.render.forestmodel import ForestStyle, Scale
 from metablina.render.tabletext import Labels
 

@@ -509,7 +509,7 @@ def test_not_estimable_zero_and_infinite_limits():
 
 
 def test_tiny_values_print_below_the_last_decimal_not_in_e_notation() -> None:
-    from metablina.render.forest import _fmt
+    from metablina.render.forestlayout import _fmt
 
     assert [
         _fmt(7.5e-9, "proportion", 1),
@@ -672,8 +672,8 @@ def test_every_shipped_forest_plot_is_clean_narrow_and_fitted_to_its_data() -> N
     from pathlib import Path
 
     from metablina.render.compareforest import analysis_forest_data, is_comparative
-    from metablina.render.forest import PROPORTION_PAD, _axis_values
     from metablina.render.forestdata import forest_data
+    from metablina.render.forestlayout import PROPORTION_PAD, _axis_values
     from metablina.report import run_plan
 
     run = run_plan(Path(__file__).resolve().parents[2] / "studies")
