@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 import metablina.workers
 from metablina.cli import main
-from metablina.render import figures
+from metablina.render import skiafig
 from metablina.report import FOREST_FORMATS, ReportError, build_report, cumulative, leave_one_out, run_plan
 from metablina.reportfolder import MARKER, MARKER_TEXT
 
@@ -352,15 +352,15 @@ def _existing(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
 def test_a_failure_midway_leaves_outputs_untouched(tmp_path: Path, monkeypatch, workers: int) -> None:
     out, before = _existing(tmp_path)
     calls = []
-    real = figures.save_figure
+    real = skiafig.write_drawing
 
-    def flaky(fig, path, formats=("png", "svg", "pdf"), **kw):
+    def flaky(drawing, path, formats, **kw):
         calls.append(path)
         if "forest-crs-grade3" in str(path):
             raise OSError("disk full (injected)")
-        return real(fig, path, formats, **kw)
+        return real(drawing, path, formats, **kw)
 
-    monkeypatch.setattr(figures, "save_figure", flaky)
+    monkeypatch.setattr(skiafig, "write_drawing", flaky)
     # workers forked from this process see the patch (a figure server, if a test started one, would not)
     monkeypatch.setattr(metablina.workers, "_server_started", False)
     with pytest.raises(OSError, match="injected"):

@@ -63,15 +63,13 @@ def draw_figure(job: FigureJob, folder: Path) -> list[Path]:
 
 
 def _draw(job: FigureJob, folder: Path) -> list[Path]:
-    from metablina.render import figures
-
     p = job.payload
     style = file_style()
-    if job.kind == "forest":
-        from metablina.render.forest import draw_forest
+    if job.kind in ("forest", "leave-one-out", "cumulative"):
+        return _write(_forest_family(job.kind, p, style), folder / job.name, job.formats)
+    from metablina.render import figures
 
-        ax = draw_forest(p, style=style)
-    elif job.kind == "funnel":
+    if job.kind == "funnel":
         from metablina.render.plots import funnel_plot
 
         ax = funnel_plot(
@@ -83,23 +81,6 @@ def _draw(job: FigureJob, folder: Path) -> list[Path]:
             title=p["title"],
             style=style,
         )
-    elif job.kind in ("leave-one-out", "cumulative"):
-        from metablina.render.plots import cumulative_plot, leave_one_out_plot
-
-        common = {
-            "scale": p["scale"],
-            "measure_label": p["measure_label"],
-            "title": p["title"],
-            "detail": p["detail"],
-            "detail_label": p["detail_label"],
-            "notes": p["notes"],
-            "style": style,
-        }
-        args = (p["labels"], p["estimate"], p["ci_low"], p["ci_high"])
-        if job.kind == "leave-one-out":
-            ax = leave_one_out_plot(*args, full=p["full"], **common)
-        else:
-            ax = cumulative_plot(*args, **common)
     elif job.kind == "speccurve":
         from metablina.render.speccurve import spec_curve
 
@@ -109,6 +90,37 @@ def _draw(job: FigureJob, folder: Path) -> list[Path]:
     else:
         raise ValueError(f"unknown figure kind {job.kind!r}")
     return figures.save_figure(ax.figure, folder / job.name, job.formats)
+
+
+def _forest_family(kind: str, p: Any, style: Any) -> Any:
+    """A forest, leave-one-out or cumulative plot drawn straight into Skia (:mod:`metablina.render.marks`:
+    the picture the matplotlib artists of ``draw_forest`` and the plots module would give)."""
+    from metablina.render.forestlayout import cumulative_data, leave_one_out_data
+    from metablina.render.marks import forest_drawing
+
+    if kind == "forest":
+        return forest_drawing(p, style)
+    common = {
+        "scale": p["scale"],
+        "measure_label": p["measure_label"],
+        "title": p["title"],
+        "detail": p["detail"],
+        "detail_label": p["detail_label"],
+        "notes": p["notes"],
+    }
+    args = (p["labels"], p["estimate"], p["ci_low"], p["ci_high"])
+    if kind == "leave-one-out":
+        data = leave_one_out_data(*args, full=p["full"], **common)
+        return forest_drawing(data, style, reference=float(p["full"][0]), marker="point")
+    data = cumulative_data(*args, **common)
+    return forest_drawing(data, style, reference=data.groups[0].rows[-1].estimate, marker="point")
+
+
+def _write(drawing: Any, base: Path, formats: tuple[str, ...]) -> list[Path]:
+    from metablina.render.skiafig import write_drawing
+
+    base.parent.mkdir(parents=True, exist_ok=True)
+    return write_drawing(drawing, base, formats)
 
 
 def warm_up() -> None:

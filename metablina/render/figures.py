@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from metablina.render.measure import PREFERRED_FONTS, TextMeasure, font, font_family
-from metablina.render.skiafig import WRITERS
+from metablina.render.skiafig import WRITERS, write_drawing
 from metablina.render.skiarender import record
 
 __all__ = ["PREFERRED_FONTS", "TextMeasure", "font", "font_family", "new_figure", "save_figure"]
@@ -53,13 +53,4 @@ def save_figure(
             raise ValueError(f"formats: {fmt!r} is not one of png, svg, pdf")
     base = Path(path_without_suffix)
     base.parent.mkdir(parents=True, exist_ok=True)
-    drawing = record(figure)
-    paths = []
-    for fmt in wanted:
-        path = base.with_name(f"{base.name}.{fmt}")
-        if fmt == "png":
-            WRITERS[fmt](drawing, path, dpi=dpi)
-        else:
-            WRITERS[fmt](drawing, path)
-        paths.append(path)
-    return paths
+    return write_drawing(record(figure), base, wanted, dpi=dpi)

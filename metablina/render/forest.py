@@ -32,21 +32,13 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.markers import TICKDOWN, MarkerStyle
 from matplotlib.patches import Polygon, Rectangle
-from matplotlib.path import Path as MplPath
 
 from metablina.render.figures import new_figure
-from metablina.render.forestlayout import Unit, paint_forest, ratio_ticks
+from metablina.render.forestlayout import Unit, arrow_path, paint_forest, ratio_ticks
 from metablina.render.forestmodel import ForestData, ForestStyle, Group, Pooled, Scale, StudyRow
 from metablina.render.tabletext import Labels
 
 __all__ = ["ForestData", "ForestStyle", "Group", "Pooled", "Scale", "StudyRow", "draw_forest", "ratio_ticks"]
-
-
-def arrow_marker(direction: int) -> MarkerStyle:
-    """A filled triangle whose tip is at the marker's origin, pointing right (+1) or left (-1)."""
-    verts = [(0.0, 0.0), (-direction * 1.0, 0.55), (-direction * 1.0, -0.55), (0.0, 0.0)]
-    codes = [MplPath.MOVETO, MplPath.LINETO, MplPath.LINETO, MplPath.CLOSEPOLY]
-    return MarkerStyle(MplPath(verts, codes))
 
 
 def draw_forest(data: ForestData, ax: Axes | None = None, *, style: ForestStyle | None = None) -> Axes:
@@ -223,7 +215,7 @@ class AxesPainter:
             Line2D(
                 [x],
                 [y],
-                marker=arrow_marker(direction),
+                marker=MarkerStyle(arrow_path(direction)),
                 markersize=9,
                 color=color,
                 lw=0,

@@ -19,9 +19,10 @@ from typing import Literal, Protocol
 
 import numpy as np
 from matplotlib.font_manager import FontProperties
+from matplotlib.path import Path as MplPath
 from matplotlib.ticker import MaxNLocator
 
-from metablina.render.forestmodel import ForestData, ForestStyle, Pooled, StudyRow
+from metablina.render.forestmodel import ForestData, ForestStyle, Group, Pooled, Scale, StudyRow
 from metablina.render.measure import TextMeasure, font, font_family
 
 Unit = Literal["data", "axes", "inch"]
@@ -381,6 +382,14 @@ def _column_groups(data: ForestData) -> list[tuple[str, int, int]]:
         elif c.group:
             out.append((c.group, j, j))
     return out
+
+
+def arrow_path(direction: int) -> MplPath:
+    """A triangle whose tip is at the origin, pointing right (+1) or left (-1): the arrow head of an
+    interval that leaves the axis."""
+    verts = [(0.0, 0.0), (-direction * 1.0, 0.55), (-direction * 1.0, -0.55), (0.0, 0.0)]
+    codes = [MplPath.MOVETO, MplPath.LINETO, MplPath.LINETO, MplPath.CLOSEPOLY]
+    return MplPath(verts, codes)
 
 
 def paint_forest(
@@ -787,3 +796,106 @@ def paint_forest(
             style.note_color,
             "left",
         )
+
+
+# ---------------------------------------------------------------------------------- leave-one-out, cumulative
+
+
+def _arrays(**named: Sequence[float]) -> list[np.ndarray]:
+    out = [np.asarray(v, dtype=float) for v in named.values()]
+    k = len(out[0])
+    for name, arr in zip(named, out, strict=True):
+        if arr.ndim != 1 or len(arr) != k:
+            raise ValueError(f"{name}: expected {k} values in one dimension, got shape {arr.shape}")
+    return out
+
+
+def _labels(labels: Sequence[str], k: int) -> list[str]:
+    if len(labels) != k:
+        raise ValueError(f"labels: expected {k} labels, got {len(labels)}")
+    return [str(x) for x in labels]
+
+
+def _pooled_rows(
+    kind: str,
+    labels: Sequence[str],
+    estimate: Sequence[float],
+    ci_low: Sequence[float],
+    ci_high: Sequence[float],
+    detail: Sequence[str] | None,
+) -> list[StudyRow]:
+    est, lo, hi = _arrays(estimate=estimate, ci_low=ci_low, ci_high=ci_high)
+    names = _labels(labels, len(est))
+    if detail is not None and len(detail) != len(est):
+        raise ValueError(f"detail: expected {len(est)} entries, got {len(detail)}")
+    if kind == "cumulative":
+        names = [n if i == 0 else f"+ {n}" for i, n in enumerate(names)]
+        detail = detail if detail is not None else [f"k = {i + 1}" for i in range(len(est))]
+    details = list(detail) if detail is not None else [""] * len(est)
+    return [StudyRow(n, d, e, a, b) for n, d, e, a, b in zip(names, details, est, lo, hi, strict=True)]
+
+
+def leave_one_out_data(
+    labels: Sequence[str],
+    estimate: Sequence[float],
+    ci_low: Sequence[float],
+    ci_high: Sequence[float],
+    *,
+    full: tuple[float, float, float],
+    scale: Scale,
+    measure_label: str,
+    title: str = "Leave-one-out analysis",
+    detail: Sequence[str] | None = None,
+    detail_label: str = "",
+    estimate_header: str = "Estimate [95% CI]",
+    null_value: float | None = None,
+    xlim: tuple[float, float] | None = None,
+    notes: Sequence[str] = (),
+) -> ForestData:
+    """The rows of a leave-one-out plot (see :func:`metablina.render.plots.leave_one_out_plot`)."""
+    rows = _pooled_rows("loo", labels, estimate, ci_low, ci_high, detail)
+    return ForestData(
+        title=title,
+        measure_label=measure_label,
+        scale=scale,
+        groups=[Group(None, rows)],
+        overall=[Pooled("All studies", *full)],
+        notes=notes,
+        null_value=null_value,
+        xlim=xlim,
+        detail_label=detail_label,
+        study_label="Omitted study",
+        estimate_header=estimate_header,
+    )
+
+
+def cumulative_data(
+    labels: Sequence[str],
+    estimate: Sequence[float],
+    ci_low: Sequence[float],
+    ci_high: Sequence[float],
+    *,
+    scale: Scale,
+    measure_label: str,
+    title: str = "Cumulative meta-analysis",
+    detail: Sequence[str] | None = None,
+    detail_label: str = "",
+    estimate_header: str = "Estimate [95% CI]",
+    null_value: float | None = None,
+    xlim: tuple[float, float] | None = None,
+    notes: Sequence[str] = (),
+) -> ForestData:
+    """The rows of a cumulative plot (see :func:`metablina.render.plots.cumulative_plot`)."""
+    rows = _pooled_rows("cumulative", labels, estimate, ci_low, ci_high, detail)
+    return ForestData(
+        title=title,
+        measure_label=measure_label,
+        scale=scale,
+        groups=[Group(None, rows)],
+        notes=notes,
+        null_value=null_value,
+        xlim=xlim,
+        detail_label=detail_label,
+        study_label="Study added",
+        estimate_header=estimate_header,
+    )

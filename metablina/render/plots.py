@@ -22,33 +22,20 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLoca
 
 from metablina.render.figures import TextMeasure, font, font_family, new_figure
 from metablina.render.forest import (
-    ForestData,
     ForestStyle,
-    Group,
-    Pooled,
     Scale,
-    StudyRow,
     _render,
 )
-from metablina.render.forestlayout import _tick_label, ratio_ticks
+from metablina.render.forestlayout import (
+    _arrays,
+    _tick_label,
+    cumulative_data,
+    leave_one_out_data,
+    ratio_ticks,
+)
 from metablina.render.forestmodel import Comparison
 
 FUNNEL_MIN_K = 10
-
-
-def _arrays(**named: Sequence[float]) -> list[np.ndarray]:
-    out = [np.asarray(v, dtype=float) for v in named.values()]
-    k = len(out[0])
-    for name, arr in zip(named, out, strict=True):
-        if arr.ndim != 1 or len(arr) != k:
-            raise ValueError(f"{name}: expected {k} values in one dimension, got shape {arr.shape}")
-    return out
-
-
-def _labels(labels: Sequence[str], k: int) -> list[str]:
-    if len(labels) != k:
-        raise ValueError(f"labels: expected {k} labels, got {len(labels)}")
-    return [str(x) for x in labels]
 
 
 def funnel_plot(
@@ -185,25 +172,6 @@ def _fit_axes(
     ax.set_position((left / w, bottom / h, 1 - (left + right) / w, 1 - (bottom + top + margin) / h))
 
 
-def _pooled_rows(
-    kind: str,
-    labels: Sequence[str],
-    estimate: Sequence[float],
-    ci_low: Sequence[float],
-    ci_high: Sequence[float],
-    detail: Sequence[str] | None,
-) -> list[StudyRow]:
-    est, lo, hi = _arrays(estimate=estimate, ci_low=ci_low, ci_high=ci_high)
-    names = _labels(labels, len(est))
-    if detail is not None and len(detail) != len(est):
-        raise ValueError(f"detail: expected {len(est)} entries, got {len(detail)}")
-    if kind == "cumulative":
-        names = [n if i == 0 else f"+ {n}" for i, n in enumerate(names)]
-        detail = detail if detail is not None else [f"k = {i + 1}" for i in range(len(est))]
-    details = list(detail) if detail is not None else [""] * len(est)
-    return [StudyRow(n, d, e, a, b) for n, d, e, a, b in zip(names, details, est, lo, hi, strict=True)]
-
-
 def leave_one_out_plot(
     labels: Sequence[str],
     estimate: Sequence[float],
@@ -226,19 +194,21 @@ def leave_one_out_plot(
     """The pooled estimate and CI with each study omitted in turn (row i omits ``labels[i]``), the
     all-studies estimate ``full = (estimate, ci_low, ci_high)`` as a diamond and a dashed reference line.
     ``detail`` (optional) is a text per row, e.g. the I² without that study. Values on the display scale."""
-    rows = _pooled_rows("loo", labels, estimate, ci_low, ci_high, detail)
-    data = ForestData(
-        title=title,
-        measure_label=measure_label,
+    data = leave_one_out_data(
+        labels,
+        estimate,
+        ci_low,
+        ci_high,
+        full=full,
         scale=scale,
-        groups=[Group(None, rows)],
-        overall=[Pooled("All studies", *full)],
-        notes=notes,
+        measure_label=measure_label,
+        title=title,
+        detail=detail,
+        detail_label=detail_label,
+        estimate_header=estimate_header,
         null_value=null_value,
         xlim=xlim,
-        detail_label=detail_label,
-        study_label="Omitted study",
-        estimate_header=estimate_header,
+        notes=notes,
     )
     return _render(data, ax, style or ForestStyle(), reference=float(full[0]), marker="point")
 
@@ -264,20 +234,24 @@ def cumulative_plot(
     """The pooled estimate and CI as studies are added in the given order (row i pools ``labels[:i+1]``;
     sort the studies, e.g. by year, before pooling). ``detail`` defaults to "k = i+1". A dashed line marks
     the final estimate. Values on the display scale."""
-    rows = _pooled_rows("cumulative", labels, estimate, ci_low, ci_high, detail)
-    data = ForestData(
-        title=title,
-        measure_label=measure_label,
+    data = cumulative_data(
+        labels,
+        estimate,
+        ci_low,
+        ci_high,
         scale=scale,
-        groups=[Group(None, rows)],
-        notes=notes,
+        measure_label=measure_label,
+        title=title,
+        detail=detail,
+        detail_label=detail_label,
+        estimate_header=estimate_header,
         null_value=null_value,
         xlim=xlim,
-        detail_label=detail_label,
-        study_label="Study added",
-        estimate_header=estimate_header,
+        notes=notes,
     )
-    return _render(data, ax, style or ForestStyle(), reference=rows[-1].estimate, marker="point")
+    return _render(
+        data, ax, style or ForestStyle(), reference=data.groups[0].rows[-1].estimate, marker="point"
+    )
 
 
 def comparison_forest_plot(

@@ -21,6 +21,7 @@ import functools
 import re
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -395,3 +396,16 @@ def write_svg(drawing: Drawing, path: str | PathLike[str]) -> None:
 
 
 WRITERS = {"png": write_png, "pdf": write_pdf, "svg": write_svg}
+
+
+def write_drawing(drawing: Drawing, base: Path, formats: Sequence[str], *, dpi: float = 300.0) -> list[Path]:
+    """Write ``drawing`` as ``<base>.<format>`` for each format (PNG at ``dpi``); return the paths."""
+    paths = []
+    for fmt in formats:
+        path = base.with_name(f"{base.name}.{fmt}")
+        if fmt == "png":
+            write_png(drawing, path, dpi=dpi)
+        else:
+            WRITERS[fmt](drawing, path)
+        paths.append(path)
+    return paths

@@ -1,0 +1,117 @@
+"""The report draws forest plots straight into Skia (marks.SkiaPainter); the public draw_forest draws them
+as matplotlib artists through SkiaRenderer. Both must give the same files, byte for byte, for every kind
+of mark: squares of one and of many sizes, open circles, arrows, diamonds open and filled, prediction
+bars, null and dashed reference lines, favours labels, notes, log and linear axes."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from metablina.render.draw import file_style
+from metablina.render.forest import ForestData, ForestStyle, Group, Pooled, StudyRow, draw_forest
+from metablina.render.forestlayout import cumulative_data, leave_one_out_data
+from metablina.render.marks import forest_drawing
+from metablina.render.plots import cumulative_plot, leave_one_out_plot
+from metablina.render.skiafig import write_drawing
+from metablina.render.skiarender import record
+from tests.render.test_forest import efs_strata, one_row, thirty_rows, three_rows
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def arrows_and_open_circles() -> ForestData:
+    rows = [
+        StudyRow("wide", "", 1.5, 0.05, 40.0, weight=50.0),
+        StudyRow("inside", "", 1.0, 0.5, 2.0, weight=30.0),
+        StudyRow("right only", "", 2.0, 0.5, 12.0, weight=20.0),
+        StudyRow("median only", "", 1.2, math.nan, math.nan, unweighted=True, note="reported as a median"),
+    ]
+    overall = [Pooled("Random effects", 1.3, 0.08, 14.0, pi_low=0.02, pi_high=60.0)]
+    return ForestData(
+        "t", "HR", "ratio", [Group(None, rows)], overall=overall, xlim=(0.1, 10), null_value=1.0
+    )
+
+
+def one_weighted_study() -> ForestData:
+    """One square: matplotlib stamps a collection of one size as a marker, not a path per square."""
+    rows = [StudyRow("Alone 2020", "3/40", 0.075, 0.016, 0.2, weight=100.0)]
+    return ForestData("One", "Proportion", "proportion", [Group(None, rows)], null_value=0.1)
+
+
+SERIES = {
+    "labels": ["A 2019", "B 2020", "C 2021", "D 2022"],
+    "estimate": [0.2, 0.25, 0.22, 0.3],
+    "ci_low": [0.1, 0.15, 0.14, 0.2],
+    "ci_high": [0.35, 0.38, 0.33, 0.42],
+    "scale": "proportion",
+    "measure_label": "Proportion (%)",
+}
+
+
+def files(drawing, folder: Path, name: str) -> dict[str, bytes]:
+    paths = write_drawing(drawing, folder / name, ("png", "svg", "pdf"))
+    return {p.suffix: p.read_bytes() for p in paths}
+
+
+def assert_same_files(ax, drawing, tmp_path: Path) -> None:
+    expected = files(record(ax.figure), tmp_path, "artists")
+    got = files(drawing, tmp_path, "marks")
+    assert [fmt for fmt in expected if expected[fmt] != got[fmt]] == []
+
+
+@pytest.mark.parametrize(
+    "make", [one_row, three_rows, thirty_rows, efs_strata, arrows_and_open_circles, one_weighted_study]
+)
+@pytest.mark.parametrize("style", [file_style(), ForestStyle(fontsize=9.5, font=("DejaVu Sans",))])
+def test_marks_draw_the_files_the_artists_draw(make, style, tmp_path):
+    assert_same_files(draw_forest(make(), style=style), forest_drawing(make(), style), tmp_path)
+
+
+def test_leave_one_out_and_cumulative_marks_draw_the_files_the_plots_draw(tmp_path):
+    style = file_style()
+    full = (0.24, 0.17, 0.33)
+    loo = leave_one_out_plot(**SERIES, full=full, style=style)
+    assert_same_files(
+        loo,
+        forest_drawing(leave_one_out_data(**SERIES, full=full), style, reference=0.24, marker="point"),
+        tmp_path,
+    )
+    cum = cumulative_plot(**SERIES, style=style)
+    data = cumulative_data(**SERIES)
+    assert_same_files(cum, forest_drawing(data, style, reference=0.3, marker="point"), tmp_path)
+
+
+def test_the_shipped_reviews_forest_plots_are_the_same_either_way(tmp_path):
+    """Every forest job of the shipped report (study forests and the two-arm comparison forest)."""
+    from metablina.report import build_model, run_plan
+
+    jobs: list = []
+    build_model(ROOT / "studies", tmp_path / "out", run_plan(ROOT / "studies"), on_figure=jobs.append)
+    forests = [job for job in jobs if job.kind == "forest"]
+    assert len(forests) >= 20
+    for job in forests:
+        assert_same_files(
+            draw_forest(job.payload, style=file_style()), forest_drawing(job.payload, file_style()), tmp_path
+        )
+
+
+def test_drawing_a_report_forest_plot_imports_no_matplotlib_figure_machinery(tmp_path):
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from metablina.render.draw import FigureJob, draw_figure\n"
+        "from metablina.render.forestmodel import ForestData, Group, Pooled, StudyRow\n"
+        "rows = [StudyRow('a', '', 1.5, 0.05, 40.0, weight=60.0), StudyRow('b', '', 1.0, 0.5, 2.0, weight=40.0)]\n"
+        "data = ForestData('t', 'HR', 'ratio', [Group(None, rows)], overall=[Pooled('RE', 1.2, 0.6, 2.4)])\n"
+        f"draw_figure(FigureJob('f', 'forest', data, ('png', 'svg', 'pdf')), Path({str(tmp_path)!r}))\n"
+        "print(sorted(m for m in ('matplotlib.figure', 'matplotlib.axes', 'matplotlib.backend_bases') "
+        "if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.pdf", "f.png", "f.svg"]
