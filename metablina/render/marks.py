@@ -12,7 +12,9 @@ them. What is left out is what costs: building an Axes, a few hundred artists an
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -47,21 +49,34 @@ def _device(transform: Transform, path: MplPath) -> np.ndarray:
     return transform.get_affine().transform(np.asarray(moved.vertices, dtype=float))
 
 
-class SkiaPainter:
-    """Draws the marks of :func:`~metablina.render.forestlayout.paint_forest` into a Skia picture.
+@dataclass
+class Panel:
+    """The transforms of one Axes as matplotlib composes them, and its place in the drawing order."""
 
-    Each mark is queued with matplotlib's z-order for its artist (lines 2, text and glyphs 3, the null
-    and reference lines 1, the axis line 2.5) and drawn, in that order, by :meth:`drawing`.
+    order: int
+    trans_axes: Transform
+    trans_data: Transform
+    view: Bbox
+    clip: tuple[float, float, float, float]  # the Axes' box (x0, y0, width, height), y upwards
+
+
+class SkiaMarks:
+    """A figure of panels drawn straight into a Skia picture, each mark as its matplotlib artist would
+    draw itself through :class:`~metablina.render.skiarender.SkiaRenderer`.
+
+    Marks are queued with matplotlib's drawing order: the figure's background, then each panel (Axes) in
+    the order made, its marks by z-order (null lines 1, lines 2, the axis line 2.5, text and glyphs 3)
+    and then the order made; then text placed on the figure itself. :meth:`drawing` draws them.
     """
-
-    region = None  # always a figure of its own
 
     def __init__(self, style: ForestStyle) -> None:
         self.measure_dpi = style.dpi
-        self._marks: list[tuple[float, int, Callable[[SkiaCanvas], None]]] = []
+        self._marks: list[tuple[tuple[float, int, float, int], Callable[[SkiaCanvas], None]]] = []
         self._size_in = (0.0, 0.0)
+        self.panels: dict[str, Panel] = {}
+        self._transforms: dict[tuple[str, Unit, Unit, float, float], Transform] = {}
 
-    # ---- figure and panel
+    # ---- figure and panels
 
     def new_figure(self, width_in: float, height_in: float, dpi: float) -> None:
         self._size_in = (width_in, height_in)
@@ -70,50 +85,73 @@ class SkiaPainter:
             TransformedBbox(Bbox.from_bounds(0, 0, *self._size_in), self.dpi_scale)
         )
         corners = _device(self.trans_figure, MplPath.unit_rectangle())
-        self._add(
-            -1.0, self._shape(corners, MplPath.unit_rectangle().codes, (1.0, 1.0, 1.0, 1.0), None, False)
-        )
+        background = self._shape(corners, MplPath.unit_rectangle().codes, (1.0, 1.0, 1.0, 1.0), None, None)
+        self._marks.append(((-1.0, 0, 0.0, 0), background))
 
     def figure_size_pt(self) -> tuple[float, float]:
         return self._size_in[0] * 72.0, self._size_in[1] * 72.0
 
-    def panel(
+    def add_panel(
         self,
+        key: str,
         position: tuple[float, float, float, float],
         xlim: tuple[float, float],
         ylim: tuple[float, float],
         *,
-        log: bool,
-        color: str,
-    ) -> None:
-        """The transforms of an Axes at ``position`` (figure fractions) with these limits, as matplotlib
-        composes them; then the bottom spine, the axis line."""
-        self.trans_axes = BboxTransformTo(TransformedBbox(Bbox.from_bounds(*position), self.trans_figure))
+        xlog: bool = False,
+        ylog: bool = False,
+    ) -> Panel:
+        """An Axes at ``position`` (figure fractions) with these limits (log scales base 10)."""
+        trans_axes = BboxTransformTo(TransformedBbox(Bbox.from_bounds(*position), self.trans_figure))
         scale = TransformWrapper(IdentityTransform())
-        x_scale = LogTransform(10, "clip") if log else IdentityTransform()
-        scale.set(blended_transform_factory(x_scale, IdentityTransform()))
+        scale.set(
+            blended_transform_factory(
+                LogTransform(10, "clip") if xlog else IdentityTransform(),
+                LogTransform(10, "clip") if ylog else IdentityTransform(),
+            )
+        )
         view = Bbox.unit()
         view.intervalx = xlim
         view.intervaly = ylim
-        self.trans_data = scale + (BboxTransformFrom(TransformedBbox(view, scale)) + self.trans_axes)
-        self._clip = TransformedBbox(Bbox.unit(), self.trans_axes).bounds
-        self._below: dict[tuple[Unit, Unit, float], Transform] = {}
-        spine = MplPath(np.array([[view.intervalx[0], 0.0], [view.intervalx[1], 0.0]]))
-        xy = _device(self._transform("data", "axes", 0.0), spine)
-        self._add(2.5, self._shape(xy, None, None, Pen(to_rgba(color), 0.6, "projecting", "miter"), False))
+        trans_data = scale + (BboxTransformFrom(TransformedBbox(view, scale)) + trans_axes)
+        clip = TransformedBbox(Bbox.unit(), trans_axes).bounds
+        self.panels[key] = Panel(len(self.panels), trans_axes, trans_data, view, clip)
+        return self.panels[key]
 
-    def _transform(self, x: Unit, y: Unit, dy: float) -> Transform:
-        of = {"data": self.trans_data, "axes": self.trans_axes, "inch": self.dpi_scale}
-        key = (x, y, dy)
-        if key not in self._below:
+    def transform(self, key: str, x: Unit, y: Unit, dx: float = 0.0, dy: float = 0.0) -> Transform:
+        """Panel ``key``'s transform for x and y in these units (``figure``: fractions of the figure),
+        then moved by ``dx``, ``dy`` points."""
+        cache = (key, x, y, dx, dy)
+        if cache not in self._transforms:
+            panel = self.panels.get(key)
+            of = {"inch": self.dpi_scale, "figure": self.trans_figure}
+            if panel is not None:
+                of |= {"data": panel.trans_data, "axes": panel.trans_axes}
             base = blended_transform_factory(of[x], of[y]) if x != y else of[x]
-            self._below[key] = base + ScaledTranslation(0, dy / 72.0, self.dpi_scale) if dy else base
-        return self._below[key]
+            moved = base + ScaledTranslation(dx / 72.0, dy / 72.0, self.dpi_scale) if dx or dy else base
+            self._transforms[cache] = moved
+        return self._transforms[cache]
+
+    def spine(self, key: str, side: str, lw: float, color: str) -> None:
+        """The ``bottom`` or ``left`` spine of a panel: its line along the view limits."""
+        panel = self.panels[key]
+        if side == "bottom":
+            xy = np.array([[panel.view.intervalx[0], 0.0], [panel.view.intervalx[1], 0.0]])
+            at = self.transform(key, "data", "axes")
+        else:
+            xy = np.array([[0.0, panel.view.intervaly[0]], [0.0, panel.view.intervaly[1]]])
+            at = self.transform(key, "axes", "data")
+        shape = self._shape(
+            _device(at, MplPath(xy)), None, None, Pen(to_rgba(color), lw, "projecting", "miter")
+        )
+        self._add(key, 2.5, shape)
 
     # ---- queue and draw
 
-    def _add(self, z: float, mark: Callable[[SkiaCanvas], None]) -> None:
-        self._marks.append((z, len(self._marks), mark))
+    def _add(self, key: str | None, z: float, mark: Callable[[SkiaCanvas], None]) -> None:
+        """Queue ``mark`` in panel ``key`` (None: on the figure, after every panel) at z-order ``z``."""
+        where = (0.0, self.panels[key].order, z) if key is not None else (z, 0, 0.0)
+        self._marks.append(((*where, len(self._marks)), mark))
 
     def _shape(
         self,
@@ -121,9 +159,9 @@ class SkiaPainter:
         codes: np.ndarray | None,
         face: tuple[float, ...] | None,
         pen: Pen | None,
-        clipped: bool,
+        clip: tuple[float, float, float, float] | None = None,
     ) -> Callable[[SkiaCanvas], None]:
-        clip = self._clip if clipped else None
+        """A path through ``xy`` (display points, y upwards) filled and stroked, clipped to ``clip``."""
 
         def mark(out: SkiaCanvas) -> None:
             flipped = np.column_stack([xy[:, 0], out.height - xy[:, 1]])
@@ -141,6 +179,7 @@ class SkiaPainter:
         at: np.ndarray,
         face: tuple[float, ...] | None,
         pen: Pen,
+        clip: tuple[float, float, float, float] | None = None,
     ) -> Callable[[SkiaCanvas], None]:
         """One marker shape (its points about its own origin, y upwards) at each finite point of ``at``."""
         points = [(float(x), float(y)) for x, y in at if np.isfinite(x) and np.isfinite(y)]
@@ -149,6 +188,8 @@ class SkiaPainter:
             outline = polyline(np.column_stack([shape[0][:, 0], -shape[0][:, 1]]), shape[1])
             canvas = out.canvas
             canvas.save()
+            if clip is not None:
+                out.clip_rect(*clip)
             for x, y in points:
                 canvas.save()
                 canvas.translate(x, out.height - y)
@@ -158,14 +199,150 @@ class SkiaPainter:
 
         return mark
 
+    def _offsets(self, key: str, xs: Sequence[float], ys: Sequence[float]) -> np.ndarray:
+        """Data points of panel ``key`` in display points, as a collection's offsets are placed."""
+        data = self.panels[key].trans_data
+        offsets = np.column_stack([np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)])
+        return data.get_affine().transform(data.transform_non_affine(offsets))
+
+    def _scatter(
+        self,
+        key: str,
+        xs: Sequence[float],
+        ys: Sequence[float],
+        sizes: Sequence[float],
+        marker: str,
+        faces: Sequence[tuple[float, ...]],
+        pen: Pen,
+        z: float,
+        clipped: bool,
+    ) -> None:
+        """A scatter's marks as a PathCollection draws them: stamped as one marker when it has one size and
+        one colour, else each point as a path of its own (points with no finite position skipped)."""
+        style = MarkerStyle(marker)
+        shape = style.get_path().transformed(style.get_transform())
+        sides = np.sqrt(np.asarray(sizes, dtype=float)) * 72.0 / 72.0 * 1.0  # as a PathCollection scales
+        at = self._offsets(key, xs, ys)
+        clip = self.panels[key].clip if clipped else None
+        if len(sides) == 1 and len(faces) == 1:
+            outline = Affine2D().scale(sides[0]).transform(shape.vertices)
+            self._add(key, z, self._stamps((outline, shape.codes), at, faces[0], pen, clip))
+            return
+        for i, (xo, yo) in enumerate(at):
+            if not (np.isfinite(xo) and np.isfinite(yo)):
+                continue
+            moved = Affine2D().scale(sides[i % len(sides)])
+            if xo != 0 or yo != 0:
+                moved = moved.frozen().translate(xo, yo)
+            face = faces[i % len(faces)]
+            self._add(key, z, self._shape(moved.transform(shape.vertices), shape.codes, face, pen, clip))
+
+    def _text(
+        self,
+        x: float,
+        y: float,
+        text: str,
+        prop: FontProperties,
+        color: str,
+        ha: str,
+        va: str,
+        key: str | None,
+        rotation: float = 0.0,
+    ) -> None:
+        """One line of text anchored at ``x``, ``y`` as matplotlib aligns it (a rotated line as with
+        ``rotation_mode="anchor"``): the line is at least as tall as the font's own ascent and descent."""
+        if not text or not (abs(x) < float("inf") and abs(y) < float("inf")):
+            return
+        line = layout(text, prop)
+        width, height, descent = line.width, line.ascent + line.descent, line.descent
+        extent = font_extent(prop, 72.0)
+        assert extent is not None
+        ascent = max(height - descent, extent[0])
+        descent = max(descent, extent[1])
+        if rotation:
+            x, y = _anchored(x, y, width, ascent, descent, ha, va, rotation)
+        else:
+            x -= {"left": 0.0, "center": width / 2, "right": width}[ha]
+            y += {
+                "baseline": 0.0,
+                "top": -ascent,
+                "bottom": descent,
+                "center": (descent - ascent) / 2,
+                "center_baseline": -ascent / 2,
+            }[va]
+        rgba = to_rgba(color)
+
+        def mark(out: SkiaCanvas) -> None:
+            out.canvas.save()
+            out.text(x, y, text, prop, out.colour(rgba), rotation)
+            out.canvas.restore()
+
+        self._add(key, 3.0, mark)
+
     def drawing(self) -> Drawing:
         """The picture of every mark made so far."""
         width, height = self.figure_size_pt()
         recorder = skia.PictureRecorder()
         out = SkiaCanvas(recorder.beginRecording(skia.Rect.MakeWH(width, height)), width, height)
-        for _z, _order, mark in sorted(self._marks, key=lambda m: m[:2]):
+        for _where, mark in sorted(self._marks, key=lambda m: m[0]):
             mark(out)
         return Drawing(recorder.finishRecordingAsPicture(), width, height, out.grey)
+
+
+def _anchored(
+    x: float, y: float, width: float, ascent: float, descent: float, ha: str, va: str, rotation: float
+) -> tuple[float, float]:
+    """The origin of a rotated line anchored at ``x``, ``y`` by ``Text._get_layout`` with
+    ``rotation_mode="anchor"`` (its arithmetic, step by step, so the bits agree)."""
+    rad = math.radians(rotation)
+    cos, sin = math.cos(rad), math.sin(rad)
+    baseline = ascent
+    xmin1, ymin1, xmax1, ymax1 = 0, -ascent - descent, width, 0
+    offsetx = xmin1 if ha == "left" else xmax1 if ha == "right" else (xmin1 + xmax1) / 2
+    offsety = (
+        ymin1
+        if va == "bottom"
+        else ymax1
+        if va == "top"
+        else (ymin1 + ymax1) / 2
+        if va == "center"
+        else ymax1 - baseline
+        if va == "baseline"
+        else ymax1 - baseline / 2
+    )
+    offsetx, offsety = (cos * offsetx - sin * offsety, sin * offsetx + cos * offsety)
+    line_x, line_y = (cos * 0.0 - sin * -ascent, sin * 0.0 + cos * -ascent)
+    return (line_x - offsetx) + x, (line_y - offsety) + y
+
+
+class SkiaPainter(SkiaMarks):
+    """Draws the marks of :func:`~metablina.render.forestlayout.paint_forest` (one panel, "plot")."""
+
+    region = None  # always a figure of its own
+
+    def panel(
+        self,
+        position: tuple[float, float, float, float],
+        xlim: tuple[float, float],
+        ylim: tuple[float, float],
+        *,
+        log: bool,
+        color: str,
+    ) -> None:
+        """The plot panel, and its bottom spine as the x axis."""
+        self.add_panel("plot", position, xlim, ylim, xlog=log)
+        self.spine("plot", "bottom", 0.6, color)
+
+    def _transform(self, x: Unit, y: Unit, dy: float) -> Transform:
+        return self.transform("plot", x, y, 0.0, dy)
+
+    @property
+    def trans_data(self) -> Transform:
+        return self.panels["plot"].trans_data
+
+    @property
+    def _clip(self) -> tuple[float, float, float, float]:
+        return self.panels["plot"].clip
 
     # ---- marks
 
@@ -177,7 +354,7 @@ class SkiaPainter:
             self._transform("data", "axes", 0.0), MplPath(np.column_stack([ticks, np.zeros(len(ticks))]))
         )
         pen = Pen(to_rgba(color), 0.6, "butt", "round")
-        self._add(2.0, self._stamps((outline, shape.codes), at, (0.0, 0.0, 0.0, 0.0), pen))
+        self._add("plot", 2.0, self._stamps((outline, shape.codes), at, (0.0, 0.0, 0.0, 0.0), pen))
 
     def text(
         self,
@@ -193,48 +370,18 @@ class SkiaPainter:
         gid: str | None = None,
     ) -> None:
         px, py = self._transform(x[1], y[1], dy).transform((float(x[0]), float(y[0])))
-        self._text(float(px), float(py), text, prop, color, ha, va)
+        self._text(float(px), float(py), text, prop, color, ha, va, "plot")
 
     def note(
         self, xy_in: tuple[float, float], dy: float, text: str, prop: FontProperties, color: str, ha: str
     ) -> None:
         x0, y0 = self._transform("inch", "axes", 0.0).transform(xy_in)
         at = Affine2D().scale(1.0).translate(float(x0), float(y0)).transform((0.0, dy))  # "offset points"
-        self._text(float(at[0]), float(at[1]), text, prop, color, ha, "top")
-
-    def _text(
-        self, x: float, y: float, text: str, prop: FontProperties, color: str, ha: str, va: str
-    ) -> None:
-        """One line of text anchored at ``x``, ``y`` as matplotlib aligns it: the line is at least as tall
-        as the font's own ascent and descent."""
-        if not text or not (abs(x) < float("inf") and abs(y) < float("inf")):
-            return
-        line = layout(text, prop)
-        width, height, descent = line.width, line.ascent + line.descent, line.descent
-        extent = font_extent(prop, 72.0)
-        assert extent is not None
-        ascent = max(height - descent, extent[0])
-        descent = max(descent, extent[1])
-        x -= {"left": 0.0, "center": width / 2, "right": width}[ha]
-        y += {
-            "baseline": 0.0,
-            "top": -ascent,
-            "bottom": descent,
-            "center": (descent - ascent) / 2,
-            "center_baseline": -ascent / 2,
-        }[va]
-        rgba = to_rgba(color)
-
-        def mark(out: SkiaCanvas) -> None:
-            out.canvas.save()
-            out.text(x, y, text, prop, out.colour(rgba))
-            out.canvas.restore()
-
-        self._add(3.0, mark)
+        self._text(float(at[0]), float(at[1]), text, prop, color, ha, "top", "plot")
 
     def rule(self, x_in: tuple[float, float], y: float, color: str, lw: float, gid: str) -> None:
         xy = _device(self._transform("inch", "data", 0.0), MplPath(np.array([[x_in[0], y], [x_in[1], y]])))
-        self._add(2.0, self._shape(xy, None, None, Pen(to_rgba(color), lw, "projecting", "round"), False))
+        self._add("plot", 2.0, self._shape(xy, None, None, Pen(to_rgba(color), lw, "projecting", "round")))
 
     def arrow(self, x: float, y: float, direction: int, color: str, gid: str) -> None:
         marker = MarkerStyle(arrow_path(direction))
@@ -242,10 +389,8 @@ class SkiaPainter:
         outline = marker.get_transform().scale(9.0).transform(shape.vertices)
         at = _device(self.trans_data, MplPath(np.array([[x, y]], dtype=float)))
         face = to_rgba(color)
-        pen = Pen(
-            (0.0, 0.0, 0.0, face[3]), 1.0, "butt", "round"
-        )  # matplotlib: a black edge on a filled marker
-        self._add(2.0, self._stamps((outline, shape.codes), at, face, pen))
+        edge = Pen((0.0, 0.0, 0.0, face[3]), 1.0, "butt", "round")  # matplotlib's edge of a filled marker
+        self._add("plot", 2.0, self._stamps((outline, shape.codes), at, face, edge))
 
     def intervals(
         self, segments: list[tuple[tuple[float, float], tuple[float, float]]], color: str, lw: float
@@ -253,58 +398,40 @@ class SkiaPainter:
         pen = Pen(to_rgba(color), lw, "butt", "round")
         for segment in segments:
             xy = _device(self.trans_data, MplPath(np.array(segment, dtype=float)))
-            self._add(2.0, self._shape(xy, None, None, pen, True))
+            self._add("plot", 2.0, self._shape(xy, None, None, pen, self._clip))
 
     def estimates(
         self, xs: list[float], ys: list[float], sizes: list[float], marker: str, color: str
     ) -> None:
-        style = MarkerStyle(marker)
-        shape = style.get_path().transformed(style.get_transform())
-        sides = np.sqrt(np.asarray(sizes, dtype=float)) * 72.0 / 72.0 * 1.0  # as a PathCollection scales
-        at = self._offsets(xs, ys)
         face = to_rgba(color)
-        if len(sides) == 1:  # one size: matplotlib stamps it as a marker
-            outline = Affine2D().scale(sides[0]).transform(shape.vertices)
-            self._add(3.0, self._stamps((outline, shape.codes), at, face, Pen(face, 0.0)))
-            return
-        for side, (xo, yo) in zip(sides, at, strict=True):
-            if not (np.isfinite(xo) and np.isfinite(yo)):
-                continue
-            moved = Affine2D().scale(side)
-            if xo != 0 or yo != 0:
-                moved = moved.frozen().translate(xo, yo)
-            self._add(
-                3.0, self._shape(moved.transform(shape.vertices), shape.codes, face, Pen(face, 0.0), False)
-            )
-
-    def _offsets(self, xs: list[float], ys: list[float]) -> np.ndarray:
-        offsets = np.column_stack([np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)])
-        return self.trans_data.get_affine().transform(self.trans_data.transform_non_affine(offsets))
+        self._scatter("plot", xs, ys, sizes, marker, [face], Pen(face, 0.0), 3.0, False)
 
     def unweighted(self, xs: list[float], ys: list[float], size: float, edge: str, lw: float) -> None:
-        style = MarkerStyle("o")
-        shape = style.get_path().transformed(style.get_transform())
-        outline = Affine2D().scale(np.sqrt(size) * 72.0 / 72.0 * 1.0).transform(shape.vertices)
         pen = Pen(to_rgba(edge), lw, "butt", "round")
-        self._add(3.0, self._stamps((outline, shape.codes), self._offsets(xs, ys), (1.0, 1.0, 1.0, 1.0), pen))
+        self._scatter("plot", xs, ys, [size], "o", [(1.0, 1.0, 1.0, 1.0)], pen, 3.0, False)
 
     def diamond(
         self, corners: list[tuple[float, float]], face: str, edge: str, lw: float, gid: str, label: str
     ) -> None:
         path = MplPath(np.concatenate([np.asarray(corners, dtype=float), [corners[0]]]), closed=True)
         pen = Pen(to_rgba(edge), lw, "butt", "miter")
-        self._add(3.0, self._shape(_device(self.trans_data, path), path.codes, to_rgba(face), pen, True))
+        self._add(
+            "plot",
+            3.0,
+            self._shape(_device(self.trans_data, path), path.codes, to_rgba(face), pen, self._clip),
+        )
 
     def bar(
         self, xy: tuple[float, float], width: float, height: float, color: str, gid: str, label: str
     ) -> None:
+        """A Rectangle patch: its unit square through the patch's own transform, then the data's."""
         x0, y0 = xy
         box = Bbox.from_extents(x0, y0, x0 + width, y0 + height)
-        patch = BboxTransformTo(box) + Affine2D().translate(-box.x0, -box.y0).scale(1, 1.0).rotate_deg(
-            0.0
-        ).scale(1, 1 / 1.0).translate(box.x0, box.y0)
+        turn = Affine2D().translate(-box.x0, -box.y0).scale(1, 1.0).rotate_deg(0.0).scale(1, 1 / 1.0)
+        patch = BboxTransformTo(box) + turn.translate(box.x0, box.y0)
         xy_pt = _device(patch + self.trans_data, MplPath.unit_rectangle())
-        self._add(3.0, self._shape(xy_pt, MplPath.unit_rectangle().codes, to_rgba(color), None, True))
+        square = MplPath.unit_rectangle().codes
+        self._add("plot", 3.0, self._shape(xy_pt, square, to_rgba(color), None, self._clip))
 
     def vline(
         self,
@@ -316,11 +443,14 @@ class SkiaPainter:
         gid: str,
     ) -> None:
         xy = _device(self.trans_data, MplPath(np.array([[x, span[0]], [x, span[1]]], dtype=float)))
-        if dashes is None:
-            pen = Pen(to_rgba(color), lw, "projecting", "round")
-        else:  # matplotlib scales a dash pattern by the line width
-            pen = Pen(to_rgba(color), lw, "butt", "round", (0 * lw, tuple(d * lw for d in dashes)))
-        self._add(1.0, self._shape(xy, None, None, pen, True))
+        self._add("plot", 1.0, self._shape(xy, None, None, _line_pen(color, lw, dashes), self._clip))
+
+
+def _line_pen(color: str, lw: float, dashes: tuple[float, ...] | None) -> Pen:
+    """A Line2D's pen: projecting caps when solid, butt caps and dashes scaled by the width when dashed."""
+    if dashes is None:
+        return Pen(to_rgba(color), lw, "projecting", "round")
+    return Pen(to_rgba(color), lw, "butt", "round", (0 * lw, tuple(d * lw for d in dashes)))
 
 
 def forest_drawing(
