@@ -67,9 +67,18 @@ def _draw(job: FigureJob, folder: Path) -> list[Path]:
     style = file_style()
     if job.kind in ("forest", "leave-one-out", "cumulative"):
         return _write(_forest_family(job.kind, p, style), folder / job.name, job.formats)
-    from metablina.render import figures
+    if job.kind == "speccurve":
+        from metablina.render.marks import spec_curve_drawing
 
+        curve = ("estimate", "ci_low", "ci_high", "choices")
+        rest = {key: v for key, v in p.items() if key not in curve}
+        return _write(
+            spec_curve_drawing(*(p[key] for key in curve), style=style, **rest),
+            folder / job.name,
+            job.formats,
+        )
     if job.kind == "funnel":
+        from metablina.render import figures
         from metablina.render.plots import funnel_plot
 
         ax = funnel_plot(
@@ -81,15 +90,8 @@ def _draw(job: FigureJob, folder: Path) -> list[Path]:
             title=p["title"],
             style=style,
         )
-    elif job.kind == "speccurve":
-        from metablina.render.speccurve import spec_curve
-
-        curve = ("estimate", "ci_low", "ci_high", "choices")
-        rest = {key: v for key, v in p.items() if key not in curve}
-        ax = spec_curve(*(p[key] for key in curve), **rest, style=style)
-    else:
-        raise ValueError(f"unknown figure kind {job.kind!r}")
-    return figures.save_figure(ax.figure, folder / job.name, job.formats)
+        return figures.save_figure(ax.figure, folder / job.name, job.formats)
+    raise ValueError(f"unknown figure kind {job.kind!r}")
 
 
 def _forest_family(kind: str, p: Any, style: Any) -> Any:

@@ -25,13 +25,14 @@ from matplotlib.ticker import MaxNLocator
 from metablina.render.forestmodel import ForestData, ForestStyle, Group, Pooled, Scale, StudyRow
 from metablina.render.measure import TextMeasure, font, font_family
 
-Unit = Literal["data", "axes", "inch"]
+Unit = Literal["data", "axes", "inch", "figure"]
 
 
 class Painter(Protocol):
     """Where a forest plot's marks go. Positions are (value, unit): ``data`` (the axis value, or the row
-    position downwards from the top row), ``axes`` (0-1 across the plot panel) or ``inch`` (from the
-    figure's left edge); ``dy`` moves a mark down or up in points. Colours are matplotlib colour specs."""
+    position downwards from the top row), ``axes`` (0-1 across the plot panel), ``inch`` (from the
+    figure's left edge) or ``figure`` (0-1 across the figure); ``dy`` moves a mark down or up in points.
+    Colours are matplotlib colour specs."""
 
     measure_dpi: float | None  # the dpi text is measured at besides the files' own layout (None: files only)
     region: tuple[float, float, float, float] | None  # a given Axes' box in points, or None: a new figure

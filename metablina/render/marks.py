@@ -13,15 +13,15 @@ them. What is left out is what costs: building an Axes, a few hundred artists an
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import skia
 from matplotlib.colors import to_rgba
 from matplotlib.font_manager import FontProperties
-from matplotlib.markers import TICKDOWN, MarkerStyle
+from matplotlib.markers import TICKDOWN, TICKLEFT, MarkerStyle
 from matplotlib.path import Path as MplPath
 from matplotlib.scale import LogTransform
 from matplotlib.transforms import (
@@ -40,6 +40,7 @@ from matplotlib.transforms import (
 from metablina.render.forestlayout import Unit, arrow_path, paint_forest
 from metablina.render.forestmodel import ForestData, ForestStyle
 from metablina.render.skiafig import Drawing, Pen, SkiaCanvas, font_extent, layout, polyline
+from metablina.render.speclayout import paint_spec_curve
 
 
 def _device(transform: Transform, path: MplPath) -> np.ndarray:
@@ -463,4 +464,110 @@ def forest_drawing(
     """A forest plot drawn straight into a Skia picture (the same picture ``draw_forest`` would give)."""
     painter = SkiaPainter(style)
     paint_forest(data, painter, style, reference=reference, marker=marker)
+    return painter.drawing()
+
+
+class SkiaSpecPainter(SkiaMarks):
+    """Draws the marks of :func:`~metablina.render.speclayout.paint_spec_curve` (panels "curve" and
+    "choices") as :class:`metablina.render.speccurve.AxesSpecPainter`'s artists would draw themselves."""
+
+    def panel(
+        self,
+        key: str,
+        position: tuple[float, float, float, float],
+        xlim: tuple[float, float],
+        ylim: tuple[float, float],
+        *,
+        ylog: bool,
+    ) -> None:
+        self.add_panel(key, position, xlim, ylim, ylog=ylog)
+
+    def segments(
+        self,
+        key: str,
+        segments: list[tuple[tuple[float, float], tuple[float, float]]],
+        colors: list[str],
+        lw: float,
+    ) -> None:
+        """A LineCollection: a path per segment, its colour cycling through ``colors``, clipped."""
+        panel = self.panels[key]
+        pens = [Pen(to_rgba(c), lw, "butt", "round") for c in colors]
+        for i, segment in enumerate(segments):
+            xy = _device(panel.trans_data, MplPath(np.array(segment, dtype=float)))
+            self._add(key, 2.0, self._shape(xy, None, None, pens[i % len(pens)], panel.clip))
+
+    def points(
+        self,
+        key: str,
+        xs: Sequence[float],
+        ys: Sequence[float],
+        size: float,
+        marker: str,
+        colors: list[str],
+        z: float,
+        gid: str | None = None,
+    ) -> None:
+        faces = [to_rgba(c) for c in colors]
+        self._scatter(key, xs, ys, [size], marker, faces, Pen(faces[0], 0.0), z, True)
+
+    def line(
+        self,
+        key: str,
+        xs: Sequence[float],
+        ys: Sequence[float],
+        color: str,
+        lw: float,
+        z: float,
+        *,
+        x_units: Unit = "data",
+        dashes: tuple[float, float] | None = None,
+        gid: str | None = None,
+    ) -> None:
+        panel = self.panels[key]
+        at = self.transform(key, x_units, "data")
+        xy = _device(at, MplPath(np.column_stack([np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)])))
+        self._add(key, z, self._shape(xy, None, None, _line_pen(color, lw, dashes), panel.clip))
+
+    def y_ticks(self, key: str, values: Sequence[float], length: float, lw: float, color: str) -> None:
+        marker = MarkerStyle(TICKLEFT)
+        shape = marker.get_path()
+        outline = marker.get_transform().scale(length).transform(shape.vertices)
+        at = _device(
+            self.transform(key, "axes", "data"), MplPath(np.column_stack([np.zeros(len(values)), values]))
+        )
+        pen = Pen(to_rgba(color), lw, "butt", "round")
+        self._add(key, 2.0, self._stamps((outline, shape.codes), at, (0.0, 0.0, 0.0, 0.0), pen))
+
+    def text(
+        self,
+        key: str,
+        xy: tuple[float, float],
+        units: tuple[Unit, Unit],
+        text: str,
+        prop: FontProperties,
+        color: str,
+        *,
+        ha: str,
+        va: str,
+        dx: float = 0.0,
+        dy: float = 0.0,
+        rotation: float = 0.0,
+        gid: str | None = None,
+    ) -> None:
+        px, py = self.transform(key, units[0], units[1], dx, dy).transform((float(xy[0]), float(xy[1])))
+        self._text(float(px), float(py), text, prop, color, ha, va, key, rotation)
+
+
+def spec_curve_drawing(
+    estimate: Sequence[float],
+    ci_low: Sequence[float],
+    ci_high: Sequence[float],
+    choices: Mapping[str, Sequence[str]],
+    *,
+    style: ForestStyle,
+    **options: Any,
+) -> Drawing:
+    """A specification curve drawn straight into a Skia picture (the picture ``spec_curve`` would give)."""
+    painter = SkiaSpecPainter(style)
+    paint_spec_curve(estimate, ci_low, ci_high, choices, painter, style=style, **options)
     return painter.drawing()

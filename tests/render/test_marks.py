@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from metablina.render.draw import file_style
@@ -100,7 +101,8 @@ def test_the_shipped_reviews_forest_plots_are_the_same_either_way(tmp_path):
         )
 
 
-def test_drawing_a_report_forest_plot_imports_no_matplotlib_figure_machinery(tmp_path):
+def test_drawing_report_figures_imports_no_matplotlib_figure_machinery(tmp_path):
+    """A forest plot, then a specification curve, drawn as the report draws them."""
     code = (
         "import sys\n"
         "from pathlib import Path\n"
@@ -112,6 +114,95 @@ def test_drawing_a_report_forest_plot_imports_no_matplotlib_figure_machinery(tmp
         "print(sorted(m for m in ('matplotlib.figure', 'matplotlib.axes', 'matplotlib.backend_bases') "
         "if m in sys.modules))\n"
     )
+    code += (
+        "curve = {'estimate': (0.2, 0.3), 'ci_low': (0.1, 0.2), 'ci_high': (0.3, 0.4), 'choices': {'m': ('a', 'b')},"
+        " 'primary': 0, 'threshold': 0.25, 'scale': 'proportion', 'measure_label': 'P', 'title': 'T', 'note': ''}\n"
+        f"draw_figure(FigureJob('s', 'speccurve', curve, ('svg',)), Path({str(tmp_path)!r}))\n"
+        "print(sorted(m for m in ('matplotlib.figure', 'matplotlib.axes', 'matplotlib.backend_bases') "
+        "if m in sys.modules))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.pdf", "f.png", "f.svg"]
+    assert out.stdout.split() == ["[]", "[]"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.pdf", "f.png", "f.svg", "s.svg"]
+
+
+# ---- the specification curve
+
+CURVES = {
+    "threshold and primary": dict(
+        estimate=(0.08, 0.03, 0.05, 0.12),
+        ci_low=(0.06, 0.01, 0.02, 0.07),
+        ci_high=(0.10, 0.04, 0.09, 0.95),
+        choices={"measure": ("PLO", "PFT", "PLO", "PAS"), "model": ("GLMM", "REML", "REML", "DL")},
+        primary=0,
+        threshold=0.05,
+        note="A note under the panel.",
+    ),
+    "ratio, no threshold, no title": dict(
+        estimate=(0.5, 0.8, 1.3),
+        ci_low=(0.3, 0.4, 0.9),
+        ci_high=(0.9, 1.6, 2.0),
+        choices={"model": ("REML", "DL", "PM")},
+        scale="ratio",
+        title="",
+        measure_label="Risk ratio",
+    ),
+    "one specification": dict(
+        estimate=(0.2,), ci_low=(0.1,), ci_high=(0.3,), choices={"model": ("GLMM",)}, primary=0
+    ),
+    "many specifications": dict(
+        estimate=tuple(0.1 + 0.001 * i for i in range(240)),
+        ci_low=tuple(0.05 + 0.001 * i for i in range(240)),
+        ci_high=tuple(0.2 + 0.001 * i for i in range(240)),
+        choices={"leave out": tuple(f"study {i % 12}" for i in range(240))},
+        primary=17,
+        threshold=0.2,
+        scale="difference",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CURVES))
+def test_spec_curve_marks_draw_the_files_the_artists_draw(case, tmp_path):
+    from metablina.render.marks import spec_curve_drawing
+    from metablina.render.speccurve import spec_curve
+
+    style = file_style()
+    assert_same_files(
+        spec_curve(**CURVES[case], style=style), spec_curve_drawing(**CURVES[case], style=style), tmp_path
+    )
+
+
+def test_the_shipped_reviews_spec_curves_are_the_same_either_way(tmp_path):
+    from metablina.render.marks import spec_curve_drawing
+    from metablina.render.speccurve import spec_curve
+    from metablina.report import build_model, run_plan
+
+    jobs: list = []
+    build_model(ROOT / "studies", tmp_path / "out", run_plan(ROOT / "studies"), on_figure=jobs.append)
+    curves = [job.payload for job in jobs if job.kind == "speccurve"]
+    assert len(curves) >= 5
+    for p in curves:
+        args = [p[key] for key in ("estimate", "ci_low", "ci_high", "choices")]
+        rest = {key: v for key, v in p.items() if key not in ("estimate", "ci_low", "ci_high", "choices")}
+        ax = spec_curve(*args, **rest, style=file_style())
+        assert_same_files(ax, spec_curve_drawing(*args, style=file_style(), **rest), tmp_path)
+
+
+def test_spec_curve_y_axis_labels_its_ticks_and_clears_them():
+    """The y axis is drawn as marks of its own: a tick and a label at each tick inside the limits, and the
+    measure's label rotated beside them, left of the widest tick label and inside the figure."""
+    from metablina.render.speccurve import spec_curve
+
+    ax = spec_curve(**CURVES["threshold and primary"], measure_label="Proportion", style=file_style())
+    renderer = ax.figure.canvas.get_renderer()
+    labels = [t for t in ax.texts if t.get_gid() == "spec-y-tick-label"]
+    (ticks,) = [line for line in ax.lines if line.get_gid() == "y-ticks"]
+    lo, hi = ax.get_ylim()
+    shown = [float(t.get_text().removesuffix("%")) / 100 for t in labels]
+    np.testing.assert_allclose(shown, ticks.get_ydata(), rtol=1e-12)
+    assert all(lo <= v <= hi for v in ticks.get_ydata()) and len(labels) >= 3
+    (name,) = [t for t in ax.texts if t.get_gid() == "spec-y-label"]
+    box = name.get_window_extent(renderer)
+    assert name.get_rotation() == 90 and box.height > box.width
+    assert box.x1 < min(t.get_window_extent(renderer).x0 for t in labels) and box.x0 > 0

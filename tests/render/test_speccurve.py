@@ -107,12 +107,18 @@ def test_an_interval_far_wider_than_the_rest_runs_to_the_edge_and_is_counted():
     ax = spec_curve(EST, LOW, high, CHOICES, primary=0, threshold=0.05, style=file_style())
     bottom, top = ax.get_ylim()
     assert 0.12 <= top < 0.2 and bottom <= 0.01  # the estimates and the two narrower CIs: 0.01 to 0.12
-    panel = next(a for a in ax.figure.axes if a is not ax)
-    assert panel.get_xlabel() == "4 specifications, sorted by estimate; 1 CI cut at the panel's edge"
+    assert x_label(ax) == "4 specifications, sorted by estimate; 1 CI cut at the panel's edge"
     even = spec_curve(
         EST, LOW, (0.10, 0.04, 0.09, 0.12), CHOICES, primary=0, threshold=0.05, style=file_style()
     )
-    assert next(a for a in even.figure.axes if a is not even).get_xlabel().endswith("sorted by estimate")
+    assert x_label(even).endswith("sorted by estimate")
+
+
+def x_label(ax: Axes) -> str:
+    """The indicator panel's x label (a text of its own, gid spec-x-label)."""
+    panel = next(a for a in ax.figure.axes if a is not ax)
+    (label,) = by_gid(panel, "spec-x-label")
+    return label.get_text()
 
 
 def test_title_stands_where_matplotlib_would_put_it():
