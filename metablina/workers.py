@@ -40,12 +40,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from concurrent.futures import Executor, ProcessPoolExecutor
 
-# What a figure worker needs: everything draw_figure imports (no scipy, no pydantic). PNGs are written
-# by metablina.render.skiafig itself, so Pillow's image plugins are not needed.
+# What a figure worker needs: everything draw_figure imports for the report's figures (no scipy, no
+# pydantic, no matplotlib figure machinery: they are drawn straight into Skia by metablina.render.marks).
+# PNGs are written by metablina.render.skiafig itself, so Pillow's image plugins are not needed.
 FIGURE_MODULES = (
     "metablina.render.draw",
-    "metablina.render.forest",
-    "metablina.render.plots",
+    "metablina.render.marks",
 )
 
 _server_started = False
