@@ -163,13 +163,23 @@ class SkiaMarks:
         clip: tuple[float, float, float, float] | None = None,
     ) -> Callable[[SkiaCanvas], None]:
         """A path through ``xy`` (display points, y upwards) filled and stroked, clipped to ``clip``."""
+        return self._shapes([(xy, codes, face, pen)], clip)
+
+    @staticmethod
+    def _shapes(
+        shapes: list[tuple[np.ndarray, np.ndarray | None, tuple[float, ...] | None, Pen | None]],
+        clip: tuple[float, float, float, float] | None = None,
+    ) -> Callable[[SkiaCanvas], None]:
+        """Paths (points, codes, fill, pen) drawn under one clip: an artist's path, or a collection's
+        paths as :meth:`SkiaRenderer.draw_path_collection` draws them."""
 
         def mark(out: SkiaCanvas) -> None:
-            flipped = np.column_stack([xy[:, 0], out.height - xy[:, 1]])
             out.canvas.save()
             if clip is not None:
                 out.clip_rect(*clip)
-            out.paint(polyline(flipped, codes), face, pen)
+            for xy, codes, face, pen in shapes:
+                flipped = np.column_stack([xy[:, 0], out.height - xy[:, 1]])
+                out.paint(polyline(flipped, codes), face, pen)
             out.canvas.restore()
 
         return mark
@@ -229,14 +239,15 @@ class SkiaMarks:
             outline = Affine2D().scale(sides[0]).transform(shape.vertices)
             self._add(key, z, self._stamps((outline, shape.codes), at, faces[0], pen, clip))
             return
+        paths = []
         for i, (xo, yo) in enumerate(at):
             if not (np.isfinite(xo) and np.isfinite(yo)):
                 continue
             moved = Affine2D().scale(sides[i % len(sides)])
             if xo != 0 or yo != 0:
                 moved = moved.frozen().translate(xo, yo)
-            face = faces[i % len(faces)]
-            self._add(key, z, self._shape(moved.transform(shape.vertices), shape.codes, face, pen, clip))
+            paths.append((moved.transform(shape.vertices), shape.codes, faces[i % len(faces)], pen))
+        self._add(key, z, self._shapes(paths, clip))
 
     def _text(
         self,
@@ -397,9 +408,11 @@ class SkiaPainter(SkiaMarks):
         self, segments: list[tuple[tuple[float, float], tuple[float, float]]], color: str, lw: float
     ) -> None:
         pen = Pen(to_rgba(color), lw, "butt", "round")
-        for segment in segments:
-            xy = _device(self.trans_data, MplPath(np.array(segment, dtype=float)))
-            self._add("plot", 2.0, self._shape(xy, None, None, pen, self._clip))
+        paths = [
+            (_device(self.trans_data, MplPath(np.array(seg, dtype=float))), None, None, pen)
+            for seg in segments
+        ]
+        self._add("plot", 2.0, self._shapes(paths, self._clip))
 
     def estimates(
         self, xs: list[float], ys: list[float], sizes: list[float], marker: str, color: str
@@ -492,9 +505,11 @@ class SkiaSpecPainter(SkiaMarks):
         """A LineCollection: a path per segment, its colour cycling through ``colors``, clipped."""
         panel = self.panels[key]
         pens = [Pen(to_rgba(c), lw, "butt", "round") for c in colors]
-        for i, segment in enumerate(segments):
-            xy = _device(panel.trans_data, MplPath(np.array(segment, dtype=float)))
-            self._add(key, 2.0, self._shape(xy, None, None, pens[i % len(pens)], panel.clip))
+        paths = [
+            (_device(panel.trans_data, MplPath(np.array(seg, dtype=float))), None, None, pens[i % len(pens)])
+            for i, seg in enumerate(segments)
+        ]
+        self._add(key, 2.0, self._shapes(paths, panel.clip))
 
     def points(
         self,

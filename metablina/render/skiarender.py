@@ -6,6 +6,9 @@ writers of :mod:`metablina.render.skiafig` make its PNG, PDF and SVG from that o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import skia
 from matplotlib.backend_bases import GraphicsContextBase, RendererBase
@@ -91,6 +94,50 @@ class SkiaRenderer(RendererBase):
         self.canvas.save()
         self._clip(gc)
         self._paint(gc, self._path(path, transform), rgbFace)
+        self.canvas.restore()
+
+    def draw_path_collection(
+        self,
+        gc: GraphicsContextBase,
+        master_transform: Transform,
+        paths: Sequence[MplPath],
+        all_transforms: Sequence[np.ndarray],
+        offsets: np.ndarray,
+        offset_trans: Transform,
+        facecolors: np.ndarray,
+        edgecolors: np.ndarray,
+        linewidths: np.ndarray,
+        linestyles: Sequence[Any],
+        antialiaseds: Sequence[bool],
+        urls: Sequence[str | None],
+        offset_position: str,
+        *,
+        hatchcolors: Sequence[Any] | None = None,
+    ) -> None:
+        """RendererBase's collection, each path filled and stroked as it would be, under ONE clip: every
+        path of a collection shares the collection's clip, and a clip per path made a 200-study plot's
+        SVG hold 200 clip paths (a third of its writing time)."""
+        raw = list(self._iter_collection_raw_paths(master_transform, paths, all_transforms))
+        self.canvas.save()
+        self._clip(gc)
+        for xo, yo, (path, transform), gc0, face in self._iter_collection(
+            gc,
+            raw,
+            offsets,
+            offset_trans,
+            facecolors,
+            edgecolors,
+            linewidths,
+            linestyles,
+            antialiaseds,
+            urls,
+            offset_position,
+            hatchcolors=hatchcolors if hatchcolors is not None else [],
+        ):
+            if xo != 0 or yo != 0:  # as RendererBase: a copy moved, the shared transform left alone
+                transform = transform.frozen()
+                transform.translate(xo, yo)
+            self._paint(gc0, self._path(path, transform), face)
         self.canvas.restore()
 
     def draw_markers(
