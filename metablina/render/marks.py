@@ -178,6 +178,9 @@ class SkiaMarks:
             if clip is not None:
                 out.clip_rect(*clip)
             for xy, codes, face, pen in shapes:
+                if not np.isfinite(xy).all():  # as the renderer does: the path broken at its NaNs
+                    broken = MplPath(xy, codes).cleaned(remove_nans=True)
+                    xy, codes = broken.vertices, broken.codes
                 flipped = np.column_stack([xy[:, 0], out.height - xy[:, 1]])
                 out.paint(polyline(flipped, codes), face, pen)
             out.canvas.restore()

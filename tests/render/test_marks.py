@@ -44,6 +44,18 @@ def one_weighted_study() -> ForestData:
     return ForestData("One", "Proportion", "proportion", [Group(None, rows)], null_value=0.1)
 
 
+def missing_and_infinite_limits() -> ForestData:
+    """A pooled estimate without a CI (its diamond has NaN corners, which a path drops) and a study CI
+    running to infinity (it ends in an arrow)."""
+    rows = [
+        StudyRow("open-ended", "", 1.2, 0.0, math.inf, weight=50.0),
+        StudyRow("closed", "", 0.9, 0.5, 1.5, weight=50.0),
+    ]
+    return ForestData(
+        "t", "RR", "ratio", [Group(None, rows)], overall=[Pooled("RE", 1.0, math.nan, math.nan)]
+    )
+
+
 SERIES = {
     "labels": ["A 2019", "B 2020", "C 2021", "D 2022"],
     "estimate": [0.2, 0.25, 0.22, 0.3],
@@ -66,7 +78,16 @@ def assert_same_files(ax, drawing, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "make", [one_row, three_rows, thirty_rows, efs_strata, arrows_and_open_circles, one_weighted_study]
+    "make",
+    [
+        one_row,
+        three_rows,
+        thirty_rows,
+        efs_strata,
+        arrows_and_open_circles,
+        one_weighted_study,
+        missing_and_infinite_limits,
+    ],
 )
 @pytest.mark.parametrize("style", [file_style(), ForestStyle(fontsize=9.5, font=("DejaVu Sans",))])
 def test_marks_draw_the_files_the_artists_draw(make, style, tmp_path):
