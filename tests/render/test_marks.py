@@ -8,10 +8,13 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from metablina.render.draw import file_style
 from metablina.render.forest import ForestData, ForestStyle, Group, Pooled, StudyRow, draw_forest
@@ -54,6 +57,77 @@ def missing_and_infinite_limits() -> ForestData:
     return ForestData(
         "t", "RR", "ratio", [Group(None, rows)], overall=[Pooled("RE", 1.0, math.nan, math.nan)]
     )
+
+
+@st.composite
+def forest_data(draw) -> ForestData:
+    """Any forest plot: a scale, 1-6 studies per group in 1-2 groups, estimates anywhere (off the axis,
+    at a limit, not estimable), weights or none, unweighted rows, pooled rows with and without CI and
+    prediction interval, favours, notes."""
+    scale = draw(st.sampled_from(["ratio", "proportion", "difference"]))
+    value = {
+        "ratio": st.floats(0.005, 300.0),
+        "proportion": st.floats(0.0, 1.0),
+        "difference": st.floats(-3.0, 3.0),
+    }[scale]
+
+    def interval():
+        a, b, c = sorted(draw(st.lists(value, min_size=3, max_size=3)))
+        return b, a, c
+
+    groups = []
+    for g in range(draw(st.integers(1, 2))):
+        rows = []
+        for i in range(draw(st.integers(1, 6))):
+            est, lo, hi = interval()
+            kind = draw(st.sampled_from(["weighted", "plain", "unweighted", "not estimable"]))
+            if kind == "unweighted":
+                rows.append(StudyRow(f"S{g}{i}", "", est, math.nan, math.nan, unweighted=True, note="no SE"))
+            elif kind == "not estimable":
+                rows.append(StudyRow(f"S{g}{i}", "0/0", math.nan, math.nan, math.nan))
+            else:
+                weight = draw(st.floats(0.5, 60.0)) if kind == "weighted" else None
+                rows.append(StudyRow(f"Study {g}.{i}", "3/40", est, lo, hi, weight=weight))
+        groups.append(Group(f"Group {g}" if g else None, rows))
+    overall = []
+    if draw(st.booleans()):
+        est, lo, hi = interval()
+        if draw(st.booleans()):
+            lo = hi = math.nan
+        pi = sorted([lo, hi, *draw(st.lists(value, min_size=2, max_size=2))])
+        with_pi = draw(st.booleans()) and not math.isnan(lo)
+        overall.append(
+            Pooled(
+                "Random effects",
+                est,
+                lo,
+                hi,
+                pi_low=pi[0] if with_pi else None,
+                pi_high=pi[-1] if with_pi else None,
+                kind=draw(st.sampled_from(["frequentist", "bayes"])),
+            )
+        )
+    null = {"ratio": 1.0, "proportion": draw(st.sampled_from([None, 0.1, 0.5])), "difference": 0.0}[scale]
+    favours = ("Favours A", "Favours B") if scale != "proportion" and draw(st.booleans()) else None
+    return ForestData(
+        "Random forest",
+        "Measure",
+        scale,
+        groups,
+        overall=overall,
+        null_value=null,
+        favours=favours,
+        notes=["A note."] if draw(st.booleans()) else [],
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=forest_data())
+def test_marks_and_artists_agree_on_any_forest_plot(data):
+    with tempfile.TemporaryDirectory() as folder:
+        assert_same_files(
+            draw_forest(data, style=file_style()), forest_drawing(data, file_style()), Path(folder)
+        )
 
 
 SERIES = {
@@ -241,3 +315,48 @@ def test_a_collection_is_drawn_under_one_clip(tmp_path):
     assert text.count('stroke-width="0.80000001"') >= studies  # every study's interval is drawn
     # one for the 30 intervals; one each for the 4 diamonds, the 4 prediction bars and the null line's pieces
     assert text.count("<clipPath") < studies // 2
+
+
+@st.composite
+def spec_curves(draw) -> dict:
+    """Any specification curve: 1-60 specifications, intervals possibly missing or reversed, 1-3 choices
+    of 1-4 levels, a primary or none, a threshold or none, any scale."""
+    n = draw(st.integers(1, 60))
+    scale = draw(st.sampled_from(["ratio", "proportion", "difference"]))
+    value = {
+        "ratio": st.floats(0.01, 50.0),
+        "proportion": st.floats(0.0, 1.0),
+        "difference": st.floats(-2, 2),
+    }
+    points = draw(st.lists(st.tuples(value[scale], value[scale], value[scale]), min_size=n, max_size=n))
+    lows = [lo if draw(st.booleans()) or i else math.nan for i, (_e, lo, _h) in enumerate(points)]
+    choices = {
+        f"choice {c}": tuple(
+            draw(st.sampled_from(["a", "bb", "ccc", "dddd"][: draw(st.integers(1, 4))])) for _ in range(n)
+        )
+        for c in range(draw(st.integers(1, 3)))
+    }
+    return {
+        "estimate": [e for e, _lo, _hi in points],
+        "ci_low": lows,
+        "ci_high": [hi for _e, _lo, hi in points],
+        "choices": choices,
+        "primary": draw(st.none() | st.integers(0, n - 1)),
+        "threshold": draw(st.none() | value[scale]),
+        "scale": scale,
+        "title": draw(st.sampled_from(["", "A curve"])),
+        "note": draw(st.sampled_from(["", "A note."])),
+    }
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(curve=spec_curves())
+def test_marks_and_artists_agree_on_any_spec_curve(curve):
+    from metablina.render.marks import spec_curve_drawing
+    from metablina.render.speccurve import spec_curve
+
+    style = file_style()
+    with tempfile.TemporaryDirectory() as folder:
+        assert_same_files(
+            spec_curve(**curve, style=style), spec_curve_drawing(**curve, style=style), Path(folder)
+        )
