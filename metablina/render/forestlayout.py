@@ -125,7 +125,7 @@ def _fmt(x: float, scale: str, digits: int) -> str:
     return s.replace("-", "−")
 
 
-def _tick_label(x: float, scale: str) -> str:
+def tick_label(x: float, scale: str) -> str:
     if scale == "proportion":
         return f"{round(100 * x, 6):g}%"
     return f"{round(x, 10):g}".replace("-", "−")
@@ -155,7 +155,7 @@ def _ticks_fit(
         pos = [math.log(t / lim[0]) / math.log(lim[1] / lim[0]) * width_pt for t in ticks]
     else:
         pos = [(t - lim[0]) / (lim[1] - lim[0]) * width_pt for t in ticks]
-    widths = [measure.width(_tick_label(t, scale), prop) for t in ticks]
+    widths = [measure.width(tick_label(t, scale), prop) for t in ticks]
     gap = 0.6 * prop.get_size_in_points()
     return all(pos[i + 1] - pos[i] >= (widths[i] + widths[i + 1]) / 2 + gap for i in range(len(ticks) - 1))
 
@@ -590,7 +590,7 @@ def paint_forest(
         painter.text(
             (t, "data"),
             (0.0, "axes"),
-            _tick_label(t, data.scale),
+            tick_label(t, data.scale),
             fonts["tick"],
             style.ink,
             ha="center",
@@ -802,7 +802,7 @@ def paint_forest(
 # ---------------------------------------------------------------------------------- leave-one-out, cumulative
 
 
-def _arrays(**named: Sequence[float]) -> list[np.ndarray]:
+def float_arrays(**named: Sequence[float]) -> list[np.ndarray]:
     out = [np.asarray(v, dtype=float) for v in named.values()]
     k = len(out[0])
     for name, arr in zip(named, out, strict=True):
@@ -825,7 +825,7 @@ def _pooled_rows(
     ci_high: Sequence[float],
     detail: Sequence[str] | None,
 ) -> list[StudyRow]:
-    est, lo, hi = _arrays(estimate=estimate, ci_low=ci_low, ci_high=ci_high)
+    est, lo, hi = float_arrays(estimate=estimate, ci_low=ci_low, ci_high=ci_high)
     names = _labels(labels, len(est))
     if detail is not None and len(detail) != len(est):
         raise ValueError(f"detail: expected {len(est)} entries, got {len(detail)}")

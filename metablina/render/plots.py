@@ -27,11 +27,11 @@ from metablina.render.forest import (
     _render,
 )
 from metablina.render.forestlayout import (
-    _arrays,
-    _tick_label,
     cumulative_data,
+    float_arrays,
     leave_one_out_data,
     ratio_ticks,
+    tick_label,
 )
 from metablina.render.forestmodel import Comparison
 
@@ -53,7 +53,7 @@ def funnel_plot(
     """Funnel plot of ``yi`` against ``sei`` around the pooled ``estimate`` (all on the analysis scale,
     e.g. log ratios); ``exp=True`` shows the x axis as ratios on a log scale. Returns the Axes."""
     style = style or ForestStyle()
-    yi_a, sei_a = _arrays(yi=yi, sei=sei)
+    yi_a, sei_a = float_arrays(yi=yi, sei=sei)
     if not np.all(np.isfinite(yi_a)):
         raise ValueError("yi: every value must be finite")
     if not np.all(np.isfinite(sei_a) & (sei_a > 0)):
@@ -109,12 +109,12 @@ def funnel_plot(
         width_pt = ax.get_position().width * ax.figure.get_size_inches()[0] * 72 - 30
         ticks = ratio_ticks(*lim, False, width_pt, TextMeasure(ax.figure.dpi), small)[1]
         ax.xaxis.set_major_locator(FixedLocator(ticks))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: _tick_label(x, "ratio")))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: tick_label(x, "ratio")))
         ax.xaxis.set_minor_locator(NullLocator())
     else:
         ax.set_xlim(xs.min() - pad, xs.max() + pad)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: _tick_label(x, "difference")))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _p: _tick_label(x, "difference")))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: tick_label(x, "difference")))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _p: tick_label(x, "difference")))
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     for side in ("bottom", "left"):
@@ -145,7 +145,7 @@ def funnel_plot(
     if title:
         ax.set_title(title, loc="left", fontproperties=title_font, pad=6 + note_h)
     if own:
-        y_labels = [_tick_label(float(v), "difference") for v in se_ticks]
+        y_labels = [tick_label(float(v), "difference") for v in se_ticks]
         top = note_h + (6 + TextMeasure(ax.figure.dpi).extent(title, title_font)[1] if title else 0.0)
         _fit_axes(ax, y_labels, body, small, top)
     return ax

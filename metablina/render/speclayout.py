@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
 
-from metablina.render.forestlayout import Unit, _tick_label, ratio_ticks
+from metablina.render.forestlayout import Unit, ratio_ticks, tick_label
 from metablina.render.forestmodel import ForestStyle, Scale
 from metablina.render.measure import TextMeasure, font, font_family
 
@@ -187,19 +187,19 @@ def paint_spec_curve(
             dashes=(4, 2),
             gid="spec-threshold",
         )
-        key.append(f"dashed: threshold {_tick_label(threshold, scale)}")
+        key.append(f"dashed: threshold {tick_label(threshold, scale)}")
         key.append("blue: CI wholly below it, brown: wholly above")
     cut = int(np.sum(finite & ((a < ylim[0]) | (b > ylim[1]))))
     for side in ("left", "bottom"):
         painter.spine("curve", side, 0.6, style.ink)
     painter.y_ticks("curve", ticks, TICK_LENGTH, 0.6, style.ink)
-    widest = max((measure.width(_tick_label(t, scale), small) for t in ticks), default=0.0)
+    widest = max((measure.width(tick_label(t, scale), small) for t in ticks), default=0.0)
     for t in ticks:
         painter.text(
             "curve",
             (0.0, t),
             ("axes", "data"),
-            _tick_label(t, scale),
+            tick_label(t, scale),
             small,
             style.ink,
             ha="right",
