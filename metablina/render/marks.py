@@ -273,7 +273,9 @@ class SkiaMarks:
         line = layout(text, prop)
         width, height, descent = line.width, line.ascent + line.descent, line.descent
         extent = font_extent(prop, 72.0)
-        assert extent is not None
+        if extent is None:  # a font with neither table: matplotlib takes the extent of "lp" instead
+            lp = layout("lp", prop)
+            extent = (lp.ascent + lp.descent - lp.descent, lp.descent)
         ascent = max(height - descent, extent[0])
         descent = max(descent, extent[1])
         if rotation:

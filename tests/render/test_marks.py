@@ -130,6 +130,25 @@ def test_marks_and_artists_agree_on_any_forest_plot(data):
         )
 
 
+def test_a_font_without_line_metrics_is_placed_as_matplotlib_places_it(tmp_path, monkeypatch):
+    """Where a font has neither an OS/2 nor an hhea table, matplotlib's text layout takes the extent of
+    "lp" as the least line height; the marks do the same."""
+    import matplotlib.text
+
+    from metablina.render import marks, tabletext
+
+    class NoTables:
+        def get_sfnt_table(self, name):
+            return None
+
+    monkeypatch.setattr(matplotlib.text, "get_font", lambda *a, **k: NoTables())
+    monkeypatch.setattr(tabletext, "font_extent", lambda prop, dpi: None)
+    monkeypatch.setattr(marks, "font_extent", lambda prop, dpi: None)
+    assert_same_files(
+        draw_forest(three_rows(), style=file_style()), forest_drawing(three_rows(), file_style()), tmp_path
+    )
+
+
 SERIES = {
     "labels": ["A 2019", "B 2020", "C 2021", "D 2022"],
     "estimate": [0.2, 0.25, 0.22, 0.3],
