@@ -41,7 +41,16 @@ from matplotlib.transforms import (
 
 from metablina.render.forestlayout import Unit, arrow_path, paint_forest
 from metablina.render.forestmodel import ForestData, ForestStyle
-from metablina.render.skiafig import Drawing, Pen, SkiaCanvas, font_extent, layout, polyline
+from metablina.render.skiafig import (
+    Drawing,
+    Pen,
+    SkiaCanvas,
+    aligned,
+    font_extent,
+    layout,
+    line_box,
+    polyline,
+)
 from metablina.render.speclayout import paint_spec_curve
 
 
@@ -276,19 +285,11 @@ class SkiaMarks:
         if extent is None:  # a font with neither table: matplotlib takes the extent of "lp" instead
             lp = layout("lp", prop)
             extent = (lp.ascent + lp.descent - lp.descent, lp.descent)
-        ascent = max(height - descent, extent[0])
-        descent = max(descent, extent[1])
+        ascent, descent = line_box(height, descent, extent)
         if rotation:
             x, y = _anchored(x, y, width, ascent, descent, ha, va, rotation)
         else:
-            x -= {"left": 0.0, "center": width / 2, "right": width}[ha]
-            y += {
-                "baseline": 0.0,
-                "top": -ascent,
-                "bottom": descent,
-                "center": (descent - ascent) / 2,
-                "center_baseline": -ascent / 2,
-            }[va]
+            x, y = aligned(x, y, width, ascent, descent, ha, va)
         rgba = to_rgba(color)
 
         def mark(out: SkiaCanvas) -> None:

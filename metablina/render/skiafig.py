@@ -160,6 +160,28 @@ def font_extent(prop: FontProperties, dpi: float) -> tuple[float, float] | None:
     return None
 
 
+def line_box(height: float, descent: float, extent: tuple[float, float]) -> tuple[float, float]:
+    """The ascent and descent matplotlib gives one line of text of this ``height`` and ``descent``: at
+    least the font's own (``extent``, from :func:`font_extent`), as ``Text._get_layout`` does."""
+    return max(height - descent, extent[0]), max(descent, extent[1])
+
+
+def aligned(
+    x: float, y: float, width: float, ascent: float, descent: float, ha: str, va: str
+) -> tuple[float, float]:
+    """The origin (left end of the baseline) of an unrotated line anchored at ``x``, ``y`` (y upwards)
+    with matplotlib's alignment ``ha`` and ``va``."""
+    x -= {"left": 0.0, "center": width / 2, "right": width}[ha]
+    y += {
+        "baseline": 0.0,
+        "top": -ascent,
+        "bottom": descent,
+        "center": (descent - ascent) / 2,
+        "center_baseline": -ascent / 2,
+    }[va]
+    return x, y
+
+
 _CAPS = {"butt": skia.Paint.kButt_Cap, "round": skia.Paint.kRound_Cap, "projecting": skia.Paint.kSquare_Cap}
 _JOINS = {"miter": skia.Paint.kMiter_Join, "round": skia.Paint.kRound_Join, "bevel": skia.Paint.kBevel_Join}
 

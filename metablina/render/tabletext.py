@@ -19,7 +19,7 @@ from matplotlib.backend_bases import RendererBase
 from matplotlib.text import Text
 from matplotlib.transforms import TransformedPatchPath
 
-from metablina.render.skiafig import font_extent
+from metablina.render.skiafig import aligned, font_extent, line_box
 
 __all__ = ["Labels", "TableText"]
 
@@ -57,16 +57,8 @@ class TableText(Text):
         # Text._get_layout for one line: the line is at least as tall as the font's own extent
         prop = self._fontproperties
         width, height, descent = renderer.get_text_width_height_descent(self._text, prop, False)
-        ascent = max(height - descent, extent[0])
-        descent = max(descent, extent[1])
-        x -= {"left": 0.0, "center": width / 2, "right": width}[self._horizontalalignment]
-        y += {
-            "baseline": 0.0,
-            "top": -ascent,
-            "bottom": descent,
-            "center": (descent - ascent) / 2,
-            "center_baseline": -ascent / 2,
-        }[self._verticalalignment]
+        ascent, descent = line_box(height, descent, extent)
+        x, y = aligned(x, y, width, ascent, descent, self._horizontalalignment, self._verticalalignment)
         if renderer.flipy():
             y = renderer.get_canvas_width_height()[1] - y
         renderer.open_group("text", self.get_gid())
