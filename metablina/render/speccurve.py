@@ -55,7 +55,9 @@ def spec_curve(
     under it one row per level of each choice in ``choices`` (name -> that choice's level per
     specification, in the order given). ``primary``: index of the plan's specification. Intervals wholly
     below ``threshold`` are blue, wholly above brown, the rest grey. Returns the curve's Axes (the
-    indicator panel is the figure's other Axes)."""
+    indicator panel is the figure's other Axes). As on a forest plot, the y axis's ticks and labels are
+    marks laid out for the curve's limits (gids ``y-ticks``, ``spec-y-tick-label``), not a matplotlib
+    Axis: changing the Axes' limits afterwards does not move them."""
     style = style or ForestStyle()
     painter = AxesSpecPainter()
     painter.measure_dpi = style.dpi
