@@ -167,9 +167,7 @@ def test_forest_diamond_centre_is_the_pooled_estimate_in_the_tables(out: Path, r
         if not pooled or result.subgroups:
             continue
         ax = draw_forest(forest_data(result))
-        kind = (
-            "bayes" if result.analysis.primary == "bayes" else "frequentist"
-        )  # the plan's primary (issue 13)
+        kind = "bayes" if result.analysis.primary == "bayes" else "frequentist"  # the plan's primary (issue 13)
         diamonds = [p for p in ax.patches if isinstance(p, Polygon) and p.get_gid() == f"diamond-{kind}"]
         assert len(diamonds) == len(pooled)  # one per pooled stratum, in order; no overall across strata
         for stratum, diamond in zip(pooled, diamonds, strict=True):

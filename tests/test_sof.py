@@ -62,9 +62,7 @@ def test_unpooled_first_line_survival_speaks(sofs, run) -> None:
         "upgrade": 0,
     }
     assert efs.rating.label == "VERY LOW"
-    rows = unweighted_rows(
-        next(r for r in run.results if r.analysis.id == "efs-landmark").selection, run.rows
-    )
+    rows = unweighted_rows(next(r for r in run.results if r.analysis.id == "efs-landmark").selection, run.rows)
     assert [r.key for r in rows] == ["bch-firstline-2024/efs-2y"]
 
 

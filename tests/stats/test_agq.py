@@ -42,13 +42,11 @@ def _exact(x, n, mu, tau):
     def h(z):
         return _kernel(x, n, mu + tau * z) - z * z / 2
 
-    zm = optimize.minimize_scalar(
-        lambda z: -h(z), bounds=(tau * (x - n) - 1, tau * x + 1), method="bounded", options={"xatol": 1e-12}
-    ).x
+    zm = optimize.minimize_scalar(lambda z: -h(z), bounds=(tau * (x - n) - 1, tau * x + 1), method="bounded",
+                                  options={"xatol": 1e-12}).x
     hm = h(zm)
-    val, _ = integrate.quad(
-        lambda z: np.exp(h(z) - hm), zm - 40, zm + 40, points=[zm], epsabs=0, epsrel=1e-12, limit=2000
-    )
+    val, _ = integrate.quad(lambda z: np.exp(h(z) - hm), zm - 40, zm + 40, points=[zm], epsabs=0,
+                            epsrel=1e-12, limit=2000)
     return lc + hm + np.log(val) - 0.5 * np.log(2 * np.pi)
 
 
@@ -70,27 +68,16 @@ def _agq_reference(x, n, mu, tau, nodes):
 
 
 # a grid of ordinary points: every kind of x (0, 1, interior, n - 1, n), small and large n, τ up to 1.5
-GRID = [
-    (x, n, mu, tau)
-    for n in (1, 7, 50, 400)
-    for x in sorted({0, 1, min(5, n), n // 2, n - 1, n})
-    for mu, tau in itertools.product((-4.0, -1.0, 0.0, 2.0), (0.2, 0.8, 1.5))
-]
+GRID = [(x, n, mu, tau)
+        for n in (1, 7, 50, 400)
+        for x in sorted({0, 1, min(5, n), n // 2, n - 1, n})
+        for mu, tau in itertools.product((-4.0, -1.0, 0.0, 2.0), (0.2, 0.8, 1.5))]
 
 # points where plain Newton from z = 0 diverges or the integrand is extremely skewed
 EXTREME = [
-    (0, 1, 30.0, 20.0),
-    (1, 1, -30.0, 20.0),
-    (5, 1000, -40.0, 15.0),
-    (500, 1000, 40.0, 15.0),
-    (0, 100000, -20.0, 20.0),
-    (100000, 100000, -20.0, 20.0),
-    (0, 54, 40.0, 0.01),
-    (54, 54, -40.0, 30.0),
-    (3, 7, 700.0, 50.0),
-    (3, 7, -700.0, 50.0),
-    (2, 5, 15.0, 1e-8),
-    (97, 100, 3.0, 12.0),
+    (0, 1, 30.0, 20.0), (1, 1, -30.0, 20.0), (5, 1000, -40.0, 15.0), (500, 1000, 40.0, 15.0),
+    (0, 100000, -20.0, 20.0), (100000, 100000, -20.0, 20.0), (0, 54, 40.0, 0.01), (54, 54, -40.0, 30.0),
+    (3, 7, 700.0, 50.0), (3, 7, -700.0, 50.0), (2, 5, 15.0, 1e-8), (97, 100, 3.0, 12.0),
 ]
 
 
@@ -167,19 +154,12 @@ def test_broadcasting_grid_shape():
 def test_two_arm_integral_matches_quad():
     # one study, two arms sharing u = τz with s = ±1/2 (metafor's UM.FS coding)
     a, n1, c, n2, alpha, beta, tau = 3.0, 20.0, 9.0, 22.0, -1.2, -0.6, 1.4
-    got = _log_marginal_arms(
-        (np.array([a]), np.array([c])),
-        (np.array([n1]), np.array([n2])),
-        (np.array([alpha + beta]), np.array([alpha])),
-        (0.5, -0.5),
-        np.array([tau]),
-        21,
-    )[0]
+    got = _log_marginal_arms((np.array([a]), np.array([c])), (np.array([n1]), np.array([n2])),
+                             (np.array([alpha + beta]), np.array([alpha])), (0.5, -0.5), np.array([tau]), 21)[0]
 
     def f(z):
-        return np.exp(
-            _kernel(a, n1, alpha + beta + tau * z / 2) + _kernel(c, n2, alpha - tau * z / 2) - z * z / 2
-        ) / np.sqrt(2 * np.pi)
+        return np.exp(_kernel(a, n1, alpha + beta + tau * z / 2) + _kernel(c, n2, alpha - tau * z / 2)
+                      - z * z / 2) / np.sqrt(2 * np.pi)
 
     val, _ = integrate.quad(f, -30, 30, epsabs=0, epsrel=1e-12, limit=500)
     assert got == pytest.approx(np.log(val), abs=1e-9)
@@ -211,14 +191,10 @@ def test_kernel_is_the_two_sided_formula_to_the_bit(k, m, seed, scale):
     before = (x.copy(), n.copy(), eta.copy())
 
     def two_sided(x, n, eta):
-        return (
-            -x * np.maximum(-eta, 0.0) - (n - x) * np.maximum(eta, 0.0) - n * np.log1p(np.exp(-np.abs(eta)))
-        )
+        return -x * np.maximum(-eta, 0.0) - (n - x) * np.maximum(eta, 0.0) - n * np.log1p(np.exp(-np.abs(eta)))
 
     np.testing.assert_array_equal(log_binom_kernel(x, n, eta), two_sided(x, n, eta))
-    np.testing.assert_array_equal(
-        log_binom_kernel(x[:, None], n[:, None], eta[0]), two_sided(x[:, None], n[:, None], eta[0])
-    )
+    np.testing.assert_array_equal(log_binom_kernel(x[:, None], n[:, None], eta[0]), two_sided(x[:, None], n[:, None], eta[0]))
     one = log_binom_kernel(float(x[0]), float(n[0]), float(eta[-1, 0]))
     assert np.ndim(one) == 0 and one == two_sided(x[0], n[0], eta[-1, 0])
     for was, now in zip(before, (x, n, eta), strict=True):
@@ -233,13 +209,8 @@ def test_bad_arguments():
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    n=st.integers(1, 500),
-    frac=st.floats(0, 1),
-    mu=st.floats(-30, 30),
-    tau=st.floats(0, 15),
-    nodes=st.sampled_from([1, 5, 7, 11]),
-)
+@given(n=st.integers(1, 500), frac=st.floats(0, 1), mu=st.floats(-30, 30), tau=st.floats(0, 15),
+       nodes=st.sampled_from([1, 5, 7, 11]))
 def test_properties(n, frac, mu, tau, nodes):
     x = round(frac * n)
     got = log_marginal(x, n, mu, tau, nodes=nodes)
@@ -256,16 +227,8 @@ def richardson_derivs(f: Callable[[float, float], np.ndarray], h: float) -> np.n
     def central(s: float) -> np.ndarray:
         f0, fm, fp, tm, tp = f(0, 0), f(-s, 0), f(s, 0), f(0, -s), f(0, s)
         corners = f(s, s) - f(s, -s) - f(-s, s) + f(-s, -s)
-        return np.array(
-            [
-                f0,
-                (fp - fm) / (2 * s),
-                (tp - tm) / (2 * s),
-                (fp - 2 * f0 + fm) / s**2,
-                corners / (4 * s * s),
-                (tp - 2 * f0 + tm) / s**2,
-            ]
-        )
+        return np.array([f0, (fp - fm) / (2 * s), (tp - tm) / (2 * s), (fp - 2 * f0 + fm) / s**2,
+                         corners / (4 * s * s), (tp - 2 * f0 + tm) / s**2])
 
     d = [central(h / 2**i) for i in range(3)]
     d = [(4 * d[i + 1] - d[i]) / 3 for i in range(2)]

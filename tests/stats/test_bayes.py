@@ -74,21 +74,8 @@ def test_parse_mu_prior():
     assert parse_mu_prior("normal:0:10").label == "normal(0, 10) on mu"
 
 
-@pytest.mark.parametrize(
-    "spec",
-    [
-        "halfnormal",
-        "halfnormal:-1",
-        "halfnormal:x",
-        "halfnormal:1:2",
-        "gamma:1",
-        "halft:1",
-        "uniform:0",
-        "halfcauchy:nan",
-        "",
-        3.0,
-    ],
-)
+@pytest.mark.parametrize("spec", ["halfnormal", "halfnormal:-1", "halfnormal:x", "halfnormal:1:2", "gamma:1",
+                                  "halft:1", "uniform:0", "halfcauchy:nan", "", 3.0])
 def test_parse_tau_prior_rejects(spec):
     with pytest.raises(InputError, match="tau_prior"):
         parse_tau_prior(spec)
@@ -118,14 +105,8 @@ def _close_sd(value, published, sd, tol=DIRECT_TOL):
 
 @pytest.fixture(scope="module")
 def schools_hc():
-    return bayes_nn(
-        SCH["y"],
-        sei=SCH["sigma"],
-        tau_prior="halfcauchy:25",
-        mu_prior="normal:0:50",
-        threshold=0.0,
-        level=0.95,
-    )
+    return bayes_nn(SCH["y"], sei=SCH["sigma"], tau_prior="halfcauchy:25", mu_prior="normal:0:50", threshold=0.0,
+                    level=0.95)
 
 
 @pytest.fixture(scope="module")
@@ -134,10 +115,7 @@ def schools_unif():
 
 
 def test_schools_tau_matches_bayesmeta(schools_hc, schools_unif):
-    for r, ref in (
-        (schools_hc, SCH["halfcauchy25_normal0_50"]["tau"]),
-        (schools_unif, SCH["uniform_flat"]["tau"]),
-    ):
+    for r, ref in ((schools_hc, SCH["halfcauchy25_normal0_50"]["tau"]), (schools_unif, SCH["uniform_flat"]["tau"])):
         assert r.tau_median == pytest.approx(ref["median"], rel=2e-6)
         assert r.tau_mean == pytest.approx(ref["mean"], rel=2e-6)
         assert r.tau_sd == pytest.approx(ref["sd"], rel=2e-6)
@@ -165,9 +143,7 @@ def test_schools_mu_theta_shrinkage_match_bayesmeta_within_direct_error(schools_
     # moments that the heavy-tailed (uniform) τ posterior makes sensitive to DIRECT's truncation: see below
     _close_sd(schools_hc.sd, SCH["halfcauchy25_normal0_50"]["mu"]["sd"], schools_hc.sd)
     _close_sd(schools_hc.pred_sd, SCH["halfcauchy25_normal0_50"]["theta"]["sd"], schools_hc.pred_sd)
-    assert 1.0 - schools_hc.p_below == pytest.approx(
-        SCH["halfcauchy25_normal0_50"]["mu"]["p_above_0"], abs=1e-4
-    )
+    assert 1.0 - schools_hc.p_below == pytest.approx(SCH["halfcauchy25_normal0_50"]["mu"]["p_above_0"], abs=1e-4)
     for ref in SCH["halfcauchy25_normal0_50"]["shrink"].values():
         i = ref["index"]
         sd = schools_hc.shrink_sd[i]
@@ -224,15 +200,9 @@ def test_hazard_ratio_example_matches_bayesmeta():
     assert r.tau_median == pytest.approx(ref["tau"]["median"], abs=6e-5)
     assert r.tau_mean == pytest.approx(ref["tau"]["mean"], abs=6e-5)
     mu = ref["mu"]
-    for got, want in (
-        (r.estimate, mu["median"]),
-        (r.mean, mu["mean"]),
-        (r.sd, mu["sd"]),
-        (r.ci_low, mu["q025"]),
-        (r.ci_high, mu["q975"]),
-        (r.ci_shortest_low, mu["shortest_low"]),
-        (r.ci_shortest_high, mu["shortest_high"]),
-    ):
+    for got, want in ((r.estimate, mu["median"]), (r.mean, mu["mean"]), (r.sd, mu["sd"]), (r.ci_low, mu["q025"]),
+                      (r.ci_high, mu["q975"]), (r.ci_shortest_low, mu["shortest_low"]),
+                      (r.ci_shortest_high, mu["shortest_high"])):
         _close_sd(got, want, r.sd)
     _close_sd(r.pi_low, ref["theta"]["q025"], r.pred_sd)
     _close_sd(r.pi_high, ref["theta"]["q975"], r.pred_sd)
@@ -242,11 +212,7 @@ def test_hazard_ratio_example_matches_bayesmeta():
     r = bayes_nn(HR["lnhr"], sei=HR["se"], tau_prior=HalfCauchy(0.5))
     assert r.tau_median == pytest.approx(ref["tau"]["median"], abs=6e-5)
     assert r.tau_mean == pytest.approx(ref["tau"]["mean"], abs=6e-5)
-    for got, want in (
-        (r.mean, ref["mu"]["mean"]),
-        (r.ci_low, ref["mu"]["q025"]),
-        (r.ci_high, ref["mu"]["q975"]),
-    ):
+    for got, want in ((r.mean, ref["mu"]["mean"]), (r.ci_low, ref["mu"]["q025"]), (r.ci_high, ref["mu"]["q975"])):
         _close_sd(got, want, r.sd)
     # SD(μ) 0.2336 (bayesmeta) vs 0.2348 (ours): the half-Cauchy tail that DIRECT truncates
     logp = lambda t: float(HalfCauchy(0.5).logpdf(t))  # noqa: E731
@@ -299,13 +265,8 @@ def test_nn_against_brute_force(y, se, tau_prior, mu_prior, mu_rng, tau_max, h):
     def lin(grid, p, c):  # CDF of the midpoint rule, linear inside each cell
         return (p * np.clip((c - grid + h / 2) / h, 0, 1)).sum()
 
-    r = bayes_nn(
-        y,
-        vi=v,
-        tau_prior=tau_prior,
-        mu_prior="flat" if mu_prior is None else NormalMu(*mu_prior),
-        threshold=0.1,
-    )
+    r = bayes_nn(y, vi=v, tau_prior=tau_prior, mu_prior="flat" if mu_prior is None else NormalMu(*mu_prior),
+                 threshold=0.1)
     tol = 2e-5
     for p, got in ((0.5, r.estimate), (0.025, r.ci_low), (0.975, r.ci_high)):
         assert lin(mu, pm, got) == pytest.approx(p, abs=tol)
@@ -325,11 +286,9 @@ def test_nn_against_brute_force(y, se, tau_prior, mu_prior, mu_rng, tau_max, h):
 
 @pytest.mark.parametrize(
     "y, se, prior",
-    [
-        ([1.0, 2.0, 3.0], [1e-4] * 3, HalfNormal(0.5)),  # τ ≈ 0.8, far above every standard error
-        ([-2.0, 3.0, 0.5, 5.0], [0.1] * 4, HalfNormal(0.01)),  # prior far narrower than the data: narrow peak
-        ([1e4, 2e4], [1.0, 1.0], HalfCauchy(1e4)),
-    ],  # large scale, heavy tail
+    [([1.0, 2.0, 3.0], [1e-4] * 3, HalfNormal(0.5)),  # τ ≈ 0.8, far above every standard error
+     ([-2.0, 3.0, 0.5, 5.0], [0.1] * 4, HalfNormal(0.01)),  # prior far narrower than the data: narrow peak
+     ([1e4, 2e4], [1.0, 1.0], HalfCauchy(1e4))],  # large scale, heavy tail
 )
 def test_nn_tau_quantiles_when_the_posterior_sits_away_from_zero(y, se, prior):
     """τ quantiles against quad of p(τ | y) = p(τ)·Π N(y_i; μ, σ_i² + τ²) integrated over μ in closed form."""
@@ -338,22 +297,15 @@ def test_nn_tau_quantiles_when_the_posterior_sits_away_from_zero(y, se, prior):
     def dens(t):
         w = 1 / (v + t * t)
         m = (w * y).sum() / w.sum()
-        return math.exp(
-            float(prior.logpdf(t))
-            + 0.5 * np.log(w).sum()
-            - 0.5 * (w * (y - m) ** 2).sum()
-            - 0.5 * math.log(w.sum())
-            - shift
-        )
+        return math.exp(float(prior.logpdf(t)) + 0.5 * np.log(w).sum() - 0.5 * (w * (y - m) ** 2).sum()
+                        - 0.5 * math.log(w.sum()) - shift)
 
     r = bayes_nn(y, vi=v, tau_prior=prior)
     shift = 0.0
     shift = math.log(dens(r.tau_median))  # keep the integrand near 1
     pts = [r.tau_ci_low, r.tau_median, r.tau_ci_high]
-    parts = [
-        integrate.quad(dens, a, b, limit=500, epsabs=0, epsrel=1e-11)[0]
-        for a, b in zip([0.0, *pts], [*pts, np.inf], strict=True)
-    ]
+    parts = [integrate.quad(dens, a, b, limit=500, epsabs=0, epsrel=1e-11)[0]
+             for a, b in zip([0.0, *pts], [*pts, np.inf], strict=True)]
     np.testing.assert_allclose(np.cumsum(parts)[:3] / sum(parts), [0.025, 0.5, 0.975], atol=1e-8)
     assert not any("tau integration" in w for w in r.warnings)
 
@@ -392,7 +344,7 @@ def _brute_bn(x, n, tau_prior, mu_prior, mu_rng, tau_max, h=0.01, h_tau=0.02):
             K = np.exp(-0.5 * (np.arange(-r, r + 1) * h / t) ** 2)
             K /= K.sum()
             kern.append(K)
-            L = signal.fftconvolve(B[R - r : R + mu.size + r], K[:, None], mode="valid", axes=0)
+            L = signal.fftconvolve(B[R - r:R + mu.size + r], K[:, None], mode="valid", axes=0)
         logL[j] = np.log(np.maximum(L, 1e-300)) + top
     lp = logL.sum(-1) + tau_prior.logpdf(tau)[:, None] + (0.0 if mu_prior is None else mu_prior.logpdf(mu))
     P = np.exp(lp - lp.max())
@@ -430,11 +382,7 @@ def test_bn_against_brute_force(data, tau_prior, mu_prior, mu_rng):
     tau_max = 7.0 * tau_prior.scale
     mu, tau, P, pred, shrink = _brute_bn(x, n, tau_prior, mu_prior, mu_rng, tau_max)
     pm, pt = P.sum(0), P.sum(1)
-    for mass in (
-        pm,
-        pred,
-        *shrink,
-    ):  # the lattice holds every density (what it loses moves a quantile < 1e-5)
+    for mass in (pm, pred, *shrink):  # the lattice holds every density (what it loses moves a quantile < 1e-5)
         assert mass[:50].sum() + mass[-50:].sum() < 1e-5
     r = bayes_bn(x, n, tau_prior=tau_prior, mu_prior=mu_prior or "flat", threshold=-3.0)
     assert r.warnings == ()
@@ -442,21 +390,15 @@ def test_bn_against_brute_force(data, tau_prior, mu_prior, mu_rng):
     # brute-force error: O(h²) in μ (h = 0.01) and τ (0.02), ≈ 1e-5 on these scales
     tol = 1e-4
     np.testing.assert_allclose([r.estimate, r.ci_low, r.ci_high], _q(mu, pm, 0.01, probs), atol=tol)
-    np.testing.assert_allclose(
-        [r.tau_median, r.tau_ci_low, r.tau_ci_high], _q(tau, pt, 0.02, probs), atol=tol
-    )
-    np.testing.assert_allclose(
-        [r.mean, r.sd], [(pm * mu).sum(), math.sqrt((pm * mu * mu).sum() - (pm * mu).sum() ** 2)], atol=tol
-    )
+    np.testing.assert_allclose([r.tau_median, r.tau_ci_low, r.tau_ci_high], _q(tau, pt, 0.02, probs), atol=tol)
+    np.testing.assert_allclose([r.mean, r.sd], [(pm * mu).sum(), math.sqrt((pm * mu * mu).sum() - (pm * mu).sum() ** 2)],
+                               atol=tol)
     np.testing.assert_allclose(r.tau_mean, (pt * tau).sum(), atol=tol)
-    np.testing.assert_allclose(
-        r.p_below, pm[mu < -3.0].sum() + 0.5 * pm[np.isclose(mu, -3.0)].sum(), atol=tol
-    )
+    np.testing.assert_allclose(r.p_below, pm[mu < -3.0].sum() + 0.5 * pm[np.isclose(mu, -3.0)].sum(), atol=tol)
     np.testing.assert_allclose([r.pred_median, r.pi_low, r.pi_high], _q(mu, pred, 0.01, probs), atol=tol)
     for i, s in enumerate(shrink):
-        np.testing.assert_allclose(
-            [r.shrink_median[i], r.shrink_low[i], r.shrink_high[i]], _q(mu, s, 0.01, probs), atol=tol
-        )
+        np.testing.assert_allclose([r.shrink_median[i], r.shrink_low[i], r.shrink_high[i]], _q(mu, s, 0.01, probs),
+                                   atol=tol)
         np.testing.assert_allclose([r.shrink_mean[i]], [(s * mu).sum()], atol=tol)
 
 
@@ -464,16 +406,7 @@ def test_bn_against_brute_force(data, tau_prior, mu_prior, mu_rng):
 # properties
 # ----------------------------------------------------------------------------------------------------
 def _finite_ordered(r: BayesResult):
-    for name in (
-        "estimate",
-        "ci_low",
-        "ci_high",
-        "tau_median",
-        "tau_ci_low",
-        "tau_ci_high",
-        "pi_low",
-        "pi_high",
-    ):
+    for name in ("estimate", "ci_low", "ci_high", "tau_median", "tau_ci_low", "tau_ci_high", "pi_low", "pi_high"):
         assert np.isfinite(getattr(r, name)), name
     assert r.ci_low < r.estimate < r.ci_high
     assert 0 < r.tau_ci_low < r.tau_median < r.tau_ci_high
@@ -501,9 +434,7 @@ def test_heavy_tailed_prior_reports_missing_moments():
     """Half-Cauchy with k = 1 (flat μ): p(τ | y) ~ τ^-2, so neither E(τ) nor E|μ| exist."""
     r = bayes_nn([0.3], sei=[0.2], tau_prior="halfcauchy:0.5")
     assert math.isnan(r.tau_mean) and math.isnan(r.mean) and math.isnan(r.pred_sd)
-    assert r.tau_median == pytest.approx(0.5, rel=1e-9) and r.tau_ci_high == pytest.approx(
-        0.5 * math.tan(0.975 * math.pi / 2)
-    )
+    assert r.tau_median == pytest.approx(0.5, rel=1e-9) and r.tau_ci_high == pytest.approx(0.5 * math.tan(0.975 * math.pi / 2))
     assert any("heavy tail" in w for w in r.warnings)
     d = r.to_dict()
     assert d["mean"] is None and d["tau_median"] == pytest.approx(0.5)
@@ -564,16 +495,7 @@ def test_bn_stacked_equals_one_by_one_and_order():
     assert r.estimate.shape == (3, 1)
     for a in range(3):
         ra = bayes_bn(x[a], n[a], threshold=0.0)
-        for name in (
-            "estimate",
-            "ci_low",
-            "ci_high",
-            "tau_median",
-            "tau_ci_high",
-            "pi_low",
-            "pi_high",
-            "p_below",
-        ):
+        for name in ("estimate", "ci_low", "ci_high", "tau_median", "tau_ci_high", "pi_low", "pi_high", "p_below"):
             assert getattr(r, name)[a, 0] == pytest.approx(getattr(ra, name), rel=1e-7, abs=1e-9), name
         np.testing.assert_allclose(r.shrink_median[a, 0], ra.shrink_median, rtol=1e-7)
     ro = bayes_bn(x[0][::-1], n[0][::-1], threshold=0.0)
@@ -591,7 +513,6 @@ def test_bn_wider_prior_widens_tau_interval():
 
 def _reml(y, v):
     """Tiny independent REML (Viechtbauer 2005): maximise the restricted log-likelihood over τ² ≥ 0."""
-
     def nll(t2):
         w = 1 / (v + t2)
         m = (w * y).sum() / w.sum()
@@ -630,9 +551,7 @@ def test_bn_many_large_studies_approach_glm_logit():
         lb = x * special.log_expit(eta) + (n - x) * special.log_expit(-eta)
         return -special.logsumexp(lb + np.log(wq)[:, None], axis=0).sum()
 
-    fit = optimize.minimize(
-        nll, [-2.0, math.log(0.3)], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12}
-    )
+    fit = optimize.minimize(nll, [-2.0, math.log(0.3)], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12})
     r = bayes_bn(x, n, tau_prior="halfnormal:1")
     assert abs(r.estimate - fit.x[0]) < 0.03 * r.sd
 
@@ -686,13 +605,8 @@ def test_nn_bad_input(kwargs, match):
 
 @pytest.mark.parametrize(
     "x, n, match",
-    [
-        ([1, 12], [10, 10], "xi: study 1 is 12"),
-        ([1, 1.5], [10, 10], "xi: study 1"),
-        ([1, 2], [10, 0], "ni: study 1"),
-        ([1, 2], [10], "ni: shape"),
-        (3, 10, "scalar"),
-    ],
+    [([1, 12], [10, 10], "xi: study 1 is 12"), ([1, 1.5], [10, 10], "xi: study 1"), ([1, 2], [10, 0], "ni: study 1"),
+     ([1, 2], [10], "ni: shape"), (3, 10, "scalar")],
 )
 def test_bn_bad_input(x, n, match):
     with pytest.raises(InputError, match=match):
@@ -702,24 +616,8 @@ def test_bn_bad_input(x, n, match):
 def test_to_dict_and_summary():
     r = bayes_nn(HR["lnhr"], sei=HR["se"], tau_prior="halfnormal:0.5", threshold=0.0)
     d = r.to_dict()
-    for key in (
-        "estimate",
-        "mean",
-        "sd",
-        "ci_low",
-        "ci_high",
-        "tau_median",
-        "tau_mean",
-        "tau_ci_low",
-        "tau_ci_high",
-        "pi_low",
-        "pi_high",
-        "tau_prior",
-        "mu_prior",
-        "k",
-        "p_below",
-        "shrinkage",
-    ):
+    for key in ("estimate", "mean", "sd", "ci_low", "ci_high", "tau_median", "tau_mean", "tau_ci_low", "tau_ci_high",
+                "pi_low", "pi_high", "tau_prior", "mu_prior", "k", "p_below", "shrinkage"):
         assert key in d, key
     assert d["tau_prior"] == "half-normal(0.5) on tau" and d["mu_prior"] == "flat on mu" and d["k"] == 4
     assert len(d["shrinkage"]) == 4 and set(d["shrinkage"][0]) == {"median", "mean", "sd", "low", "high"}

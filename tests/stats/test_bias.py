@@ -40,24 +40,13 @@ def _num(x):
 # ----------------------------------------------------------------------------------------------------------
 # metafor
 # ----------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "case,e", REG, ids=[f"{c['id']}-{e['model']}-{e['method']}-{e['test']}" for c, e in REG]
-)
+@pytest.mark.parametrize("case,e", REG, ids=[f"{c['id']}-{e['model']}-{e['method']}-{e['test']}" for c, e in REG])
 def test_egger_matches_metafor_regtest(case, e):
     k = len(case["yi"])
-    r = egger_test(
-        case["yi"], case["vi"], method=e["method"], test=e["test"], model=e["model"], force=k < MIN_K
-    )
-    for ours, theirs in [
-        (r.stat, e["zval"]),
-        (r.p_value, e["pval"]),
-        (r.limit_estimate, e["est"]),
-        (r.limit_ci_low, e["ci_lb"]),
-        (r.limit_ci_high, e["ci_ub"]),
-        (r.limit_se, e["se"][0]),
-        (r.slope, e["b"][1]),
-        (r.slope_se, e["se"][1]),
-    ]:
+    r = egger_test(case["yi"], case["vi"], method=e["method"], test=e["test"], model=e["model"], force=k < MIN_K)
+    for ours, theirs in [(r.stat, e["zval"]), (r.p_value, e["pval"]), (r.limit_estimate, e["est"]),
+                         (r.limit_ci_low, e["ci_lb"]), (r.limit_ci_high, e["ci_ub"]), (r.limit_se, e["se"][0]),
+                         (r.slope, e["b"][1]), (r.slope_se, e["se"][1])]:
         np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=1e-13)
     ddf = None if e["ddf"] == "NA" else e["ddf"]
     assert r.df == ddf
@@ -187,12 +176,9 @@ def test_stacks_equal_one_by_one():
     assert E.summary().shape[0] == R.summary().shape[0] == 6
 
 
-_sets = st.integers(10, 25).flatmap(
-    lambda k: st.tuples(
-        st.lists(st.floats(-2, 2), min_size=k, max_size=k),
-        st.lists(st.floats(0.01, 1.0), min_size=k, max_size=k, unique=True),
-    )
-)
+_sets = st.integers(10, 25).flatmap(lambda k: st.tuples(
+    st.lists(st.floats(-2, 2), min_size=k, max_size=k),
+    st.lists(st.floats(0.01, 1.0), min_size=k, max_size=k, unique=True)))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -221,11 +207,7 @@ def test_location_and_scale_invariance(data, shift, scale):
 
 def test_dicts_and_tables():
     c = BY_ID["bcg"]
-    for r in (
-        egger_test(c["yi"], c["vi"]),
-        egger_test(c["yi"], c["vi"], model="lm"),
-        rank_test(c["yi"], c["vi"]),
-    ):
+    for r in (egger_test(c["yi"], c["vi"]), egger_test(c["yi"], c["vi"], model="lm"), rank_test(c["yi"], c["vi"])):
         json.dumps(r.to_dict(), allow_nan=False)
         assert r.summary().shape[0] == 1
     assert egger_test(c["yi"], c["vi"]).fit.coef_names == ("intrcpt", "sei")

@@ -32,50 +32,24 @@ DATA = json.loads((pathlib.Path(__file__).parents[1] / "data" / "glmm.json").rea
 PROP = DATA["prop"]
 OR = DATA["or"]
 
-FIELDS = {
-    "beta": "estimate",
-    "se": "se",
-    "zval": "zval",
-    "pval": "pval",
-    "ci_lb": "ci_low",
-    "ci_ub": "ci_high",
-    "pi_lb": "pi_low",
-    "pi_ub": "pi_high",
-    "tau2": "tau2",
-    "QE_Wld": "q_wald",
-    "QEp_Wld": "q_wald_p",
-    "QE_LRT": "q_lrt",
-    "QEp_LRT": "q_lrt_p",
-    "QE_df": "q_df",
-    "I2": "i2",
-    "H2": "h2",
-    "vt": "vt",
-    "k": "k",
-}
+FIELDS = {"beta": "estimate", "se": "se", "zval": "zval", "pval": "pval", "ci_lb": "ci_low", "ci_ub": "ci_high",
+          "pi_lb": "pi_low", "pi_ub": "pi_high", "tau2": "tau2", "QE_Wld": "q_wald", "QEp_Wld": "q_wald_p",
+          "QE_LRT": "q_lrt", "QEp_LRT": "q_lrt_p", "QE_df": "q_df", "I2": "i2", "H2": "h2", "vt": "vt", "k": "k"}
 
 
 def _tolerances(est_tau, se_rel):
     """abs tolerance as a function of the reference value, per R field."""
     scaled = lambda t: lambda v: t * max(1.0, abs(v))  # noqa: E731
     return {
-        "beta": scaled(est_tau),
-        "tau2": scaled(est_tau),
-        "se": lambda v: se_rel * abs(v),
-        "zval": lambda v: 2 * se_rel * abs(v) + est_tau,
-        "ci_lb": scaled(est_tau + 3 * se_rel),
-        "ci_ub": scaled(est_tau + 3 * se_rel),
-        "pi_lb": scaled(3 * (est_tau + se_rel)),
-        "pi_ub": scaled(3 * (est_tau + se_rel)),
+        "beta": scaled(est_tau), "tau2": scaled(est_tau),
+        "se": lambda v: se_rel * abs(v), "zval": lambda v: 2 * se_rel * abs(v) + est_tau,
+        "ci_lb": scaled(est_tau + 3 * se_rel), "ci_ub": scaled(est_tau + 3 * se_rel),
+        "pi_lb": scaled(3 * (est_tau + se_rel)), "pi_ub": scaled(3 * (est_tau + se_rel)),
         "pval": lambda v: 1e-7 + 50 * se_rel * v,
-        "I2": lambda v: 100 * 20 * est_tau,
-        "H2": lambda v: 20 * est_tau * abs(v),
-        "QE_Wld": lambda v: 1e-6 + 1e-5 * abs(v),
-        "QEp_Wld": lambda v: 1e-6,
-        "QE_LRT": lambda v: 1e-9 * max(1.0, abs(v)),
-        "QEp_LRT": lambda v: 1e-9,
-        "vt": lambda v: 1e-9 * abs(v),
-        "QE_df": lambda v: 0,
-        "k": lambda v: 0,
+        "I2": lambda v: 100 * 20 * est_tau, "H2": lambda v: 20 * est_tau * abs(v),
+        "QE_Wld": lambda v: 1e-6 + 1e-5 * abs(v), "QEp_Wld": lambda v: 1e-6,
+        "QE_LRT": lambda v: 1e-9 * max(1.0, abs(v)), "QEp_LRT": lambda v: 1e-9,
+        "vt": lambda v: 1e-9 * abs(v), "QE_df": lambda v: 0, "k": lambda v: 0,
     }
 
 
@@ -182,9 +156,7 @@ def test_stack_equals_separate_fits():
     for j in range(4):
         single = glmm_proportion(xs[j], ns[j])
         for name in ("estimate", "se", "tau2", "ci_low", "pi_high", "q_wald", "q_lrt", "i2", "ll"):
-            assert np.ravel(getattr(stack, name))[j] == pytest.approx(
-                getattr(single, name), rel=1e-9, abs=1e-12
-            )
+            assert np.ravel(getattr(stack, name))[j] == pytest.approx(getattr(single, name), rel=1e-9, abs=1e-12)
     d = stack.to_dict()
     assert isinstance(d["estimate"][0][0], float) and d["k"] == [[18, 18], [18, 18]]
     assert len(stack.summary()) == 4
@@ -202,28 +174,19 @@ def test_random_stack_equals_separate_fits():
     for j in range(len(x)):
         one = glmm_proportion(x[j], n[j])
         for name in ("estimate", "se", "tau2", "ll"):
-            assert getattr(stack, name)[j] == pytest.approx(
-                getattr(one, name), rel=1e-8, abs=1e-12, nan_ok=True
-            )
+            assert getattr(stack, name)[j] == pytest.approx(getattr(one, name), rel=1e-8, abs=1e-12, nan_ok=True)
 
 
 def test_global_optimum_on_awkward_data():
     # one study with events and three 0/n: AGQ with 7 nodes has two local maxima in τ here; the τ grid
     # start must find the higher one (τ ≈ 9). Profile ℓ over a τ grid with μ optimised numerically.
-    for x, n in (
-        ([0, 0, 0, 3], [50, 5, 31, 4]),
-        ([19, 24, 16, 137, 77], [36, 48, 34, 228, 157]),
-        ([1, 45, 20, 5], [50, 50, 40, 60]),
-    ):
+    for x, n in (([0, 0, 0, 3], [50, 5, 31, 4]), ([19, 24, 16, 137, 77], [36, 48, 34, 228, 157]),
+                 ([1, 45, 20, 5], [50, 50, 40, 60])):
         r = glmm_proportion(x, n)
         best = -np.inf
         for tau in np.concatenate([[0.0], np.geomspace(0.01, 40, 80)]):
-            o = minimize_scalar(
-                lambda mu, x=x, n=n, tau=tau: -log_marginal(x, n, mu, tau).sum(),
-                bounds=(-40, 10),
-                method="bounded",
-                options={"xatol": 1e-10},
-            )
+            o = minimize_scalar(lambda mu, x=x, n=n, tau=tau: -log_marginal(x, n, mu, tau).sum(),
+                                bounds=(-40, 10), method="bounded", options={"xatol": 1e-10})
             best = max(best, -o.fun)
         assert r.ll >= best - 1e-9
 
@@ -263,34 +226,27 @@ def test_the_big_tau_warning_is_borne_out_by_brute_force_integration():
     assert _brute_force_ll(x, n, seven.estimate, np.sqrt(seven.tau2)) < -8.4716 - 0.1
 
 
-@pytest.mark.parametrize(
-    ("xi", "ni", "match"),
-    [
-        ([4], [20], "k = 1"),
-        ([0, 0, 0], [10, 20, 30], "every study has 0 events"),
-        ([10, 20], [10, 20], "xi = ni"),
-        ([0, 20, 0], [10, 20, 30], "0 or ni events"),
-        ([-1, 3], [10, 10], "xi: study 0"),
-        ([1.5, 3], [10, 10], "xi: study 0"),
-        ([3, 11], [10, 10], "xi: study 1 has 11 events out of 10"),
-        ([3, 0], [10, 0], "ni: study 1"),
-        ([3, np.nan], [10, 10], "xi: study 1"),
-        ([1, 2, 3], [10, 10], "shapes"),
-        ("abc", [10], "numeric"),
-    ],
-)
+@pytest.mark.parametrize(("xi", "ni", "match"), [
+    ([4], [20], "k = 1"),
+    ([0, 0, 0], [10, 20, 30], "every study has 0 events"),
+    ([10, 20], [10, 20], "xi = ni"),
+    ([0, 20, 0], [10, 20, 30], "0 or ni events"),
+    ([-1, 3], [10, 10], "xi: study 0"),
+    ([1.5, 3], [10, 10], "xi: study 0"),
+    ([3, 11], [10, 10], "xi: study 1 has 11 events out of 10"),
+    ([3, 0], [10, 0], "ni: study 1"),
+    ([3, np.nan], [10, 10], "xi: study 1"),
+    ([1, 2, 3], [10, 10], "shapes"),
+    ("abc", [10], "numeric"),
+])
 def test_input_errors(xi, ni, match):
     with pytest.raises(InputError, match=match):
         glmm_proportion(xi, ni)
 
 
 def test_option_errors():
-    for kw, match in (
-        ({"nagq": 0}, "nagq"),
-        ({"nagq": 2.5}, "nagq"),
-        ({"test": "hk"}, "test"),
-        ({"level": 95}, "level"),
-    ):
+    for kw, match in (({"nagq": 0}, "nagq"), ({"nagq": 2.5}, "nagq"), ({"test": "hk"}, "test"),
+                      ({"level": 95}, "level")):
         with pytest.raises(InputError, match=match):
             glmm_proportion([3, 5], [10, 10], **kw)
 
@@ -301,10 +257,8 @@ def test_stack_error_names_the_analysis():
 
 
 @settings(max_examples=25, deadline=None)
-@given(
-    data=st.lists(st.tuples(st.integers(1, 80), st.floats(0, 1)), min_size=3, max_size=6),
-    seed=st.integers(0, 2**16),
-)
+@given(data=st.lists(st.tuples(st.integers(1, 80), st.floats(0, 1)), min_size=3, max_size=6),
+       seed=st.integers(0, 2**16))
 def test_properties(data, seed):
     n = np.array([d[0] for d in data])
     x = np.round(np.array([d[1] for d in data]) * n).astype(int)
@@ -348,11 +302,8 @@ def test_exact_derivatives_of_a_ragged_stack():
         np.testing.assert_allclose(a[:, 0], b[:, 2], rtol=1e-14, atol=1e-14)
 
 
-@pytest.mark.parametrize(
-    "i",
-    [i for i, c in enumerate(PROP) if c["test"] == "z"],
-    ids=_prop_ids([c for c in PROP if c["test"] == "z"]),
-)
+@pytest.mark.parametrize("i", [i for i, c in enumerate(PROP) if c["test"] == "z"],
+                         ids=_prop_ids([c for c in PROP if c["test"] == "z"]))
 def test_fit_is_stationary_and_se_from_the_exact_hessian(prop_fits, i):
     # Newton on exact derivatives ends where the AGQ likelihood's gradient vanishes, and the SE is that
     # of its Hessian in (τ, μ), here by Richardson differences of the public log_marginal
@@ -360,9 +311,8 @@ def test_fit_is_stationary_and_se_from_the_exact_hessian(prop_fits, i):
     if r.tau2 == 0:
         return  # the boundary's SE is the pooled binomial one (test_boundary_uses_pooled_binomial_se)
     mu, tau = float(r.estimate), float(np.sqrt(r.tau2))
-    d = richardson_derivs(
-        lambda dm, dt: log_marginal(c["xi"], c["ni"], mu + dm, tau + dt, nodes=c["nagq"]).sum(), 8e-3
-    )
+    d = richardson_derivs(lambda dm, dt: log_marginal(c["xi"], c["ni"], mu + dm, tau + dt, nodes=c["nagq"]).sum(),
+                          8e-3)
     scale = max(abs(d[3]), abs(d[5]), 1.0)
     assert abs(d[1]) < 1e-7 * scale and abs(d[2]) < 1e-7 * scale, d
     se = np.sqrt(-d[5] / (d[3] * d[5] - d[4] ** 2))
@@ -379,10 +329,8 @@ def _or_ids(cases):
 
 @pytest.fixture(scope="module")
 def or_fits():
-    return {
-        i: glmm_or_umfs(c["ai"], c["n1i"], c["ci"], c["n2i"], nagq=c["nagq"], test=c["test"])
-        for i, c in enumerate(OR)
-    }
+    return {i: glmm_or_umfs(c["ai"], c["n1i"], c["ci"], c["n2i"], nagq=c["nagq"], test=c["test"])
+            for i, c in enumerate(OR)}
 
 
 def _profile_ll(c, beta, tau, nagq):
@@ -391,7 +339,7 @@ def _profile_ll(c, beta, tau, nagq):
     used = ~(((A == 0) & (C == 0)) | ((A == N1) & (C == N2)))
     total = 0.0
     for i in np.flatnonzero(used):
-        one = [v[None, i : i + 1] for v in (A, N1, C, N2, used)]
+        one = [v[None, i:i + 1] for v in (A, N1, C, N2, used)]
 
         def f(a, one=one):
             return -_ll_or(*one, np.array([[[a]]]), np.array([[beta]]), np.array([[tau]]), nagq)[0, 0, 0]
@@ -417,9 +365,8 @@ def test_or_matches_default_metafor(or_fits, i):
     assert not bad, bad
 
 
-@pytest.mark.parametrize(
-    "i", [i for i, c in enumerate(OR) if c["test"] == "z"], ids=_or_ids([c for c in OR if c["test"] == "z"])
-)
+@pytest.mark.parametrize("i", [i for i, c in enumerate(OR) if c["test"] == "z"],
+                         ids=_or_ids([c for c in OR if c["test"] == "z"]))
 def test_or_likelihood_not_below_r(or_fits, i):
     c, res = OR[i], or_fits[i]
     for key in ("tight", "default"):
@@ -434,9 +381,8 @@ def test_or_drop00_and_stack():
     assert any("drop00" in w and "0, 7" in w for w in r.warnings)
     b = next(c for c in OR if c["name"] == "bcg" and c["nagq"] == 7 and c["test"] == "z")
     z = c  # stack bcg's first 8 tables with the zero-cell set
-    stack = glmm_or_umfs(
-        [b["ai"][:8], z["ai"]], [b["n1i"][:8], z["n1i"]], [b["ci"][:8], z["ci"]], [b["n2i"][:8], z["n2i"]]
-    )
+    stack = glmm_or_umfs([b["ai"][:8], z["ai"]], [b["n1i"][:8], z["n1i"]], [b["ci"][:8], z["ci"]],
+                         [b["n2i"][:8], z["n2i"]])
     assert list(stack.k) == [8, 6]
     one = glmm_or_umfs(b["ai"][:8], b["n1i"][:8], b["ci"][:8], b["n2i"][:8])
     for name in ("estimate", "se", "tau2", "q_wald", "q_lrt", "i2", "ll"):
@@ -467,16 +413,13 @@ def test_or_group_swap_negates_estimate():
     assert s.tau2 == pytest.approx(r.tau2, abs=1e-7) and s.se == pytest.approx(r.se, rel=1e-6)
 
 
-@pytest.mark.parametrize(
-    ("args", "match"),
-    [
-        (([0, 3], [10, 10], [0, 4], [10, 10]), "fewer than 2 studies"),
-        (([0, 0, 0], [10, 10, 10], [1, 2, 3], [10, 10, 10]), "odds ratio estimate is 0"),
-        (([1, 2, 3], [10, 10, 10], [0, 0, 0], [10, 10, 10]), "odds ratio estimate is infinite"),
-        (([1, 2], [10, 10], [1, 12], [10, 10]), "ci: study 1"),
-        (([1, 2, 3], [10, 10], [1, 2], [10, 10]), "shapes"),
-    ],
-)
+@pytest.mark.parametrize(("args", "match"), [
+    (([0, 3], [10, 10], [0, 4], [10, 10]), "fewer than 2 studies"),
+    (([0, 0, 0], [10, 10, 10], [1, 2, 3], [10, 10, 10]), "odds ratio estimate is 0"),
+    (([1, 2, 3], [10, 10, 10], [0, 0, 0], [10, 10, 10]), "odds ratio estimate is infinite"),
+    (([1, 2], [10, 10], [1, 12], [10, 10]), "ci: study 1"),
+    (([1, 2, 3], [10, 10], [1, 2], [10, 10]), "shapes"),
+])
 def test_or_input_errors(args, match):
     with pytest.raises(InputError, match=match):
         glmm_or_umfs(*args)

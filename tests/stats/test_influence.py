@@ -26,19 +26,8 @@ CASES = DATA["cases"]
 INT_ONLY = [c for c in CASES if c["int_only"]]
 RTOL = 1e-6
 ATOL = 1e-12
-ROWS = [
-    ("estimate", "estimate"),
-    ("se", "se"),
-    ("stat", "stat"),
-    ("p_value", "pval"),
-    ("ci_low", "ci_lb"),
-    ("ci_high", "ci_ub"),
-    ("q", "Q"),
-    ("q_p", "Qp"),
-    ("tau2", "tau2"),
-    ("i2", "I2"),
-    ("h2", "H2"),
-]
+ROWS = [("estimate", "estimate"), ("se", "se"), ("stat", "stat"), ("p_value", "pval"), ("ci_low", "ci_lb"),
+        ("ci_high", "ci_ub"), ("q", "Q"), ("q_p", "Qp"), ("tau2", "tau2"), ("i2", "I2"), ("h2", "H2")]
 BCG = next(c for c in CASES if c["id"] == "bcg_REML_z")
 HR4 = next(c for c in CASES if c["id"] == "hr4_REML_z")
 
@@ -66,14 +55,8 @@ def _fixed(c):
 # ----------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", INT_ONLY, ids=[c["id"] for c in INT_ONLY])
 def test_leave_one_out_matches_metafor(case):
-    r = leave_one_out(
-        case["yi"],
-        case["vi"],
-        method=case["method"],
-        test=case["test"],
-        level=case["level"],
-        tau2=_fixed(case),
-    )
+    r = leave_one_out(case["yi"], case["vi"], method=case["method"], test=case["test"], level=case["level"],
+                      tau2=_fixed(case))
     for ours, key in ROWS:
         _close(getattr(r, ours), case["leave1out"][key], f"leave1out {key}")
     k = len(case["yi"])
@@ -86,15 +69,8 @@ def test_leave_one_out_matches_metafor(case):
 
 @pytest.mark.parametrize("case", INT_ONLY, ids=[c["id"] for c in INT_ONLY])
 def test_cumulative_matches_metafor(case):
-    r = cumulative(
-        case["yi"],
-        case["vi"],
-        case["order"],
-        method=case["method"],
-        test=case["test"],
-        level=case["level"],
-        tau2=_fixed(case),
-    )
+    r = cumulative(case["yi"], case["vi"], case["order"], method=case["method"], test=case["test"],
+                   level=case["level"], tau2=_fixed(case))
     np.testing.assert_array_equal(r.studies + 1, _num(case["cumul"]["ids"]))
     for ours, key in ROWS:
         _close(getattr(r, ours), case["cumul"][key], f"cumul {key}")
@@ -106,19 +82,9 @@ def test_influence_matches_metafor(case):
     X = None if case["int_only"] else np.array(case["X"], dtype=float)
     r = influence(case["yi"], case["vi"], method=case["method"], test=case["test"], X=X, tau2=_fixed(case))
     e = case["influence"]
-    for ours, key in [
-        ("rstudent", "rstudent"),
-        ("resid", "resid"),
-        ("se_resid", "se_resid"),
-        ("dffits", "dffits"),
-        ("cook_d", "cook_d"),
-        ("cov_r", "cov_r"),
-        ("tau2_del", "tau2_del"),
-        ("qe_del", "QE_del"),
-        ("hat", "hat"),
-        ("weight", "weight"),
-        ("dfbetas", "dfbs"),
-    ]:
+    for ours, key in [("rstudent", "rstudent"), ("resid", "resid"), ("se_resid", "se_resid"), ("dffits", "dffits"),
+                      ("cook_d", "cook_d"), ("cov_r", "cov_r"), ("tau2_del", "tau2_del"), ("qe_del", "QE_del"),
+                      ("hat", "hat"), ("weight", "weight"), ("dfbetas", "dfbs")]:
         _close(getattr(r, ours), e[key], key)
     np.testing.assert_array_equal(r.inf, np.array(e["is_infl"], dtype=bool))
     assert list(r.summary()["inf"]) == e["inf"]
@@ -184,12 +150,9 @@ def test_per_analysis_order_in_a_stack():
 # ----------------------------------------------------------------------------------------------------------
 # properties
 # ----------------------------------------------------------------------------------------------------------
-_studies = st.integers(3, 9).flatmap(
-    lambda k: st.tuples(
-        st.lists(st.floats(-2, 2), min_size=k, max_size=k),
-        st.lists(st.floats(0.01, 1.0), min_size=k, max_size=k),
-    )
-)
+_studies = st.integers(3, 9).flatmap(lambda k: st.tuples(
+    st.lists(st.floats(-2, 2), min_size=k, max_size=k),
+    st.lists(st.floats(0.01, 1.0), min_size=k, max_size=k)))
 _cfg = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -245,9 +208,7 @@ def test_common_effect_diagnostics_have_closed_forms(data):
     np.testing.assert_allclose(r.cook_d, (mu - mu_del) ** 2 * w.sum(), rtol=1e-9, atol=1e-14)
     np.testing.assert_allclose(r.hat, w / w.sum(), rtol=1e-12)
     np.testing.assert_allclose(r.cov_r, w.sum() / (w.sum() - w), rtol=1e-10)
-    np.testing.assert_allclose(
-        r.rstudent, (y - mu_del) / np.sqrt(v + 1 / (w.sum() - w)), rtol=1e-9, atol=1e-12
-    )
+    np.testing.assert_allclose(r.rstudent, (y - mu_del) / np.sqrt(v + 1 / (w.sum() - w)), rtol=1e-9, atol=1e-12)
     assert np.all(r.tau2_del == 0)
 
 

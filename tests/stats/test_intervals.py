@@ -103,8 +103,7 @@ def test_bad_input(args, kwargs, message):
 
 
 counts = st.integers(min_value=1, max_value=2000).flatmap(
-    lambda n: st.tuples(st.integers(min_value=0, max_value=n), st.just(n))
-)
+    lambda n: st.tuples(st.integers(min_value=0, max_value=n), st.just(n)))
 
 
 @settings(max_examples=300, deadline=None)

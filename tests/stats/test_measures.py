@@ -38,9 +38,8 @@ def arr(values) -> np.ndarray:
 
 
 def assert_close(actual, expected, rtol=RTOL, atol=ATOL):
-    np.testing.assert_allclose(
-        np.asarray(actual, dtype=float), arr(expected), rtol=rtol, atol=atol, equal_nan=True
-    )
+    np.testing.assert_allclose(np.asarray(actual, dtype=float), arr(expected), rtol=rtol, atol=atol,
+                               equal_nan=True)
 
 
 def assert_es(es: EffectSizes, ref: dict):
@@ -49,7 +48,6 @@ def assert_es(es: EffectSizes, ref: dict):
 
 
 # ------------------------------------------------------------------------------------------------- 2x2 tables
-
 
 @pytest.mark.parametrize("measure", ["RR", "OR", "RD", "PETO"])
 def test_bcg_two_group_binary(measure):
@@ -68,9 +66,8 @@ ZERO = REF["zero2x2"]
 DOUBLE = np.array([True, False, False, True, False, False, False, False])  # 0/10 vs 0/12 and 5/5 vs 5/5
 
 
-@pytest.mark.parametrize(
-    "case", ZERO["cases"], ids=lambda c: f"{c['measure']}-{c['to']}-drop{int(c['drop00'])}-add{c['add']}"
-)
+@pytest.mark.parametrize("case", ZERO["cases"],
+                         ids=lambda c: f"{c['measure']}-{c['to']}-drop{int(c['drop00'])}-add{c['add']}")
 def test_zero_cells_every_to_option(case):
     es = escalc(case["measure"], add=case["add"], to=case["to"], drop00=case["drop00"], **ZERO["data"])
     assert_es(es, case)
@@ -78,9 +75,8 @@ def test_zero_cells_every_to_option(case):
     d = ZERO["data"]
     cells = np.array([d["ai"], np.subtract(d["n1i"], d["ai"]), d["ci"], np.subtract(d["n2i"], d["ci"])])
     has_zero = (cells == 0).any(axis=0) & ~es.dropped
-    expected_cc = {"only0": has_zero, "all": ~es.dropped, "if0all": ~es.dropped, "none": np.zeros(8, bool)}[
-        case["to"]
-    ]
+    expected_cc = {"only0": has_zero, "all": ~es.dropped, "if0all": ~es.dropped,
+                   "none": np.zeros(8, bool)}[case["to"]]
     np.testing.assert_array_equal(es.cc, expected_cc)
     if case["drop00"]:
         assert any("studies 0, 3" in w and "drop00" in w for w in es.warnings)
@@ -118,8 +114,7 @@ def test_rd_zero_variance_is_flagged():
 # ------------------------------------------------------------------------------------------------- proportions
 
 PROP_KEYS = ["PLO", "PFT", "PAS", "PR", "PR_UB"] + [
-    f"{m}_{v}" for m in ("PLO", "PFT", "PAS", "PR") for v in ("all", "if0all", "none", "add1")
-]
+    f"{m}_{v}" for m in ("PLO", "PFT", "PAS", "PR") for v in ("all", "if0all", "none", "add1")]
 
 
 def _prop_kwargs(key):
@@ -187,7 +182,6 @@ def test_smd_small_samples_and_bias_correction():
 
 # ------------------------------------------------------------------------------------------------- generic
 
-
 def test_generic_with_vi_and_sei():
     g = REF["gen"]
     assert_es(escalc("GEN", yi=g["data"]["yi"], vi=g["data"]["vi"]), g["with_vi"])
@@ -234,9 +228,8 @@ def test_ipft_per_study():
     p = BACK["pft_pritz"]
     assert_close(ipft(p["yi"], p["ni"]), p["y"])
     # Miller's inverse recovers the study proportion exactly
-    np.testing.assert_allclose(
-        ipft(p["yi"], p["ni"]), np.divide(REF["prop"]["pritz"]["xi"], p["ni"]), rtol=1e-10, atol=1e-12
-    )
+    np.testing.assert_allclose(ipft(p["yi"], p["ni"]), np.divide(REF["prop"]["pritz"]["xi"], p["ni"]),
+                               rtol=1e-10, atol=1e-12)
 
 
 def test_ipft_hm_stack_shapes():
@@ -268,7 +261,6 @@ def test_back_transform_warnings():
 
 
 # ------------------------------------------------------------------------------------------------- stacks
-
 
 def test_stack_matches_row_by_row():
     rng = np.random.default_rng(1)
@@ -313,7 +305,6 @@ def test_input_arrays_not_modified_or_locked():
 
 # ------------------------------------------------------------------------------------------------- validation
 
-
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -330,18 +321,11 @@ def test_input_arrays_not_modified_or_locked():
         (dict(measure="PLO", xi=[1, 0], ni=[5, 0]), r"ni: n < 1 \(study 1\)"),
         (dict(measure="PLO", xi=[1, np.nan], ni=[5, 5]), r"xi: is NaN or infinite \(study 1\)"),
         (dict(measure="RR", ai=[1, 2], n1i=[10, 1], ci=[1, 2], n2i=[10, 10]), r"ai: events > group size n1i"),
-        (
-            dict(measure="OR", ai=[1, 2], n1i=[10, 10], ci=[1, 2], n2i=[10, np.inf]),
-            r"n2i: is NaN or infinite",
-        ),
-        (
-            dict(measure="RR", ai=[[1, 2], [1, -2]], n1i=10, ci=1, n2i=10),
-            r"ai: negative count \(study 1 of analysis 1\)",
-        ),
-        (
-            dict(measure="SMD", m1i=[1, 2], sd1i=[1, 0], n1i=[5, 5], m2i=[0, 0], sd2i=[1, 1], n2i=[5, 5]),
-            r"sd1i: standard deviation <= 0 \(study 1\)",
-        ),
+        (dict(measure="OR", ai=[1, 2], n1i=[10, 10], ci=[1, 2], n2i=[10, np.inf]), r"n2i: is NaN or infinite"),
+        (dict(measure="RR", ai=[[1, 2], [1, -2]], n1i=10, ci=1, n2i=10),
+         r"ai: negative count \(study 1 of analysis 1\)"),
+        (dict(measure="SMD", m1i=[1, 2], sd1i=[1, 0], n1i=[5, 5], m2i=[0, 0], sd2i=[1, 1], n2i=[5, 5]),
+         r"sd1i: standard deviation <= 0 \(study 1\)"),
         (dict(measure="MD", m1i=[1], sd1i=[1], n1i=[0.5], m2i=[0], sd2i=[1], n2i=[5]), r"n1i: n < 1"),
         (dict(measure="SMD", m1i=[1], sd1i=[1], n1i=[1], m2i=[0], sd2i=[1], n2i=[2]), r"too small for SMD"),
         (dict(measure="GEN", yi=[0.1, 0.2], vi=[0.1, 0.0]), r"vi: vi <= 0 \(study 1\)"),
@@ -360,8 +344,7 @@ def test_bad_input(kwargs, message):
 # ------------------------------------------------------------------------------------------------- properties
 
 counts = st.integers(min_value=1, max_value=500).flatmap(
-    lambda n: st.tuples(st.integers(min_value=0, max_value=n), st.just(n))
-)
+    lambda n: st.tuples(st.integers(min_value=0, max_value=n), st.just(n)))
 
 
 @settings(max_examples=150, deadline=None)

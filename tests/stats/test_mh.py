@@ -18,29 +18,10 @@ from metablina.stats.mh import mantel_haenszel, peto
 DATA = json.loads((pathlib.Path(__file__).parents[1] / "data" / "mh.json").read_text())
 CASES = DATA["cases"]
 
-COMMON = {
-    "beta": "estimate",
-    "se": "se",
-    "zval": "zval",
-    "pval": "pval",
-    "ci_lb": "ci_low",
-    "ci_ub": "ci_high",
-    "QE": "q",
-    "QEp": "q_p",
-    "I2": "i2",
-    "H2": "h2",
-    "k": "k",
-    "k_yi": "k_q",
-}
-OR_ONLY = {
-    "MH": "cmh",
-    "MHp": "cmh_p",
-    "BD": "breslow_day",
-    "BDp": "breslow_day_p",
-    "TA": "tarone",
-    "TAp": "tarone_p",
-    "k_pos": "k_pos",
-}
+COMMON = {"beta": "estimate", "se": "se", "zval": "zval", "pval": "pval", "ci_lb": "ci_low", "ci_ub": "ci_high",
+          "QE": "q", "QEp": "q_p", "I2": "i2", "H2": "h2", "k": "k", "k_yi": "k_q"}
+OR_ONLY = {"MH": "cmh", "MHp": "cmh_p", "BD": "breslow_day", "BDp": "breslow_day_p", "TA": "tarone",
+           "TAp": "tarone_p", "k_pos": "k_pos"}
 
 
 def _fit(case, measure):
@@ -80,9 +61,7 @@ def test_matches_metafor(i, measure):
             # cancellation-free form; the reference is metafor's own ψ = 1 branch, computed in mh.R.
             for f in ("BD", "BDp", "TA", "TAp", "k_pos"):
                 fields.pop(f)
-            bad = _check(
-                res, DATA["psi_one_exact"], {f: OR_ONLY[f] for f in ("BD", "BDp", "TA", "TAp", "k_pos")}
-            )
+            bad = _check(res, DATA["psi_one_exact"], {f: OR_ONLY[f] for f in ("BD", "BDp", "TA", "TAp", "k_pos")})
             assert not bad, bad
     if measure == "PETO":
         fields["k_pos"] = "k_pos"
@@ -137,11 +116,8 @@ def test_errors():
         peto([1, 2], [10, 10], [2, 0], [10, 0])
 
 
-tables = st.lists(
-    st.tuples(st.integers(1, 60), st.integers(1, 60), st.floats(0, 1), st.floats(0, 1)),
-    min_size=2,
-    max_size=7,
-)
+tables = st.lists(st.tuples(st.integers(1, 60), st.integers(1, 60), st.floats(0, 1), st.floats(0, 1)),
+                  min_size=2, max_size=7)
 
 
 @settings(max_examples=40, deadline=None)

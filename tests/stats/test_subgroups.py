@@ -43,9 +43,7 @@ def _close(ours, theirs, what):
 
 
 def _fit(c):
-    return subgroup_analysis(
-        c["yi"], c["vi"], c["group"], method=c["method"], test=c["test"], level=c["level"]
-    )
+    return subgroup_analysis(c["yi"], c["vi"], c["group"], method=c["method"], test=c["test"], level=c["level"])
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
@@ -54,21 +52,9 @@ def test_matches_metafor(case):
     subs = case["subgroups"]
     assert list(r.groups) == [s["group"] for s in subs]
     assert list(r.k) == [s["k"] for s in subs]
-    for ours, key in [
-        ("estimate", "estimate"),
-        ("se", "se"),
-        ("stat", "stat"),
-        ("p_value", "pval"),
-        ("ci_low", "ci_lb"),
-        ("ci_high", "ci_ub"),
-        ("pi_low", "pi_lb"),
-        ("pi_high", "pi_ub"),
-        ("tau2", "tau2"),
-        ("i2", "I2"),
-        ("h2", "H2"),
-        ("q", "QE"),
-        ("q_p", "QEp"),
-    ]:
+    for ours, key in [("estimate", "estimate"), ("se", "se"), ("stat", "stat"), ("p_value", "pval"),
+                      ("ci_low", "ci_lb"), ("ci_high", "ci_ub"), ("pi_low", "pi_lb"), ("pi_high", "pi_ub"),
+                      ("tau2", "tau2"), ("i2", "I2"), ("h2", "H2"), ("q", "QE"), ("q_p", "QEp")]:
         _close(getattr(r, ours), [s[key] for s in subs], key)
     for j, s in enumerate(subs):  # metafor switches a one-study fit to z
         assert r.stat_name[j] == ("z" if s["test"] == "z" else "t")
@@ -132,23 +118,17 @@ def test_stack_equals_one_by_one():
         one = subgroup_analysis(Y[a], V[a], c["group"], test="knha")
         for f in ("estimate", "se", "ci_low", "tau2", "q", "pi_high"):
             np.testing.assert_allclose(getattr(R, f)[a], getattr(one, f), rtol=1e-10, err_msg=f)
-        np.testing.assert_allclose(
-            [R.q_between[a], R.qm[a], R.qm_p[a]], [one.q_between, one.qm, one.qm_p], rtol=1e-10
-        )
+        np.testing.assert_allclose([R.q_between[a], R.qm[a], R.qm_p[a]], [one.q_between, one.qm, one.qm_p],
+                                   rtol=1e-10)
     assert R.summary().shape[0] == 3 * (3 + 2)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.integers(7, 14).flatmap(
-        lambda k: st.tuples(
-            st.lists(st.floats(-2, 2), min_size=k, max_size=k),
-            st.lists(st.floats(0.01, 1.0), min_size=k, max_size=k),
-            st.lists(st.sampled_from("abc"), min_size=k, max_size=k),
-        )
-    ),
-    st.sampled_from(["DL", "REML", "FE"]),
-)
+@given(st.integers(7, 14).flatmap(lambda k: st.tuples(
+    st.lists(st.floats(-2, 2), min_size=k, max_size=k),
+    st.lists(st.floats(0.01, 1.0), min_size=k, max_size=k),
+    st.lists(st.sampled_from("abc"), min_size=k, max_size=k))),
+    st.sampled_from(["DL", "REML", "FE"]))
 # found by this test (about 1 run in 30): REML Fisher scoring oscillated in subgroup a and gave tau^2 = NaN
 @example(([0, 0, 0, 0, 0, 1, 0.5], [1, 1, 1, 1, 1, 0.125, 0.5], list("aaaaaab")), "REML")
 def test_relabelling_subgroups_changes_nothing(data, method):
