@@ -492,9 +492,10 @@ def glmm_proportion(
     of at the best point of a τ grid, which at k = 200 was half of the refits' time; where it does not
     converge, or a grid point at the fitted μ has a higher likelihood, the analysis is fitted from the grid.
     From a start far from the optimum Newton can stop on a lesser point the check does not see: give
-    only a near one. ``whole``: the events and totals ``start`` was fitted on; the check of an analysis
-    that leaves out at most one of those studies then skips the grid points a bound shows cannot beat
-    its fit (:class:`metablina.stats.glmm.WarmStart`), most of them at large k: the same numbers, sooner.
+    only a near one. ``whole``: the events and totals ``start`` was fitted on, which the analyses draw
+    their studies from; the check of an analysis made only of those studies then skips the grid points a
+    bound shows cannot beat its fit (:class:`metablina.stats.glmm.StudyGrid`), most of them at large k:
+    the same numbers, sooner.
     """
     from metablina.stats import glmm
 
@@ -517,7 +518,7 @@ def glmm_proportion(
 
     def fit(xi, ni, used, chunk, width):
         glmm._check_memory("PLO", (chunk.size,), width)
-        return glmm._proportion_core(xi, ni, used, nodes, test, level, warm and warm.rows(chunk))
+        return glmm._proportion_core(xi, ni, used, nodes, test, level, warm)
 
     def first_warnings(i: int, kept: np.ndarray) -> list[str]:
         w = ["k = 2: tau^2 cannot be estimated reliably"] if k[i] == 2 else []

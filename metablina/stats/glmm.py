@@ -377,10 +377,13 @@ _TAU_GRID = np.array([0.0, 0.15, 0.3, 0.5, 0.8, 1.3, 2.1, 3.5, 5.5, 9.0])
 _MU_STEP_CAP = 3.0  # the grid's Newton steps in μ move at most this far on the logit scale
 # The grid check of a warm-started fit leaves out a point whose bound on ℓ is below the fit's ℓ by this
 # much. The bound holds for the exact likelihood (log-concave in μ, Prékopa 1973); the margin is for the
-# AGQ rule's departures from it, which are far smaller.
+# AGQ rule's departures from it between the study grid's points, which are far smaller.
 _BOUND_MARGIN = 1.0
-_PROFILE_WINDOW = 6.0  # the μ either side of the warm start within which the set's profile bounds ℓ
-_MIN_BOUNDED = 16  # analyses a warm start must bound to be worth its profile
+_STUDY_GRID_HALF = 4.0  # the study grid's μ spans the warm start ± this, in steps of
+_STUDY_GRID_STEP = 0.5
+# the study grid is made when the analyses use the pool's studies at least this many times over in all:
+# it costs about as much as the grid checks of analyses holding that many studies
+_STUDY_GRID_USES = 9
 
 
 def _mu_step(g: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -408,31 +411,79 @@ def _grid_profile(X, N, nodes, mu, used, steps: int, need: np.ndarray | None = N
     return mu_out, ll_out
 
 
+@dataclass(frozen=True, eq=False)
+class StudyGrid:
+    """Each study of a pool on a grid of μ at every τ of :data:`_TAU_GRID`: its ℓ_j and ∂ℓ_j/∂μ there,
+    and how far ℓ_j rises above its own tangents at the grid's points (0 where it is concave there).
+
+    An analysis of some of these studies has ℓ = Σ_j ℓ_j, and the exact ℓ_j is concave in μ (Prékopa
+    1973), so at each τ every sum of the studies' tangents lies above ℓ at every μ: the check of a
+    warm-started fit (:func:`_fit_prop_from`) skips the grid points such a bound shows cannot beat the
+    fit, at the cost of one grid for the pool instead of k evaluations per analysis and point. The
+    excess measured on the grid is added for the rule's departures from concavity (:data:`_TAU_GRID`'s
+    large τ, very skewed data)."""
+
+    keys: np.ndarray  # (u,) the distinct studies, x + i·n, sorted
+    mu: np.ndarray  # (L,)
+    ll: np.ndarray  # (u, grid, L)
+    slope: np.ndarray  # (u, grid, L)
+    excess: np.ndarray  # (u, grid)
+
+    @classmethod
+    def of(cls, x: np.ndarray, n: np.ndarray, mu: float, nodes: int) -> StudyGrid:
+        keys = np.unique(np.asarray(x, float) + 1j * np.asarray(n, float))
+        grid = float(mu) + np.arange(-_STUDY_GRID_HALF, _STUDY_GRID_HALF + 1e-9, _STUDY_GRID_STEP)
+        shape = (keys.size, _TAU_GRID.size, grid.size)
+        at = (keys.real[:, None, None], keys.imag[:, None, None], grid[None, None], _TAU_GRID[None, :, None])
+        d = _log_marginal_derivs(*(np.broadcast_to(a, shape).ravel() for a in at), nodes)
+        ll, slope = d[0].reshape(shape), d[1].reshape(shape)
+        # ℓ_j at each grid point l' against the tangent at every grid point l
+        rise = ll[..., None, :] - ll[..., None] - slope[..., None] * (grid[None, :] - grid[:, None])
+        return cls(keys, grid, ll, slope, np.maximum(rise.max((-2, -1)), 0.0))
+
+    def bound(self, X: np.ndarray, N: np.ndarray, used: np.ndarray | None, mu: np.ndarray) -> np.ndarray:
+        """(grid, m): an upper bound on ℓ of each analysis X, N (m, k) at every point its grid check
+        can reach (μ within :data:`_MU_STEP_CAP` of the fit's ``mu``); +inf for an analysis with a study
+        the grid does not hold. At each τ it is the lower of two summed tangents, those either side of
+        where ℓ's slope on the grid turns (one at an end), at its highest over that μ window."""
+        m, u = X.shape[0], self.keys.size
+        use = np.ones(X.shape, bool) if used is None else used
+        keys = X + 1j * N
+        at = np.minimum(np.searchsorted(self.keys, keys), u - 1)
+        held = self.keys[at] == keys
+        counts = np.zeros((m, u))
+        rows = np.broadcast_to(np.arange(m)[:, None], X.shape)
+        np.add.at(counts, (rows[use & held], at[use & held]), 1.0)
+        G, L = self.ll.shape[1:]
+        F = (counts @ self.ll.reshape(u, -1)).reshape(m, G, L)
+        S = (counts @ self.slope.reshape(u, -1)).reshape(m, G, L)
+        turn = np.where((S <= 0).any(-1), (S <= 0).argmax(-1), L)  # the first point ℓ does not rise
+        a, b = np.maximum(turn - 1, 0), np.minimum(turn, L - 1)
+        fa, sa, fb, sb = (
+            np.take_along_axis(v, i[..., None], -1)[..., 0] for v, i in ((F, a), (S, a), (F, b), (S, b))
+        )
+        ma, mb = self.mu[a], self.mu[b]
+        lo = (np.asarray(mu, float) - _MU_STEP_CAP)[:, None]
+        hi = lo + 2.0 * _MU_STEP_CAP
+        # the two tangents cross where ℓ's maximum on them lies; the window may hold it or stop short
+        cross = (fb - fa + sa * ma - sb * mb) / np.where(sa > sb, sa - sb, 1.0)
+        x = np.clip(cross, lo, hi)
+        top = np.minimum(fa + sa * (x - ma), fb + sb * (x - mb))
+        top = np.where(turn == 0, fb + sb * (lo - mb), np.where(turn == L, fa + sa * (hi - ma), top))
+        top += counts @ self.excess
+        whole = (held | ~use).all(-1)
+        return np.where(whole[:, None], top, np.inf).T
+
+
 @dataclass(frozen=True)
 class WarmStart:
     """Where Newton starts every analysis of a batch instead of the τ grid: the fit (μ, τ) of a set of
-    studies that each analysis is nearly all of (leave-one-out, the end of a cumulative series).
-
-    With that set (:func:`warm_start`), the grid check of :func:`_fit_prop_from` skips the points that
-    cannot beat an analysis's fit: ``profile`` (grid,) is the set's profile log-likelihood max_μ ℓ(μ, τ)
-    at each τ of the grid, μ within :data:`_PROFILE_WINDOW` of the start (:func:`_profile_max`);
-    ``bounded`` (m,) marks the analyses that are the set less at most one study, ``gone`` (m, 2) the
-    (x, n) of that study (NaN: none). For such an analysis S = set − j, at a check point (μ', τ)
-    ℓ_S = ℓ_set − ℓ_j ≤ profile(τ) − ℓ_j(μ', τ), and −ℓ_j is convex in μ, so over the μ' the check can
-    reach (the fit's μ ± the step cap) it is largest at an end: two evaluations of one study bound a
-    point that costs k to evaluate."""
+    studies each analysis is nearly all of (leave-one-out, the end of a cumulative series), and the
+    studies the analyses draw on as a :class:`StudyGrid` (None: every grid point is checked)."""
 
     mu: float
     tau: float
-    profile: np.ndarray | None = None
-    gone: np.ndarray | None = None
-    bounded: np.ndarray | None = None
-
-    def rows(self, index: np.ndarray) -> WarmStart:
-        """The same start for the analyses ``index`` of the batch."""
-        if self.bounded is None or self.gone is None:
-            return self
-        return WarmStart(self.mu, self.tau, self.profile, self.gone[index], self.bounded[index])
+    grid: StudyGrid | None = None
 
 
 def warm_start(
@@ -444,93 +495,12 @@ def warm_start(
     ni: list[np.ndarray],
     nodes: int,
 ) -> WarmStart:
-    """The warm start at the fit (μ, τ) of the studies ``x``, ``n`` for the analyses ``xi``, ``ni``: which
-    of them leave out at most one of those studies, and the studies' profile over the τ grid. The
-    profile costs about as much as the checks of :data:`_MIN_BOUNDED` analyses: worth it for a
-    leave-one-out series, not for the one or two analyses at the end of a cumulative one."""
-    k = len(x)
-    if sum(len(a) in (k - 1, k) for a in xi) < _MIN_BOUNDED:
+    """The warm start at the fit (μ, τ) of the studies ``x``, ``n`` for the analyses ``xi``, ``ni``, with
+    the studies' grid where the analyses use them often enough to repay it
+    (:data:`_STUDY_GRID_USES`)."""
+    if sum(len(a) for a in xi) < _STUDY_GRID_USES * len(x):
         return WarmStart(mu, tau)
-    gone, bounded = _left_out(x, n, xi, ni)
-    if bounded.sum() < _MIN_BOUNDED:
-        return WarmStart(mu, tau)
-    profile = _profile_max(np.asarray(x, float), np.asarray(n, float), nodes, mu)
-    return WarmStart(mu, tau, profile, gone, bounded)
-
-
-def _left_out(x, n, xi, ni) -> tuple[np.ndarray, np.ndarray]:
-    """Per analysis: the (x, n) of the one study of ``x``, ``n`` it leaves out (NaN: none) and whether it
-    is those studies less at most one. Studies are compared as sorted (x + i·n) keys, so their order in
-    an analysis does not matter."""
-    whole = np.sort(np.asarray(x, float) + 1j * np.asarray(n, float))
-    k = whole.size
-    gone, bounded = np.full((len(xi), 2), np.nan), np.zeros(len(xi), bool)
-    for size in (k - 1, k):
-        at = [i for i, a in enumerate(xi) if len(a) == size]
-        if not at:
-            continue
-        keys = np.sort([np.asarray(xi[i], float) + 1j * np.asarray(ni[i], float) for i in at], axis=1)
-        if size == k:
-            bounded[at] = (keys == whole).all(1)
-            continue
-        # the study left out sits where a sorted analysis first departs from the sorted whole
-        differ = keys != whole[:-1]
-        p = np.where(differ.any(1), differ.argmax(1), k - 1)
-        expected = np.where(np.arange(k - 1) < p[:, None], whole[:-1], whole[1:])
-        bounded[at] = (keys == expected).all(1)
-        gone[at] = np.where(bounded[at, None], np.stack([whole[p].real, whole[p].imag], 1), np.nan)
-    return gone, bounded
-
-
-def _profile_max(x: np.ndarray, n: np.ndarray, nodes: int, mu: float) -> np.ndarray:
-    """max ℓ(μ, τ) over μ within :data:`_PROFILE_WINDOW` of ``mu``, for one set of studies at each τ of the
-    grid: the maximum Newton in μ settles on from ``mu``, checked against a μ grid over the window. The
-    exact ℓ is concave in μ, the rule's not always (two maxima 0.02-0.08 apart at τ ≥ 5.5 for very skewed
-    data): +inf where Newton does not settle or the grid beats it, which then bounds nothing."""
-    X, N = x[None], n[None]
-    tau = _TAU_GRID[:, None]
-    m = np.full((_TAU_GRID.size, 1), float(mu))
-    settled = np.zeros(_TAU_GRID.size, bool)
-    for _ in range(_MAX_ITER):
-        _, g, H = _ll_prop_derivs(X, N, m, tau, nodes)
-        step = _mu_step(g[..., 0], H[..., 0, 0])
-        m = m + step
-        settled = ((np.abs(step) <= 1e-10 * (1.0 + np.abs(m))) & (H[..., 0, 0] < 0))[:, 0]
-        if settled.all():
-            break
-    top = np.where(settled, _ll_prop(X, N, m, tau, nodes)[:, 0], np.inf)
-    scan = float(mu) + np.linspace(-_PROFILE_WINDOW, _PROFILE_WINDOW, 25)
-    G = _TAU_GRID.size
-    ll = _ll_prop(
-        np.repeat(X, G, 0),
-        np.repeat(N, G, 0),
-        np.repeat(scan[:, None], G, 1),
-        np.repeat(tau.T, scan.size, 0),
-        nodes,
-    )
-    return np.where((ll > top + 1e-9 * np.abs(top)).any(0), np.inf, top)
-
-
-def _grid_bound(start: WarmStart, nodes: int, mu: np.ndarray) -> np.ndarray:
-    """(grid, m): an upper bound on ℓ at each point the grid check of fits ``mu`` can reach (one capped
-    Newton step in μ from the fit's at each τ), for the analyses :class:`WarmStart` can bound; +inf for
-    the others."""
-    bound = np.full((_TAU_GRID.size, mu.size), np.inf)
-    if start.profile is None or start.bounded is None or start.gone is None:
-        return bound
-    # the profile bounds ℓ of the whole set within its window: analyses whose check points lie there
-    near = start.bounded & (np.abs(mu - start.mu) <= _PROFILE_WINDOW - _MU_STEP_CAP)
-    bound[:, near] = start.profile[:, None]
-    one = np.flatnonzero(near & np.isfinite(start.gone[:, 0]))
-    if one.size:
-        tau = np.broadcast_to(_TAU_GRID[:, None], (_TAU_GRID.size, one.size))
-        x, n = start.gone[one, :1], start.gone[one, 1:]
-        lo, hi = (
-            _ll_prop(x, n, np.broadcast_to(mu[one] + d, tau.shape), tau, nodes)
-            for d in (-_MU_STEP_CAP, _MU_STEP_CAP)
-        )
-        bound[:, one] -= np.minimum(lo, hi)
-    return bound
+    return WarmStart(mu, tau, StudyGrid.of(np.asarray(x, float), np.asarray(n, float), mu, nodes))
 
 
 def _start_prop(X, N, nodes, mu_fe, used=None):
@@ -716,7 +686,7 @@ def _fit_prop_from(X, N, nodes, mu_fe, used, start: WarmStart):
     ll_fit, _, H = (v[0] for v in _ll_prop_derivs(X, N, mu[None], tau[None], nodes, used))
     maximum = (H[:, 0, 0] < 0) & (H[:, 0, 0] * H[:, 1, 1] - H[:, 0, 1] ** 2 > 0)
     # a point whose bound is below the fit by the margin cannot beat it: not evaluated
-    need = ~(_grid_bound(start, nodes, mu) < ll_fit - _BOUND_MARGIN)
+    need = None if start.grid is None else ~(start.grid.bound(X, N, used, mu) < ll_fit - _BOUND_MARGIN)
     _, grid = _grid_profile(X, N, nodes, mu, used, steps=1, need=need)
     lesser = np.nanmax(grid, axis=0) > ll_fit + 1e-9 * np.maximum(1.0, np.abs(ll_fit))
     redo = np.flatnonzero(~converged | ~maximum | lesser)

@@ -161,84 +161,97 @@ def test_leave_one_out_from_the_full_fit_equals_single_fits(data, test):
 @SLOW
 @given(data=ragged_proportions(), test=st.sampled_from(["z", "t"]))
 def test_the_bounded_grid_check_decides_as_the_full_one(data, test):
-    """Leave-one-out and the whole, started at the fit of all studies: told those studies (``whole``),
-    the check skips grid points by a bound, and every number is the same to the last bit as when it
-    evaluates them all."""
+    """Leave-one-out, the cumulative series and the whole, started at the fit of all studies: told those
+    studies (``whole``), the check skips grid points by the study grid's bound, and every number is the
+    same to the last bit as when it evaluates them all."""
     for x, n, start in _fitted_with_start(data, test):
-        subsets = [*batch.leave_one_out_subsets(x.size), np.arange(x.size)]
+        subsets = [
+            *batch.leave_one_out_subsets(x.size),
+            *batch.cumulative_subsets(range(x.size))[1:],
+        ]
         xs, ns = [x[s] for s in subsets], [n[s] for s in subsets]
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(glmm, "_MIN_BOUNDED", 1)  # bound even these few analyses
+            patch.setattr(glmm, "_STUDY_GRID_USES", 0)  # a grid even for these few analyses
             bounded = batch.glmm_proportion(xs, ns, test=test, start=start, whole=(x, n))
         every = batch.glmm_proportion(xs, ns, test=test, start=start)
         for name in ("estimate", "se", "tau2", "ci_low", "ci_high", "ll"):
             np.testing.assert_array_equal(getattr(bounded, name), getattr(every, name), err_msg=name)
 
 
-@pytest.mark.parametrize("seed", [14, 3, 8])
-def test_the_grid_bound_bounds_what_the_check_evaluates(seed):
-    """Sixty studies, each left out, Newton started at the fit of all sixty: at every grid point the
-    check evaluates (one capped Newton step in mu at each tau), the bound is at least the log-likelihood
-    there, and it is below the fit by the margin at most of them, which the check then skips."""
+def _sixty(seed: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Sixty studies of logit-normal proportions and the GLMM fit of all of them (μ̂, τ̂)."""
     rng = np.random.default_rng(seed)
     ni = rng.integers(10, 300, 60).astype(float)
     xi = rng.binomial(ni.astype(int), 1 / (1 + np.exp(-rng.normal(-2.0, 0.8, 60)))).astype(float)
     full = glmm.glmm_proportion(xi, ni)
-    mu0, tau0 = float(full.estimate), math.sqrt(float(full.tau2))
-    subsets = batch.leave_one_out_subsets(60)
-    X, N = np.array([xi[s] for s in subsets]), np.array([ni[s] for s in subsets])
-    mu, tau, converged = glmm._fit_prop(X, N, 7, np.full(60, mu0), np.full(60, tau0))
+    return xi, ni, float(full.estimate), math.sqrt(float(full.tau2))
+
+
+@pytest.mark.parametrize("seed", [14, 3, 8])
+@pytest.mark.parametrize("series", ["leave-one-out", "cumulative"])
+def test_the_grid_bound_bounds_what_the_check_evaluates(seed, series):
+    """Sixty studies, each left out or added in turn, every analysis's Newton started at the fit of all
+    sixty: at every grid point the check evaluates (one capped Newton step in mu at each tau) the bound is
+    at least the log-likelihood there, and it is below the fit by the margin at most of them, which the
+    check then skips."""
+    xi, ni, mu0, tau0 = _sixty(seed)
+    if series == "leave-one-out":
+        subsets = batch.leave_one_out_subsets(60)
+    else:
+        subsets = batch.cumulative_subsets(range(60))[9:]  # ten studies and more
+    used = np.array([[i < s.size for i in range(60)] for s in subsets])
+    X = np.array([np.pad(xi[s], (0, 60 - s.size), constant_values=1.0) for s in subsets])
+    N = np.array([np.pad(ni[s], (0, 60 - s.size), constant_values=2.0) for s in subsets])
+    m = len(subsets)
+    mu, tau, converged = glmm._fit_prop(X, N, 7, np.full(m, mu0), np.full(m, tau0), used)
     assert converged.all()
-    ll_fit = glmm._ll_prop(X, N, mu[None], tau[None], 7)[0]
-    bound = glmm._grid_bound(glmm.warm_start(mu0, tau0, xi, ni, list(X), list(N), 7), 7, mu)
-    _, every = glmm._grid_profile(X, N, 7, mu, None, steps=1)
+    ll_fit = glmm._ll_prop(X, N, mu[None], tau[None], 7, used)[0]
+    bound = glmm.StudyGrid.of(xi, ni, mu0, 7).bound(X, N, used, mu)
+    _, every = glmm._grid_profile(X, N, 7, mu, used, steps=1)
     assert (every <= bound + 1e-9 * np.abs(bound)).all()
     assert (bound < ll_fit - glmm._BOUND_MARGIN).mean() > 0.5
 
 
 def test_each_chunk_is_bounded_by_its_own_analyses_studies(monkeypatch):
-    """Sixty studies (seed 14) each left out, in chunks of three analyses: every chunk's bound, made from
-    the study each of its analyses leaves out, is at least the log-likelihood at each point its check can
-    evaluate (a chunk paired with another chunk's studies would not be)."""
-    rng = np.random.default_rng(14)
-    ni = rng.integers(10, 300, 60).astype(float)
-    xi = rng.binomial(ni.astype(int), 1 / (1 + np.exp(-rng.normal(-2.0, 0.8, 60)))).astype(float)
-    full = glmm.glmm_proportion(xi, ni)
-    start = (float(full.estimate), math.sqrt(float(full.tau2)))
+    """Sixty studies (seed 14) each left out, in chunks of three analyses: every chunk's bound, summed
+    over the studies its own analyses hold, is at least the log-likelihood at each point its check can
+    evaluate."""
+    xi, ni, mu0, tau0 = _sixty(14)
     subsets = batch.leave_one_out_subsets(60)
     fit_from, held = glmm._fit_prop_from, []
 
     def checked(X, N, nodes, mu_fe, used, warm):
         out = fit_from(X, N, nodes, mu_fe, used, warm)
-        bound = glmm._grid_bound(warm, nodes, out[0])
+        bound = warm.grid.bound(X, N, used, out[0])
         _, every = glmm._grid_profile(X, N, nodes, out[0], used, steps=1)
         held.append(bool(np.isfinite(bound).any() and (every <= bound + 1e-9 * np.abs(bound)).all()))
         return out
 
     monkeypatch.setattr(batch, "_GLMM_CELLS", 3 * 59)
     monkeypatch.setattr(glmm, "_fit_prop_from", checked)
-    batch.glmm_proportion([xi[s] for s in subsets], [ni[s] for s in subsets], start=start, whole=(xi, ni))
+    batch.glmm_proportion(
+        [xi[s] for s in subsets], [ni[s] for s in subsets], start=(mu0, tau0), whole=(xi, ni)
+    )
     assert len(held) == 20 and all(held)
 
 
-def test_warm_start_finds_the_study_each_analysis_leaves_out():
+def test_the_study_grid_counts_each_analysis_own_studies():
+    """An analysis's bound sums the studies it holds, in any order and counting repeats; one with a
+    study the grid does not hold is not bounded (+inf). Too few analyses for the grid to repay: none."""
     x, n = np.array([3.0, 5.0, 3.0, 9.0]), np.array([20.0, 30.0, 20.0, 40.0])
-    xi = [x[[0, 1, 3]], x, x[[1, 2, 3]], x[[0, 1]], np.array([3.0, 5.0, 7.0])]
-    ni = [n[[0, 1, 3]], n, n[[1, 2, 3]], n[[0, 1]], np.array([20.0, 30.0, 40.0])]
-    gone, bounded = glmm._left_out(x, n, xi, ni)
-    assert bounded.tolist() == [True, True, True, False, False]
-    np.testing.assert_array_equal(gone[:3], [[3.0, 20.0], [np.nan, np.nan], [3.0, 20.0]])
-    assert glmm.warm_start(-1.5, 0.3, x, n, xi, ni, 7).profile is None  # three to bound: not worth it
-    shuffled = [a[::-1] for a in xi], [b[::-1] for b in ni]  # the order of an analysis's studies is free
-    np.testing.assert_array_equal(glmm._left_out(x, n, *shuffled)[1], bounded)
-    profile = glmm._profile_max(x, n, 7, -1.5)
-    assert profile.shape == glmm._TAU_GRID.shape and np.isfinite(profile).all()
-    # the profile is the maximum over mu at each tau: no mu on a fine grid does better
-    mus = np.linspace(-6, 3, 2001)
-    X, N = x[None], n[None]
-    for g, tau in enumerate(glmm._TAU_GRID):
-        ll = glmm._ll_prop(X, N, mus[:, None], np.full((mus.size, 1), tau), 7)[:, 0]
-        assert ll.max() <= profile[g] + 1e-9
+    grid = glmm.StudyGrid.of(x, n, -1.5, 7)
+    assert grid.keys.size == 3  # the two 3/20 studies are one study of the grid
+    X = np.array([x[[0, 1, 3]], x[[3, 1, 0]], x[[0, 1, 2]], [3.0, 5.0, 7.0]])
+    N = np.array([n[[0, 1, 3]], n[[3, 1, 0]], n[[0, 1, 2]], [20.0, 30.0, 40.0]])
+    mu = np.full(4, -1.5)
+    bound = grid.bound(X, N, None, mu)
+    np.testing.assert_array_equal(bound[:, 0], bound[:, 1])
+    assert np.isfinite(bound[:, :3]).all() and (bound[:, 3] == np.inf).all()
+    one = glmm.StudyGrid.of(x[:1], n[:1], -1.5, 7)
+    twice = one.bound(np.array([[3.0, 3.0]]), np.array([[20.0, 20.0]]), None, mu[:1])
+    np.testing.assert_allclose(twice, 2 * one.bound(np.array([[3.0]]), np.array([[20.0]]), None, mu[:1]))
+    few = [x[[0, 1, 3]], x]
+    assert glmm.warm_start(-1.5, 0.3, x, n, few, [n[[0, 1, 3]], n], 7).grid is None
 
 
 def test_whole_without_start_is_refused():
@@ -246,16 +259,30 @@ def test_whole_without_start_is_refused():
         batch.glmm_proportion([[3, 4, 5]], [[20, 20, 20]], whole=([3, 4, 5], [20, 20, 20]))
 
 
-def test_a_profile_the_rule_makes_bimodal_bounds_nothing():
+@pytest.mark.parametrize("centre", [-11.0, -16.0, -1.0])
+def test_where_the_rule_is_not_concave_the_bound_still_holds(centre):
     """One study with events among four 0/n: at tau = 9 the 7-node rule's likelihood has two maxima in
-    mu (-10.06 and, 0.08 higher, -16.07). From a start near the lower one Newton settles there, the mu
-    grid over the window finds the higher, and the profile at that tau bounds nothing (+inf); from a start
-    near the higher one it is that maximum."""
+    mu (-10.06 and, 0.08 higher, -16.07), so the studies' tangents alone do not bound it. The grid
+    measures how far each study rises above its tangents there and adds it: wherever the grid is
+    centred, at every mu of a fine grid within each window the bound is at least the log-likelihood."""
     x, n = np.array([0.0, 0, 0, 76, 0]), np.array([129.0, 68, 40, 131, 70])
+    grid = glmm.StudyGrid.of(x, n, centre, 7)
     nine = list(glmm._TAU_GRID).index(9.0)
-    near_lower, near_higher = glmm._profile_max(x, n, 7, -11.0), glmm._profile_max(x, n, 7, -16.0)
-    assert near_lower[nine] == np.inf and np.isfinite(near_lower[:nine]).all()
-    assert near_higher[nine] == pytest.approx(-95.055, abs=1e-3)
+    if centre < -5:
+        assert grid.excess[:, nine].sum() > 0.5
+    mus = np.linspace(-25.0, 5.0, 1501)
+    for fit in np.linspace(-20.0, 2.0, 23):
+        bound = grid.bound(x[None], n[None], None, np.array([fit]))[:, 0]
+        window = mus[np.abs(mus - fit) <= glmm._MU_STEP_CAP]
+        G = glmm._TAU_GRID.size
+        ll = glmm._ll_prop(
+            np.repeat(x[None], window.size, 0),
+            np.repeat(n[None], window.size, 0),
+            np.repeat(window[None], G, 0),
+            np.repeat(glmm._TAU_GRID[:, None], window.size, 1),
+            7,
+        )
+        assert (ll.max(1) <= bound + 1e-9 * np.abs(bound)).all()
 
 
 def test_a_start_that_stops_short_is_caught_by_the_grid_check():
