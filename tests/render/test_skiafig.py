@@ -156,3 +156,21 @@ def test_png_writer_round_trips_the_pixels_and_the_dpi(shape):
     assert image.mode == ("L" if len(shape) == 2 else "RGB")
     assert np.array_equal(np.asarray(image), pixels)
     assert image.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+
+
+def test_a_figure_font_is_made_once_and_cannot_change():
+    """``font`` gives the same object for the same arguments (text layouts are cached by font, and
+    hashing a FontProperties costs eight calls); it refuses a change, and its copy is an ordinary
+    FontProperties, equal to it, that may change without touching it."""
+    from matplotlib.font_manager import FontProperties
+
+    from metablina.render.measure import font
+
+    body = font(["DejaVu Sans"], 8)
+    assert font(("DejaVu Sans",), 8.0) is body
+    with pytest.raises(AttributeError, match="cannot change"):
+        body.set_size(12)
+    other = body.copy()
+    assert type(other) is FontProperties and other == body and hash(other) == hash(body)
+    other.set_size(12)
+    assert body.get_size_in_points() == 8.0 and other != body
