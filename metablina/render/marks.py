@@ -185,7 +185,7 @@ class SkiaMarks:
         paths as :meth:`SkiaRenderer.draw_path_collection` draws them."""
 
         def mark(out: SkiaCanvas) -> None:
-            out.canvas.save()
+            out.save()
             if clip is not None:
                 out.clip_rect(*clip)
             for xy, codes, face, pen in shapes:
@@ -194,7 +194,7 @@ class SkiaMarks:
                     xy, codes = broken.vertices, broken.codes
                 flipped = np.column_stack([xy[:, 0], out.height - xy[:, 1]])
                 out.paint(polyline(flipped, codes), face, pen)
-            out.canvas.restore()
+            out.restore()
 
         return mark
 
@@ -211,16 +211,15 @@ class SkiaMarks:
 
         def mark(out: SkiaCanvas) -> None:
             outline = polyline(np.column_stack([shape[0][:, 0], -shape[0][:, 1]]), shape[1])
-            canvas = out.canvas
-            canvas.save()
+            out.save()
             if clip is not None:
                 out.clip_rect(*clip)
             for x, y in points:
-                canvas.save()
-                canvas.translate(x, out.height - y)
+                out.save()
+                out.translate(x, out.height - y)
                 out.paint(outline, face, pen)
-                canvas.restore()
-            canvas.restore()
+                out.restore()
+            out.restore()
 
         return mark
 
@@ -293,9 +292,9 @@ class SkiaMarks:
         rgba = to_rgba(color)
 
         def mark(out: SkiaCanvas) -> None:
-            out.canvas.save()
+            out.save()
             out.text(x, y, text, prop, out.colour(rgba), rotation)
-            out.canvas.restore()
+            out.restore()
 
         self._add(key, 3.0, mark)
 
@@ -306,7 +305,7 @@ class SkiaMarks:
         out = SkiaCanvas(recorder.beginRecording(skia.Rect.MakeWH(width, height)), width, height)
         for _where, mark in sorted(self._marks, key=lambda m: m[0]):
             mark(out)
-        return Drawing(recorder.finishRecordingAsPicture(), width, height, out.grey)
+        return Drawing(recorder.finishRecordingAsPicture(), width, height, out.grey, tuple(out.ops))
 
 
 def _anchored(
@@ -374,7 +373,8 @@ class SkiaPainter(SkiaMarks):
             self._transform("data", "axes", 0.0), MplPath(np.column_stack([ticks, np.zeros(len(ticks))]))
         )
         pen = Pen(to_rgba(color), 0.6, "butt", "round")
-        self._add("plot", 2.0, self._stamps((outline, shape.codes), at, (0.0, 0.0, 0.0, 0.0), pen))
+        # a tick has no area, and matplotlib fills it with its line colour as it does any marker
+        self._add("plot", 2.0, self._stamps((outline, shape.codes), at, pen.color, pen))
 
     def text(
         self,
@@ -559,7 +559,7 @@ class SkiaSpecPainter(SkiaMarks):
             self.transform(key, "axes", "data"), MplPath(np.column_stack([np.zeros(len(values)), values]))
         )
         pen = Pen(to_rgba(color), lw, "butt", "round")
-        self._add(key, 2.0, self._stamps((outline, shape.codes), at, (0.0, 0.0, 0.0, 0.0), pen))
+        self._add(key, 2.0, self._stamps((outline, shape.codes), at, pen.color, pen))
 
     def text(
         self,

@@ -17,7 +17,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.path import Path as MplPath
 from matplotlib.transforms import Transform
 
-from metablina.render.skiafig import Drawing, Pen, SkiaCanvas, layout, polyline
+from metablina.render.skiafig import Drawing, Pen, Shape, SkiaCanvas, layout, polyline
 
 
 class SkiaRenderer(RendererBase):
@@ -31,7 +31,6 @@ class SkiaRenderer(RendererBase):
     def __init__(self, canvas: skia.Canvas, width: float, height: float) -> None:
         super().__init__()
         self.out = SkiaCanvas(canvas, width, height)
-        self.canvas = canvas
         self.width, self.height = width, height
 
     @property
@@ -47,7 +46,7 @@ class SkiaRenderer(RendererBase):
     def points_to_pixels(self, points: float) -> float:
         return points
 
-    def _path(self, path: MplPath, transform: Transform, *, offset: bool = False) -> skia.Path:
+    def _path(self, path: MplPath, transform: Transform, *, offset: bool = False) -> Shape:
         """``path`` through ``transform`` into Skia's y-down coordinates (``offset``: a marker shape,
         flipped about its own origin rather than about the canvas)."""
         verts = np.asarray(path.vertices, dtype=float)
@@ -68,9 +67,9 @@ class SkiaRenderer(RendererBase):
             self.out.clip_rect(*rect.bounds)
         path, transform = gc.get_clip_path()
         if path is not None:
-            self.canvas.clipPath(self._path(path, transform), skia.ClipOp.kIntersect, True)
+            self.out.clip_path(self._path(path, transform))
 
-    def _paint(self, gc: GraphicsContextBase, shape: skia.Path, face: tuple[float, ...] | None) -> None:
+    def _paint(self, gc: GraphicsContextBase, shape: Shape, face: tuple[float, ...] | None) -> None:
         """Fill ``shape`` with ``face`` (if any), then stroke it with the gc's pen (if any)."""
         if gc.get_hatch() is not None:
             raise NotImplementedError("hatching is not supported by metablina's figure writer")
@@ -91,10 +90,10 @@ class SkiaRenderer(RendererBase):
         transform: Transform,
         rgbFace: tuple[float, ...] | None = None,  # matplotlib's name
     ) -> None:
-        self.canvas.save()
+        self.out.save()
         self._clip(gc)
         self._paint(gc, self._path(path, transform), rgbFace)
-        self.canvas.restore()
+        self.out.restore()
 
     def draw_path_collection(
         self,
@@ -118,7 +117,7 @@ class SkiaRenderer(RendererBase):
         path of a collection shares the collection's clip, and a clip per path made a 200-study plot's
         SVG hold 200 clip paths (a third of its writing time)."""
         raw = list(self._iter_collection_raw_paths(master_transform, paths, all_transforms))
-        self.canvas.save()
+        self.out.save()
         self._clip(gc)
         for xo, yo, (path, transform), gc0, face in self._iter_collection(
             gc,
@@ -138,7 +137,7 @@ class SkiaRenderer(RendererBase):
                 transform = transform.frozen()
                 transform.translate(xo, yo)
             self._paint(gc0, self._path(path, transform), face)
-        self.canvas.restore()
+        self.out.restore()
 
     def draw_markers(
         self,
@@ -151,17 +150,17 @@ class SkiaRenderer(RendererBase):
     ) -> None:
         """The marker shape is converted once and stamped at each vertex of ``path``."""
         shape = self._path(marker_path, marker_trans, offset=True)
-        canvas = self.canvas
-        canvas.save()
+        out = self.out
+        out.save()
         self._clip(gc)
         for vertices, _code in path.iter_segments(trans, simplify=False):
             if len(vertices):
                 x, y = vertices[-2:]
-                canvas.save()
-                canvas.translate(float(x), self.height - float(y))
+                out.save()
+                out.translate(float(x), self.height - float(y))
                 self._paint(gc, shape, rgbFace)
-                canvas.restore()
-        canvas.restore()
+                out.restore()
+        out.restore()
 
     def get_text_width_height_descent(
         self, s: str, prop: FontProperties, ismath: bool | str
@@ -186,10 +185,10 @@ class SkiaRenderer(RendererBase):
             super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
             return
         colour = self.out.colour(gc.get_rgb(), self._alpha(gc))
-        self.canvas.save()
+        self.out.save()
         self._clip(gc)
         self.out.text(x, y, s, prop, colour, angle)
-        self.canvas.restore()
+        self.out.restore()
 
 
 def record(fig: Figure) -> Drawing:
@@ -204,4 +203,4 @@ def record(fig: Figure) -> Drawing:
         fig.draw(renderer)
     finally:
         fig.dpi = saved
-    return Drawing(recorder.finishRecordingAsPicture(), width, height, renderer.grey)
+    return Drawing(recorder.finishRecordingAsPicture(), width, height, renderer.grey, tuple(renderer.out.ops))

@@ -174,3 +174,39 @@ def test_a_figure_font_is_made_once_and_cannot_change():
     assert type(other) is FontProperties and other == body and hash(other) == hash(body)
     other.set_size(12)
     assert body.get_size_in_points() == 8.0 and other != body
+
+
+def test_the_svg_places_what_the_figure_places(tmp_path):
+    """The SVG is written from the calls that drew the figure, so it is checked against geometry worked
+    out by hand: a 3 x 2 in figure (216 x 144 pt, y down in the file) whose axes fill it, a rectangle
+    from (0.25, 0.25) to (0.75, 0.5) in data units, filled half-transparent; a dashed line; a text rotated
+    90 degrees about its origin at the centre, with characters XML must escape; the axes' clip around
+    the drawing."""
+    import xml.etree.ElementTree as ET
+
+    fig = new_figure(3, 2)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.add_patch(Rectangle((0.25, 0.25), 0.5, 0.25, facecolor=(1.0, 0.0, 0.0, 0.5), edgecolor="none"))
+    ax.add_line(Line2D([0, 1], [1, 1], color="0.5", linewidth=2, linestyle=(0, (3, 1))))
+    ax.text(0.5, 0.5, "a < b & c", rotation=90, rotation_mode="anchor", fontproperties=prop(8.0))
+    (svg,) = save_figure(fig, tmp_path / "geometry", ("svg",))
+    root = ET.fromstring(svg.read_bytes())  # well formed: every group closed, the text escaped
+    ns = "{http://www.w3.org/2000/svg}"
+    paths = {p.get("fill"): p for p in root.iter(f"{ns}path")}
+    rectangle = paths["#FF0000"]
+    assert rectangle.get("fill-opacity") == "0.502"  # 128/255, as Skia stores the colour
+    assert rectangle.get("d") == "M54 108L162 108L162 72L54 72Z"
+    dashed = next(p for p in root.iter(f"{ns}path") if p.get("stroke") == "#808080")
+    assert dashed.get("d") == "M0 0L216 0" and dashed.get("stroke-width") == "2"
+    assert dashed.get("stroke-dasharray") == "6 2"  # matplotlib scales dashes by the line width
+    (text,) = root.iter(f"{ns}text")
+    assert text.text == "a < b & c"
+    a, b, c, d, e, f = (float(v) for v in re.findall(r"[-0-9.]+", text.get("transform")))
+    assert (a, b, c, d) == (0.0, -1.0, 1.0, 0.0) and (e, f) == (108.0, 72.0)  # turned 90 degrees at the centre
+    xs = [float(v) for v in text.get("x").split()]
+    assert len(xs) == len("a < b & c") and xs == sorted(xs)
+    clip = root.find(f"{ns}clipPath/{ns}rect")
+    assert clip is not None and (clip.get("width"), clip.get("height")) == ("216", "144")
