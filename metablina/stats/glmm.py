@@ -23,6 +23,7 @@ metafor's "typical" within-study variance of the escalc estimates (Higgins & Tho
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -431,15 +432,10 @@ class StudyGrid:
 
     @classmethod
     def of(cls, x: np.ndarray, n: np.ndarray, mu: float, nodes: int) -> StudyGrid:
+        """The grid of the studies ``x``, ``n`` about ``mu``; the last few are kept, so the leave-one-out
+        and cumulative series of one set of studies share one."""
         keys = np.unique(np.asarray(x, float) + 1j * np.asarray(n, float))
-        grid = float(mu) + np.arange(-_STUDY_GRID_HALF, _STUDY_GRID_HALF + 1e-9, _STUDY_GRID_STEP)
-        shape = (keys.size, _TAU_GRID.size, grid.size)
-        at = (keys.real[:, None, None], keys.imag[:, None, None], grid[None, None], _TAU_GRID[None, :, None])
-        d = _log_marginal_derivs(*(np.broadcast_to(a, shape).ravel() for a in at), nodes)
-        ll, slope = d[0].reshape(shape), d[1].reshape(shape)
-        # ℓ_j at each grid point l' against the tangent at every grid point l
-        rise = ll[..., None, :] - ll[..., None] - slope[..., None] * (grid[None, :] - grid[:, None])
-        return cls(keys, grid, ll, slope, np.maximum(rise.max((-2, -1)), 0.0))
+        return _study_grid(keys.tobytes(), float(mu), int(nodes))
 
     def bound(self, X: np.ndarray, N: np.ndarray, used: np.ndarray | None, mu: np.ndarray) -> np.ndarray:
         """(grid, m): an upper bound on ℓ of each analysis X, N (m, k) at every point its grid check
@@ -473,6 +469,20 @@ class StudyGrid:
         top += counts @ self.excess
         whole = (held | ~use).all(-1)
         return np.where(whole[:, None], top, np.inf).T
+
+
+@functools.lru_cache(maxsize=4)
+def _study_grid(keys: bytes, mu: float, nodes: int) -> StudyGrid:
+    studies = np.frombuffer(keys, dtype=complex)
+    grid = mu + np.arange(-_STUDY_GRID_HALF, _STUDY_GRID_HALF + 1e-9, _STUDY_GRID_STEP)
+    shape = (studies.size, _TAU_GRID.size, grid.size)
+    x, n = studies.real[:, None, None], studies.imag[:, None, None]
+    at = (x, n, grid[None, None], _TAU_GRID[None, :, None])
+    d = _log_marginal_derivs(*(np.broadcast_to(a, shape).ravel() for a in at), nodes)
+    ll, slope = d[0].reshape(shape), d[1].reshape(shape)
+    # ℓ_j at each grid point l' against the tangent at every grid point l
+    rise = ll[..., None, :] - ll[..., None] - slope[..., None] * (grid[None, :] - grid[:, None])
+    return StudyGrid(studies, grid, ll, slope, np.maximum(rise.max((-2, -1)), 0.0))
 
 
 @dataclass(frozen=True)
