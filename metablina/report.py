@@ -11,6 +11,7 @@ output folder is left as it was (see metablina.reportfolder).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -405,22 +406,29 @@ def build_model(
     analyses first, then the diagnostic plots, whose leave-one-out and cumulative fits take longer.
     With ``workers`` > 1, the strata's refits and the multiverse's binomial-normal Bayesian specifications,
     where they are heavy enough to pay for the processes, run in one pool of forked processes while this
-    one draws up the forest plots and fits the rest of the multiverse (:func:`_analysis_pool`).
+    one draws up the forest plots and fits the rest of the multiverse (:func:`_heavy_refits`).
     """
     from metablina.multiverse import Fitting, by_analysis, enumerate_review, known_fits
 
     on_figure = on_figure or (lambda _job: None)
     todo = [(i, s) for i, r in enumerate(run.results) for s in r.strata if s.pooled and len(s.rows) >= 2]
     items = [(s, run.results[i].analysis) for i, s in todo]
-    enumerated = enumerate_review(run.rows, [r.analysis for r in run.results])
-    fitting = Fitting([mv for mvs in enumerated.values() for mv in mvs], known_fits(run.results))
-    pool, heavy_refits, heavy_bayes = _analysis_pool(items, fitting, workers)
-    with shut_down_after(pool):
-        # forked before the figure workers start, while this process has one thread: the first submit
-        # forks every worker of the pool
+    with contextlib.ExitStack() as stack:
+        # the refits first, so that they run while this process enumerates the multiverse; their pool's
+        # workers are all forked at its first submit, while this process has one thread
+        pool = (
+            stack.enter_context(shut_down_after(forked_pool(workers)))
+            if _heavy_refits(items, workers)
+            else None
+        )
         with gc_frozen():
-            refits = _Refits(items, pool if heavy_refits else None)
-            if heavy_bayes:
+            refits = _Refits(items, pool)
+        enumerated = enumerate_review(run.rows, [r.analysis for r in run.results])
+        fitting = Fitting([mv for mvs in enumerated.values() for mv in mvs], known_fits(run.results))
+        if workers > 1 and can_fork() and fitting.heavy:
+            if pool is None:
+                pool = stack.enter_context(shut_down_after(forked_pool(workers)))
+            with gc_frozen():
                 fitting.start(pool)
         analyses = _forest_and_diagnostics(
             run, todo, refits, extra, on_figure, lambda: by_analysis(enumerated, fitting.result())
@@ -514,20 +522,14 @@ def _refit_pair(stratum: StratumFit, measure: str, tau_prior: str | None) -> tup
     return loo, cumulative(stratum, _first_study(stratum, measure), tau_prior=tau_prior)
 
 
-def _analysis_pool(
-    items: Sequence[tuple[StratumFit, Any]], fitting: Any, workers: int
-) -> tuple[Any, bool, bool]:
-    """One pool of ``workers`` forked processes for the heavy analysis work of the report, or None: the
-    refits when their study cells reach :data:`PARALLEL_REFIT_CELLS` (a GLMM's cost grows with k
-    squared), the multiverse's binomial-normal Bayesian specifications when theirs reach
-    :data:`metablina.multiverse.PARALLEL_BAYES_CELLS`. Returns the pool and which of the two it takes.
-    One pool, so that every worker is forked at its first submit, before this process has threads."""
+def _heavy_refits(items: Sequence[tuple[StratumFit, Any]], workers: int) -> bool:
+    """Whether the strata's refits have study cells enough (:data:`PARALLEL_REFIT_CELLS`; a GLMM's cost
+    grows with k squared) to be fitted in ``workers`` forked processes. The multiverse's binomial-normal
+    Bayesian specifications go to the same pool when theirs reach
+    :data:`metablina.multiverse.PARALLEL_BAYES_CELLS` (a pool of their own where the refits have none)."""
     if workers <= 1 or not can_fork():
-        return None, False, False
-    heavy_refits = sum(len(s.rows) ** 2 * 3 // 2 for s, _ in items) >= PARALLEL_REFIT_CELLS
-    heavy_bayes = fitting.heavy
-    pool = forked_pool(workers) if heavy_refits or heavy_bayes else None
-    return pool, heavy_refits, heavy_bayes
+        return False
+    return sum(len(s.rows) ** 2 * 3 // 2 for s, _ in items) >= PARALLEL_REFIT_CELLS
 
 
 class _Refits:
