@@ -553,6 +553,7 @@ def svg_document(drawing: Drawing) -> str:
     matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
     saved: list[tuple[float, ...]] = []
     clips = _SvgClips()
+    data: dict[int, str] = {}  # a marker's shape is stamped many times: its path data written once
     for op in drawing.ops:
         kind = op[0]
         if kind == "paint":
@@ -560,7 +561,9 @@ def svg_document(drawing: Drawing) -> str:
             attrs = _svg_colour("fill", fill) if fill is not None else ' fill="none"'
             if stroke is not None:
                 attrs += _svg_stroke(stroke, pen)
-            parts.append(f'{clips.open()}<path{attrs}{_transform(matrix)} d="{_path_data(shape)}"/>\n')
+            if id(shape) not in data:
+                data[id(shape)] = _path_data(shape)
+            parts.append(f'{clips.open()}<path{attrs}{_transform(matrix)} d="{data[id(shape)]}"/>\n')
         elif kind == "text":
             _, text, prop, colour = op
             head = f"{clips.open()}<text{_transform(matrix)}{_svg_colour('fill', colour)} "
