@@ -26,11 +26,14 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
+_FORMULA_FIRST = frozenset(FORMULA_STARTS)  # each one character
+
+
 def spreadsheet_safe(text: str) -> str:
     """``text`` as a spreadsheet should show it without running it: a cell that would start a formula
     gets OWASP's leading single quote (shown as text, not as part of the value); numbers are left as
     they are, so a column of estimates stays numeric."""
-    if text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(text):
+    if text[:1] in _FORMULA_FIRST and not _PLAIN_NUMBER.fullmatch(text):
         return "'" + text
     return text
 
@@ -48,8 +51,8 @@ def to_csv(
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([spreadsheet_safe(str(f)) for f in fields])
-    for row in rows:
-        writer.writerow([spreadsheet_safe(cell(row.get(f))) for f in fields])
+    safe = spreadsheet_safe
+    writer.writerows([[safe(cell(get(f))) for f in fields] for get in (row.get for row in rows)])
     return buf.getvalue()
 
 
