@@ -16,8 +16,9 @@ import math
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -138,9 +139,12 @@ class ReportSummary:
 # --------------------------------------------------------------------------------------------- inputs
 
 
-def load_inputs(folder: Path) -> tuple[Review, list[EffectRow], Plan]:
-    """The review, its effect rows and its plan, or ReportError with one line per problem."""
-    review = load_review(Path(folder))
+def load_inputs(
+    folder: Path, map_files: Callable[..., Iterable[Any]] = map
+) -> tuple[Review, list[EffectRow], Plan]:
+    """The review, its effect rows and its plan, or ReportError with one line per problem (``map_files``:
+    as :func:`metablina.extract.validate.load_review`)."""
+    review = load_review(Path(folder), map_files=map_files)
     lines = [str(p) for p in review.problems]
     read = read_plan(plan_path(folder))
     lines += [str(p) for p in read.problems]
@@ -164,24 +168,25 @@ def load_inputs(folder: Path) -> tuple[Review, list[EffectRow], Plan]:
 
 
 def run_plan(folder: Path, workers: int = 1, meanwhile: Callable[[], object] | None = None) -> ReviewRun:
-    """Every analysis of the plan; with ``workers`` > 1 the analyses (independent of each other, and
-    the Bayesian fits in them take most of the time) run in forked processes, results in plan order.
-    ``meanwhile`` is called in this process while the workers compute (or first, with one worker)."""
-    review, rows, plan = load_inputs(folder)
-    if workers > 1 and can_fork() and len(plan.analyses) > 1:
-        groups = _by_outcome(plan.analyses)
-        with shut_down_after(forked_pool(workers)) as pool:
-            with gc_frozen():  # the first submit forks the workers
-                futures = [pool.submit(_run_group, rows, groups[0])]
-            futures += [pool.submit(_run_group, rows, g) for g in groups[1:]]
-            if meanwhile is not None:
-                meanwhile()
-            done = {a.id: r for f in futures for a, r in f.result()}
-        results = tuple(done[a.id] for a in plan.analyses)
-    else:
+    """Every analysis of the plan; with ``workers`` > 1 the extracts are read, and the analyses
+    (independent of each other, and the Bayesian fits in them take most of the time) run, in forked
+    processes, results in plan order. ``meanwhile`` is called in this process while the workers compute
+    the analyses (or first, with one worker)."""
+    if workers <= 1 or not can_fork():
+        review, rows, plan = load_inputs(folder)
         if meanwhile is not None:
             meanwhile()
         results = tuple(run_analysis(rows, a) for a in plan.analyses)
+        return ReviewRun(review, tuple(rows), plan, results)
+    with shut_down_after(forked_pool(workers)) as pool:
+        assert pool is not None
+        with gc_frozen():  # the first submit forks the workers
+            review, rows, plan = load_inputs(folder, partial(pool.map, chunksize=_EXTRACTS_PER_TASK))
+        futures = [pool.submit(_run_group, rows, g) for g in _by_outcome(plan.analyses)]
+        if meanwhile is not None:
+            meanwhile()
+        done = {a.id: r for f in futures for a, r in f.result()}
+    results = tuple(done[a.id] for a in plan.analyses)
     return ReviewRun(review, tuple(rows), plan, results)
 
 
@@ -513,6 +518,7 @@ def _multiverse_figures(
 
 # Refits of fewer study cells than this (each subset's k, summed over the leave-one-out and cumulative
 # series of every stratum) cost less than starting worker processes: the shipped review has about 60.
+_EXTRACTS_PER_TASK = 25  # extracts a worker reads per task: few round trips, both workers busy
 PARALLEL_REFIT_CELLS = 20_000
 
 

@@ -93,3 +93,31 @@ def test_the_command_line_keeps_numpys_temporaries_in_the_heap():
     assert tuned < default / 10
     _, settings = _churn("import metablina.cli", {**env, "MALLOC_TRIM_THRESHOLD_": "1048576"})
     assert settings == f"{32 << 20} 1048576"  # the user's own setting is kept
+
+
+def test_extracts_read_by_forked_workers_give_the_review_read_in_one_process(tmp_path):
+    """The report reads the extracts in its worker processes (load_review's ``map_files``): the same
+    studies, problems and unchecked quotes, in the same order, as one process reading them one by one;
+    here with a file that is not YAML, one the schema refuses and one with a wrong number among them."""
+    import shutil
+    from functools import partial
+
+    from metablina.extract.validate import load_review
+    from metablina.workers import forked_pool
+
+    folder = tmp_path / "review"
+    shutil.copytree(STUDIES, folder)
+    (folder / "aaa-broken.yaml").write_text("id: [unclosed\n", encoding="utf-8")
+    (folder / "zzz-unknown-key.yaml").write_text("id: zzz\nnot_a_field: 1\n", encoding="utf-8")
+    infant = folder / "bch-infant-2025.yaml"
+    text = infant.read_text(encoding="utf-8")
+    assert "  female: 7\n" in text  # 7 of 11 is the 63.6% quoted: 8 is not
+    infant.write_text(text.replace("  female: 7\n", "  female: 8\n", 1), encoding="utf-8")
+    alone = load_review(folder)
+    with forked_pool(2) as pool:
+        side_by_side = load_review(folder, map_files=partial(pool.map, chunksize=1))
+    assert len(alone.problems) >= 3
+    assert [str(p) for p in side_by_side.problems] == [str(p) for p in alone.problems]
+    assert [str(p) for p in side_by_side.notes] == [str(p) for p in alone.notes]
+    assert [s.study for s in side_by_side.studies] == [s.study for s in alone.studies]
+    assert [s.doc.lines for s in side_by_side.studies] == [s.doc.lines for s in alone.studies]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,11 +109,15 @@ class Sources:
     inside: Path
 
 
-def load_review(folder: Path, sources: Path | None = None) -> Review:
+def load_review(
+    folder: Path, sources: Path | None = None, *, map_files: Callable[..., Iterable[Any]] = map
+) -> Review:
     """Load and check every extract in ``folder``; sources are looked up in ``folder/sources``.
 
     Every check that can run does, even on an extract the schema refuses (its id, its source and
     its quotes, and the numbers of each record that is valid by itself), so one run lists them all.
+    ``map_files``: how the extracts are read and checked one by one (:func:`load_extract`), in order; a
+    process pool's ``map`` reads them side by side.
     """
     folder = Path(folder)
     if sources is None:
@@ -128,25 +132,37 @@ def load_review(folder: Path, sources: Path | None = None) -> Review:
     files = study_files(folder)
     if not files:
         problems.append(Problem(folder, None, "(folder)", "holds no *.yaml study extracts"))
-    for path in files:
-        try:
-            doc = load_yaml(path, inside=folder)
-        except LoadError as exc:
-            problems.append(exc.problem)
-            continue
-        study, found = parse_study(doc)
+    n = len(files)
+    for found, unchecked, loaded in map_files(
+        load_extract, files, [folder] * n, [where] * n, [vocabulary] * n
+    ):
         problems += found
-        if isinstance(doc.data, dict):
-            found, unchecked = check_provenance(doc, where)
-            problems += found
-            notes += unchecked
-        if study is not None:
-            loaded = LoadedStudy(study, doc)
-            problems += check_study(loaded, vocabulary)
+        notes += unchecked
+        if loaded is not None:
             studies.append(loaded)
     problems += check_across(studies)
     trials = trial_ids([s.study for s in studies])
     return Review(folder, studies, problems, notes, trial_notes(studies), trials, vocabulary)
+
+
+def load_extract(
+    path: Path, folder: Path, where: Sources, vocabulary: Any
+) -> tuple[list[Problem], list[Problem], LoadedStudy | None]:
+    """One extract of the review ``folder`` read and checked by itself: its problems, the quotes that
+    could not be checked, and the study (None where the schema refuses it)."""
+    try:
+        doc = load_yaml(path, inside=folder)
+    except LoadError as exc:
+        return [exc.problem], [], None
+    study, problems = parse_study(doc)
+    notes: list[Problem] = []
+    if isinstance(doc.data, dict):
+        found, notes = check_provenance(doc, where)
+        problems += found
+    if study is None:
+        return problems, notes, None
+    loaded = LoadedStudy(study, doc)
+    return problems + check_study(loaded, vocabulary), notes, loaded
 
 
 _TYPE_PARTS = re.compile(
