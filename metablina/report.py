@@ -29,6 +29,7 @@ from metablina.render.draw import FigureJob
 from metablina.reportfolder import OutFolderError, check_out, clean_stale, replacing
 from metablina.run import AnalysisResult, ReviewRun, StratumFit, columns_of, run_analysis
 from metablina.workers import (
+    beside,
     can_fork,
     default_workers,
     die_with,
@@ -784,17 +785,19 @@ def build_report(
             model = build_model(folder, out, run, extra=extra, on_figure=drawer.submit, workers=workers)
             from metablina.render.report import embed_figures, render_page
             from metablina.render.report_tables import write_tables
-
-            write_tables(model, tmp / "tables")
             from metablina.render.rscript import write_r_scripts
-
-            model.r_scripts = write_r_scripts(run.results, tmp)  # r/*.R: each pooled estimate in metafor
             from metablina.render.sof import write_sof
 
-            write_sof(run, tmp, model)  # the Summary of Findings: tables/sof.csv, tables/sof.json, sof.docx
-            page = render_page(model)  # while the figures are drawn
-            drawer.finish()
-            (tmp / REPORT_FILE).write_text(embed_figures(page, model, tmp / "figures"), encoding="utf-8")
+            drawer.finish()  # its pool's threads gone, this process can fork the tables' writer
+
+            def tables() -> None:  # tables/*.csv|json, and the Summary of Findings (sof.docx too)
+                write_tables(model, tmp / "tables")
+                write_sof(run, tmp, model)
+
+            with beside(tables, fork=workers > 1):  # the tables and the page side by side
+                model.r_scripts = write_r_scripts(run.results, tmp)  # r/*.R: each estimate in metafor
+                page = render_page(model)
+                (tmp / REPORT_FILE).write_text(embed_figures(page, model, tmp / "figures"), encoding="utf-8")
         finally:
             drawer.close()
         files = sum(1 for p in tmp.rglob("*") if p.is_file())

@@ -33,7 +33,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING
 
@@ -181,6 +181,61 @@ def forked_pool(workers: int) -> ProcessPoolExecutor:
     from concurrent.futures import ProcessPoolExecutor
 
     return ProcessPoolExecutor(workers, multiprocessing.get_context("fork"), die_with, (os.getpid(),))
+
+
+@contextlib.contextmanager
+def beside(task: Callable[[], object], fork: bool) -> Iterator[None]:
+    """Run ``task`` in a process forked from this one while the block runs here, and wait for it at the
+    block's end, raising what it raised; without ``fork`` (or where there is none) run it here first.
+
+    The child inherits everything (nothing is pickled to it), so this process must have one thread when
+    the block starts. On a failure or Ctrl-C in the block the child is ended at once."""
+    if not (fork and can_fork()):
+        task()
+        yield
+        return
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    parent = os.getpid()
+
+    def child() -> None:
+        die_with(parent)
+        try:
+            task()
+        except BaseException as exc:  # handed to the parent, which raises it
+            send.send(_portable(exc))
+        else:
+            send.send(None)
+
+    with gc_frozen():
+        process = context.Process(target=child, daemon=True)
+        process.start()
+    send.close()
+    try:
+        yield
+        try:
+            error = receive.recv()
+        except EOFError:  # it ended without a word
+            process.join()
+            error = RuntimeError(f"a worker process ended with code {process.exitcode} before its task did")
+        process.join()
+    except BaseException:
+        process.terminate()
+        process.join()
+        raise
+    if error is not None:
+        raise error
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it can be pickled back to the parent, else a RuntimeError saying what it was."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
 
 
 @contextlib.contextmanager

@@ -121,3 +121,49 @@ def test_extracts_read_by_forked_workers_give_the_review_read_in_one_process(tmp
     assert [str(p) for p in side_by_side.notes] == [str(p) for p in alone.notes]
     assert [s.study for s in side_by_side.studies] == [s.study for s in alone.studies]
     assert [s.doc.lines for s in side_by_side.studies] == [s.doc.lines for s in alone.studies]
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def test_a_task_beside_runs_in_a_forked_process_and_is_waited_for(tmp_path):
+    """``beside`` runs its task in a child (which inherits what it needs, here a path) while the block
+    runs: its file is there when the block has ended, and written by another process."""
+    from metablina.workers import beside
+
+    out = tmp_path / "pid.txt"
+    with beside(lambda: _write(out, str(os.getpid())), fork=True):
+        pass
+    assert out.read_text() not in ("", str(os.getpid()))
+    with beside(lambda: _write(out, str(os.getpid())), fork=False):
+        assert out.read_text() == str(os.getpid())  # run here, before the block
+
+
+def test_what_a_task_beside_raises_is_raised_at_the_end_of_the_block():
+    from metablina.workers import beside
+
+    def fail() -> None:
+        raise ValueError("tables: disk full")
+
+    with pytest.raises(ValueError, match="tables: disk full"), beside(fail, fork=True):
+        pass
+    with pytest.raises(RuntimeError, match="ended with code 3"), beside(lambda: os._exit(3), fork=True):
+        pass
+
+
+def test_a_failure_in_the_block_ends_the_task_beside_at_once(tmp_path):
+    import time
+
+    from metablina.workers import beside
+
+    out = tmp_path / "late.txt"
+
+    def slow() -> None:
+        time.sleep(5)
+        _write(out, "written")
+
+    start = time.monotonic()
+    with pytest.raises(KeyError), beside(slow, fork=True):
+        raise KeyError("the page")
+    assert time.monotonic() - start < 3 and not out.exists()
