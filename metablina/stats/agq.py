@@ -73,8 +73,7 @@ def _mode(x, n, eta0, s, tau, max_iter: int = 200) -> np.ndarray:
 
     x, n, eta0: tuples (one entry per arm j) of 1-D arrays of length N; s: tuple of floats; tau: (N,)
     with τ ≥ 0. The root lies in [τ Σ_j min(s_j(x_j − n_j), s_j x_j), τ Σ_j max(…)]. Only unconverged
-    elements are iterated, so a converged element is never moved again (a bisection from a converged
-    point would undo it).
+    elements move: a converged one is never moved again (a bisection from a converged point would undo it).
     """
     arms = range(len(s))
     lo = tau * sum(np.minimum(s[j] * (x[j] - n[j]), s[j] * x[j]) for j in arms)
@@ -88,9 +87,10 @@ def _mode(x, n, eta0, s, tau, max_iter: int = 200) -> np.ndarray:
         num = num + s[j] * (y - eta0[j]) / v
         den = den + tau * tau * (s[j] * s[j]) / v
     z = np.clip(tau * num / den, lo, hi)
-    out = z.copy()
+    out = np.empty_like(z)
     idx = np.arange(z.size)
     g_prev = np.full(z.size, np.inf)
+    settled = np.zeros(z.size, bool)
     for _ in range(max_iter):
         g = -z
         dg = -1.0
@@ -104,15 +104,20 @@ def _mode(x, n, eta0, s, tau, max_iter: int = 200) -> np.ndarray:
         hi = np.where(g < 0, z, hi)
         z_newton = z - g / dg
         bisect = (z_newton < lo) | (z_newton > hi) | (np.abs(g) > 0.5 * np.abs(g_prev))
-        z_new = np.where(bisect, 0.5 * (lo + hi), z_newton)
-        done = (g == 0) | (np.abs(z_new - z) <= 1e-14 * (1.0 + np.abs(z)))
-        out[idx] = z_new
-        if done.all():
+        z_new = np.where(settled, z, np.where(bisect, 0.5 * (lo + hi), z_newton))
+        settled |= (g == 0) | (np.abs(z_new - z) <= 1e-14 * (1.0 + np.abs(z)))
+        z = z_new
+        if settled.all():
             break
-        keep = ~done
-        idx, tau, lo, hi, z = idx[keep], tau[keep], lo[keep], hi[keep], z_new[keep]
-        x, n, eta0 = (tuple(a[keep] for a in arrs) for arrs in (x, n, eta0))
-        g_prev = np.where(bisect, np.inf, g)[keep]
+        g_prev = np.where(bisect, np.inf, g)
+        # the converged are set aside once they are most: copying every array to drop a few each round
+        # cost more than iterating them, unmoved, with the rest
+        if 2 * settled.sum() >= settled.size:
+            out[idx] = z
+            keep = ~settled
+            idx, tau, lo, hi, z, g_prev, settled = (a[keep] for a in (idx, tau, lo, hi, z, g_prev, settled))
+            x, n, eta0 = (tuple(a[keep] for a in arrs) for arrs in (x, n, eta0))
+    out[idx] = z
     return out
 
 
