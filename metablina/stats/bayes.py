@@ -344,10 +344,11 @@ def _where(lead: tuple[int, ...], flat: int) -> str:
 
 # Peak bytes per element of the arrays the chunk sizes below count, measured with tracemalloc (k = 20 to 10^5,
 # single analyses and stacks): some 16 float64 temporaries per (τ node, study) element in the normal–normal
-# model (the chunk size counts 4), about 1.2 times the (τ node, μ point, study, AGQ node + 4) count in the
-# binomial–normal one.
+# model (the chunk size counts 4); in the binomial–normal one about 7.6 bytes per (τ node, μ point, study,
+# AGQ node + 4) element (k = 6 to 1,000, since the mode search stopped copying its arrays every round),
+# counted as 9.
 _NN_BYTES_PER_ELEMENT = 16 * 8
-_BN_BYTES_PER_ELEMENT = 10
+_BN_BYTES_PER_ELEMENT = 9
 
 
 def _working_memory(model: str, m: int, k: int) -> int:

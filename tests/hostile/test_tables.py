@@ -333,7 +333,7 @@ def _proportions(tmp_path: Path, k: int) -> Path:
     ("k", "method", "need"),
     [
         (500_000, "GLMM", "a GLMM with k = 500000 studies needs about 2.5 GiB"),
-        (10_000, "BAYES-GLMM", "a Bayesian binomial-normal model with k = 10000 studies needs about 9.1 GiB"),
+        (10_000, "BAYES-GLMM", "a Bayesian binomial-normal model with k = 10000 studies needs about 8.1 GiB"),
     ],
 )
 def test_fits_too_large_for_memory_are_refused(tmp_path: Path, k: int, method: str, need: str) -> None:
