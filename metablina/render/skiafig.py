@@ -248,17 +248,20 @@ class SkiaCanvas:
         self.canvas.translate(x, y)
         self.ops.append(("translate", x, y))
 
+    def rotate(self, degrees: float) -> None:
+        """Turn the axes clockwise on the page (y is downwards) by ``degrees``."""
+        self.canvas.rotate(degrees)
+        self.ops.append(("rotate", degrees))
+
     def clip_rect(self, x0: float, y0: float, width: float, height: float) -> None:
         """Clip to a rectangle given as matplotlib gives it (y upwards from the bottom)."""
         top = self.height - y0 - height
         self.canvas.clipRect(skia.Rect.MakeXYWH(x0, top, width, height), skia.ClipOp.kIntersect, True)
-        self.ops.append(
-            ("clip", f'<rect x="{_num(x0)}" y="{_num(top)}" width="{_num(width)}" height="{_num(height)}"')
-        )
+        self.ops.append(("clip_rect", x0, top, width, height))
 
     def clip_path(self, shape: Shape) -> None:
         self.canvas.clipPath(shape.path, skia.ClipOp.kIntersect, True)
-        self.ops.append(("clip", f'<path d="{_path_data(shape)}"'))
+        self.ops.append(("clip_path", shape))
 
     def paint(
         self, shape: Shape, face: tuple[float, ...] | None, pen: Pen | None, alpha: float | None = None
@@ -293,8 +296,7 @@ class SkiaCanvas:
         canvas = self.canvas
         self.translate(x, self.height - y)
         if angle:
-            canvas.rotate(-angle)
-            self.ops.append(("rotate", -angle))
+            self.rotate(-angle)
         for path, glyphs, xs in layout(s, prop).runs:
             blob = skia.TextBlob.MakeFromPosTextH(
                 np.asarray(glyphs, np.uint16).tobytes(),
@@ -582,8 +584,11 @@ def svg_document(drawing: Drawing) -> str:
             a, b, c, d, e, f = matrix
             cos, sin = math.cos(math.radians(op[1])), math.sin(math.radians(op[1]))
             matrix = (a * cos + c * sin, b * cos + d * sin, c * cos - a * sin, d * cos - b * sin, e, f)
-        else:  # a clip
-            clips.add(op[1] + _transform(matrix))
+        elif kind == "clip_rect":
+            box = dict(zip(("x", "y", "width", "height"), map(_num, op[1:]), strict=True))
+            clips.add("<rect " + " ".join(f'{k}="{v}"' for k, v in box.items()) + _transform(matrix))
+        else:  # clip_path
+            clips.add(f'<path d="{_path_data(op[1])}"{_transform(matrix)}')
     parts.append(clips.restore())
     parts.append("</svg>\n")
     return "".join(parts)
