@@ -517,9 +517,9 @@ def _multiverse_figures(
             on_figure(job)
 
 
+_EXTRACTS_PER_TASK = 25  # extracts a worker reads per task: few round trips, both workers busy
 # Refits of fewer study cells than this (each subset's k, summed over the leave-one-out and cumulative
 # series of every stratum) cost less than starting worker processes: the shipped review has about 60.
-_EXTRACTS_PER_TASK = 25  # extracts a worker reads per task: few round trips, both workers busy
 PARALLEL_REFIT_CELLS = 20_000
 
 

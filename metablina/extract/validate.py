@@ -13,6 +13,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -132,9 +133,8 @@ def load_review(
     files = study_files(folder)
     if not files:
         problems.append(Problem(folder, None, "(folder)", "holds no *.yaml study extracts"))
-    n = len(files)
     for found, unchecked, loaded in map_files(
-        load_extract, files, [folder] * n, [where] * n, [vocabulary] * n
+        load_extract, files, repeat(folder), repeat(where), repeat(vocabulary)
     ):
         problems += found
         notes += unchecked
