@@ -223,6 +223,8 @@ def beside(task: Callable[[], object], fork: bool) -> Iterator[None]:
         process.terminate()
         process.join()
         raise
+    finally:
+        receive.close()
     if error is not None:
         raise error
 
